@@ -1,0 +1,55 @@
+package broker
+
+import (
+	"context"
+	"time"
+)
+
+// Bus carries notifications and control events to every instance's hub.
+// The memory bus serves one process; a Redis bus (DESIGN §6) serves many
+// behind the same contract, proven by contract_test.go.
+type Bus interface {
+	// Publish assigns each notification its sequence number, stores it
+	// (user-addressed ones in their inboxes, broadcasts in the history of
+	// each of their channels) and delivers it to every matching live
+	// connection, as one step: no connection sees a notification before it
+	// is stored, and every connection sees notifications in sequence
+	// order. It returns the notifications with Seq set. On error nothing
+	// was stored or delivered.
+	Publish(ctx context.Context, ns ...Notification) ([]Notification, error)
+	// Head is the cursor of the newest notification published so far. A
+	// new connection replays from the Head it read before registering, so
+	// nothing published while it connects falls between the two.
+	Head(ctx context.Context) (Cursor, error)
+	// Replay returns, oldest first, every notification after cursor that a
+	// connection of userID subscribed to channels should receive. It
+	// returns an error wrapping ErrCursorExpired when that set cannot be
+	// given whole.
+	Replay(ctx context.Context, userID string, channels []string, after Cursor) ([]*Frame, error)
+	// NotifyUser delivers a control frame (read, deleted, subscribed, ...)
+	// to every live connection of userID, wherever it lives. Control frames
+	// are not stored or replayed.
+	NotifyUser(ctx context.Context, userID string, f *Frame) error
+	// Subscribe and Unsubscribe change the channels of a live connection,
+	// wherever it lives; ErrUnknownConnection if none has that id.
+	Subscribe(ctx context.Context, connID string, channels []string) (Subscription, error)
+	Unsubscribe(ctx context.Context, connID string, channels []string) (Subscription, error)
+}
+
+// UserLog is what the bus needs of the inbox: append before delivering, and
+// the ordered lookup for replay. inbox.Store satisfies it.
+type UserLog interface {
+	Append(ctx context.Context, ns ...Notification) error
+	Since(ctx context.Context, userID string, after uint64) ([]Notification, error)
+}
+
+// HistoryLimits bound the per-channel history of broadcasts kept for
+// replay: whichever is reached first drops the oldest.
+type HistoryLimits struct {
+	MaxPerChannel int
+	MaxAge        time.Duration
+}
+
+// DeliveryFunc observes each publish on this instance: how many local
+// connections it reached. The audit log hangs off it.
+type DeliveryFunc func(n Notification, reached int)

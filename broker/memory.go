@@ -1,0 +1,260 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Memory is the bus of a single process: Publish stores and delivers under
+// one lock, so sequence order, storage order and delivery order are the same
+// order.
+type Memory struct {
+	hub       *Hub
+	inbox     UserLog
+	limits    HistoryLimits
+	delivered DeliveryFunc
+	epoch     string
+	now       func() time.Time
+
+	mu      sync.Mutex
+	seq     uint64
+	history map[string]*channelHistory
+}
+
+// NewMemory returns a bus delivering to hub and storing user-addressed
+// notifications in inbox. delivered may be nil.
+func NewMemory(hub *Hub, inbox UserLog, limits HistoryLimits, delivered DeliveryFunc) *Memory {
+	if delivered == nil {
+		delivered = func(Notification, int) {}
+	}
+	return &Memory{
+		hub:       hub,
+		inbox:     inbox,
+		limits:    limits,
+		delivered: delivered,
+		epoch:     newEpoch(),
+		now:       time.Now,
+		history:   make(map[string]*channelHistory),
+	}
+}
+
+// newEpoch names this bus lifetime, so cursors from an earlier process are
+// recognised as unknown.
+func newEpoch() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 8)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// Publish implements Bus.
+func (b *Memory) Publish(ctx context.Context, ns ...Notification) ([]Notification, error) {
+	// Encode outside the lock; only the cursor, which needs the sequence
+	// number, is spliced in under it.
+	bodies := make([][]byte, len(ns))
+	for i, n := range ns {
+		body, err := json.Marshal(n)
+		if err != nil {
+			return nil, fmt.Errorf("broker: encode notification %s: %w", n.ID, err)
+		}
+		bodies[i] = body
+	}
+	out := slices.Clone(ns)
+	reached := make([]int, len(ns))
+
+	b.mu.Lock()
+	for i := range out {
+		out[i].Seq = b.seq + uint64(i) + 1
+	}
+	if err := b.inbox.Append(ctx, out...); err != nil {
+		b.mu.Unlock()
+		return nil, fmt.Errorf("broker: publish: %w", err)
+	}
+	b.seq += uint64(len(out))
+	now := b.now()
+	for i, n := range out {
+		if n.UserID == "" {
+			for _, ch := range n.Channels {
+				b.channel(ch).append(n, now, b.limits)
+			}
+		}
+		reached[i] = b.hub.Deliver(n, spliceCursor(bodies[i], Cursor{Epoch: b.epoch, Seq: n.Seq}))
+	}
+	b.mu.Unlock()
+
+	for i, n := range out {
+		b.delivered(n, reached[i])
+	}
+	return out, nil
+}
+
+// spliceCursor turns the JSON object of a notification into its delivery
+// frame, {"event":"notification","cursor":"…", <fields>}, without encoding
+// the notification again.
+func spliceCursor(body []byte, c Cursor) *Frame {
+	cursor := c.String()
+	const head = `{"event":"notification","cursor":"`
+	buf := make([]byte, 0, len(head)+len(cursor)+2+len(body))
+	buf = append(buf, head...)
+	buf = append(buf, cursor...)
+	buf = append(buf, `",`...)
+	buf = append(buf, body[1:]...)
+	return &Frame{Cursor: cursor, Seq: c.Seq, JSON: buf}
+}
+
+// Head implements Bus.
+func (b *Memory) Head(context.Context) (Cursor, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return Cursor{Epoch: b.epoch, Seq: b.seq}, nil
+}
+
+// Replay implements Bus.
+func (b *Memory) Replay(ctx context.Context, userID string, channels []string, after Cursor) ([]*Frame, error) {
+	b.mu.Lock()
+	head := b.seq
+	var missed []Notification
+	var err error
+	if after.Epoch != b.epoch || after.Seq > head {
+		err = fmt.Errorf("broker: replay after %s (head %d): %w", after, head, ErrCursorExpired)
+	}
+	now := b.now()
+	for _, ch := range channels {
+		if err != nil {
+			break
+		}
+		h := b.history[ch]
+		if h == nil {
+			continue
+		}
+		h.trim(now, b.limits)
+		var found []Notification
+		found, err = h.since(after.Seq)
+		if err != nil {
+			err = fmt.Errorf("broker: replay channel %s after %s: %w", ch, after, err)
+		}
+		missed = append(missed, found...)
+	}
+	b.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+
+	own, err := b.inbox.Since(ctx, userID, after.Seq)
+	if err != nil {
+		return nil, fmt.Errorf("broker: replay inbox of %s after %s: %w", userID, after, err)
+	}
+	subscribed := make(map[string]struct{}, len(channels))
+	for _, ch := range channels {
+		subscribed[ch] = struct{}{}
+	}
+	isSubscribed := func(ch string) bool { _, ok := subscribed[ch]; return ok }
+	for _, n := range own {
+		// Entries newer than head were published after the histories were
+		// read; they reach the connection live. Replaying them here would
+		// move its de-duplication mark past broadcasts it has not seen yet.
+		if n.Seq <= head && Matches(n, userID, isSubscribed) {
+			missed = append(missed, n)
+		}
+	}
+	// A broadcast on several subscribed channels sits in each history.
+	sort.Slice(missed, func(i, j int) bool { return missed[i].Seq < missed[j].Seq })
+	missed = slices.CompactFunc(missed, func(a, b Notification) bool { return a.Seq == b.Seq })
+
+	frames := make([]*Frame, 0, len(missed))
+	for _, n := range missed {
+		f, err := NotificationFrame(n, after.Epoch)
+		if err != nil {
+			return nil, err
+		}
+		frames = append(frames, f)
+	}
+	return frames, nil
+}
+
+// NotifyUser implements Bus.
+func (b *Memory) NotifyUser(_ context.Context, userID string, f *Frame) error {
+	b.hub.DeliverToUser(userID, f)
+	return nil
+}
+
+// Subscribe implements Bus.
+func (b *Memory) Subscribe(_ context.Context, connID string, channels []string) (Subscription, error) {
+	return b.hub.Subscribe(connID, channels)
+}
+
+// Unsubscribe implements Bus.
+func (b *Memory) Unsubscribe(_ context.Context, connID string, channels []string) (Subscription, error) {
+	return b.hub.Unsubscribe(connID, channels)
+}
+
+func (b *Memory) channel(name string) *channelHistory {
+	h := b.history[name]
+	if h == nil {
+		h = &channelHistory{}
+		b.history[name] = h
+	}
+	return h
+}
+
+// channelHistory keeps a channel's recent broadcasts in sequence order, so
+// replay finds its start by binary search.
+type channelHistory struct {
+	entries []historyEntry
+	// trimmed is the highest sequence number retention has dropped: a
+	// cursor older than it would miss something.
+	trimmed uint64
+}
+
+type historyEntry struct {
+	n  Notification
+	at time.Time
+}
+
+func (h *channelHistory) append(n Notification, now time.Time, limits HistoryLimits) {
+	h.entries = append(h.entries, historyEntry{n: n, at: now})
+	h.trim(now, limits)
+}
+
+func (h *channelHistory) trim(now time.Time, limits HistoryLimits) {
+	drop := 0
+	if limits.MaxPerChannel > 0 && len(h.entries) > limits.MaxPerChannel {
+		drop = len(h.entries) - limits.MaxPerChannel
+	}
+	if limits.MaxAge > 0 {
+		cutoff := now.Add(-limits.MaxAge)
+		for drop < len(h.entries) && h.entries[drop].at.Before(cutoff) {
+			drop++
+		}
+	}
+	if drop == 0 {
+		return
+	}
+	h.trimmed = h.entries[drop-1].n.Seq
+	// Reslicing from the front shrinks the capacity, so the next append
+	// that outgrows it moves the window to a fresh array and the dropped
+	// prefix is freed: amortised O(1), no copy per broadcast.
+	clear(h.entries[:drop])
+	h.entries = h.entries[drop:]
+}
+
+func (h *channelHistory) since(after uint64) ([]Notification, error) {
+	if after < h.trimmed {
+		return nil, ErrCursorExpired
+	}
+	i := sort.Search(len(h.entries), func(i int) bool { return h.entries[i].n.Seq > after })
+	out := make([]Notification, 0, len(h.entries)-i)
+	for _, e := range h.entries[i:] {
+		out = append(out, e.n)
+	}
+	return out, nil
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// config is every setting, read once from the environment (DESIGN §7).
+type config struct {
+	Port     int    `env:"PORT" envDefault:"8080"`
+	RedisURL string `env:"REDIS_URL"`
+	// GinMode is kept from the seed: release, debug and test pick a log
+	// level when LOG_LEVEL is not set.
+	GinMode   string `env:"GIN_MODE"`
+	LogLevel  string `env:"LOG_LEVEL"`
+	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
+
+	HeartbeatInterval time.Duration `env:"HEARTBEAT_INTERVAL" envDefault:"30s"`
+	PongTimeout       time.Duration `env:"PONG_TIMEOUT" envDefault:"10s"`
+	WriteTimeout      time.Duration `env:"WRITE_TIMEOUT" envDefault:"10s"`
+	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
+
+	InboxMaxPerUser      int           `env:"INBOX_MAX_PER_USER" envDefault:"1000"`
+	InboxMaxAge          time.Duration `env:"INBOX_MAX_AGE" envDefault:"720h"`
+	InboxMaxPageSize     int           `env:"INBOX_MAX_PAGE_SIZE" envDefault:"200"`
+	HistoryMaxPerChannel int           `env:"HISTORY_MAX_PER_CHANNEL" envDefault:"1000"`
+	HistoryMaxAge        time.Duration `env:"HISTORY_MAX_AGE" envDefault:"24h"`
+	IdempotencyTTL       time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h"`
+
+	MaxBodyBytes    int64    `env:"MAX_BODY_BYTES" envDefault:"65536"`
+	MaxFrameBytes   int64    `env:"MAX_FRAME_BYTES" envDefault:"16384"`
+	MaxChannels     int      `env:"MAX_CHANNELS_PER_CONNECTION" envDefault:"100"`
+	ClientQueueSize int      `env:"CLIENT_QUEUE_SIZE" envDefault:"256"`
+	AllowedOrigins  []string `env:"ALLOWED_ORIGINS" envDefault:"*" envSeparator:","`
+}
+
+// mayBeEmpty lists the variables whose empty value means something.
+var mayBeEmpty = map[string]bool{"REDIS_URL": true}
+
+// loadConfig parses environ into a config. Every error names the
+// environment variable, which caarlos0/env's own errors do not.
+func loadConfig(environ map[string]string) (config, error) {
+	var cfg config
+	fields := reflect.TypeFor[config]()
+	varOf := make(map[string]string, fields.NumField())
+	var errs []error
+	for i := range fields.NumField() {
+		name, _, _ := strings.Cut(fields.Field(i).Tag.Get("env"), ",")
+		varOf[fields.Field(i).Name] = name
+		// An empty variable would silently take the default: an operator
+		// who wrote PORT= meant something, so say so.
+		if v, set := environ[name]; set && strings.TrimSpace(v) == "" && !mayBeEmpty[name] {
+			errs = append(errs, fmt.Errorf("%s is set but empty; unset it to use the default", name))
+		}
+	}
+	if len(errs) > 0 {
+		return cfg, errors.Join(errs...)
+	}
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environ}); err != nil {
+		var agg env.AggregateError
+		if !errors.As(err, &agg) {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		for _, e := range agg.Errors {
+			var pe env.ParseError
+			if errors.As(e, &pe) {
+				errs = append(errs, fmt.Errorf("%s=%q is not a valid %s: %w", varOf[pe.Name], environ[varOf[pe.Name]], pe.Type, pe.Err))
+				continue
+			}
+			errs = append(errs, e)
+		}
+		return cfg, errors.Join(errs...)
+	}
+	return cfg, cfg.validate()
+}
+
+func (c config) validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(c.Port >= 0 && c.Port <= 65535, "PORT=%d must be from 0 to 65535", c.Port)
+	check(c.RedisURL == "", "REDIS_URL is set, but this build runs in memory only: Redis mode is not implemented yet; unset REDIS_URL")
+	_, err := c.logLevel()
+	check(err == nil, "%v", err)
+	check(c.LogFormat == "text" || c.LogFormat == "json", "LOG_FORMAT=%q must be text or json", c.LogFormat)
+	for name, d := range map[string]time.Duration{
+		"HEARTBEAT_INTERVAL": c.HeartbeatInterval, "PONG_TIMEOUT": c.PongTimeout,
+		"WRITE_TIMEOUT": c.WriteTimeout, "SHUTDOWN_TIMEOUT": c.ShutdownTimeout,
+		"INBOX_MAX_AGE": c.InboxMaxAge, "HISTORY_MAX_AGE": c.HistoryMaxAge, "IDEMPOTENCY_TTL": c.IdempotencyTTL,
+	} {
+		check(d > 0, "%s=%s must be a positive duration such as 30s", name, d)
+	}
+	for name, n := range map[string]int64{
+		"INBOX_MAX_PER_USER": int64(c.InboxMaxPerUser), "INBOX_MAX_PAGE_SIZE": int64(c.InboxMaxPageSize),
+		"HISTORY_MAX_PER_CHANNEL": int64(c.HistoryMaxPerChannel), "MAX_BODY_BYTES": c.MaxBodyBytes,
+		"MAX_FRAME_BYTES": c.MaxFrameBytes, "MAX_CHANNELS_PER_CONNECTION": int64(c.MaxChannels),
+		"CLIENT_QUEUE_SIZE": int64(c.ClientQueueSize),
+	} {
+		check(n > 0, "%s=%d must be a positive number", name, n)
+	}
+	check(len(c.AllowedOrigins) > 0, "ALLOWED_ORIGINS must list origins or be *")
+	return errors.Join(errs...)
+}
+
+// logLevel is LOG_LEVEL, or else what GIN_MODE implies.
+func (c config) logLevel() (slog.Level, error) {
+	if c.LogLevel != "" {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+			return 0, fmt.Errorf("LOG_LEVEL=%q must be debug, info, warn or error", c.LogLevel)
+		}
+		return l, nil
+	}
+	switch c.GinMode {
+	case "", "release", "production":
+		return slog.LevelInfo, nil
+	case "debug":
+		return slog.LevelDebug, nil
+	case "test":
+		return slog.LevelWarn, nil
+	}
+	return 0, fmt.Errorf("GIN_MODE=%q must be release, debug or test", c.GinMode)
+}

@@ -1,0 +1,151 @@
+// Command notification-service is a real-time notification server: a
+// backend sends notifications over REST, browsers receive them over SSE or
+// WebSocket and read their inbox over REST. main only reads configuration,
+// wires the packages together and runs them until a signal.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"notification-service/audit"
+	"notification-service/broker"
+	"notification-service/idempotency"
+	"notification-service/inbox"
+	"notification-service/schedule"
+	"notification-service/transport"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, environMap(os.Environ()), os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "notification-service:", err)
+		os.Exit(1)
+	}
+}
+
+func environMap(environ []string) map[string]string {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
+}
+
+// run reads the configuration, listens on PORT and serves until ctx ends.
+func run(ctx context.Context, environ map[string]string, stdout io.Writer) error {
+	cfg, err := loadConfig(environ)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
+	if err != nil {
+		return fmt.Errorf("listen on PORT=%d: %w", cfg.Port, err)
+	}
+	return serve(ctx, cfg, newLogger(cfg, stdout), ln)
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	level, _ := cfg.logLevel() // validated by loadConfig
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve wires the service on ln and runs it until ctx ends, then shuts down
+// in order: stop accepting, end streams with a reconnect hint, finish
+// in-flight requests, and only then stop the scheduler, so a request
+// accepted during the drain is still stored and published.
+func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener) error {
+	auditLog := audit.New(logger)
+	hub := broker.NewHub(cfg.MaxChannels)
+	store := inbox.NewMemory(inbox.Limits{MaxPerUser: cfg.InboxMaxPerUser, MaxAge: cfg.InboxMaxAge})
+	bus := broker.NewMemory(hub, store,
+		broker.HistoryLimits{MaxPerChannel: cfg.HistoryMaxPerChannel, MaxAge: cfg.HistoryMaxAge},
+		func(n broker.Notification, reached int) {
+			auditLog.Record("delivery", slog.String("notification_id", n.ID), slog.String("user_id", n.UserID),
+				slog.Any("channels", n.Channels), slog.Int("connections", reached))
+		})
+	scheduler := schedule.NewMemory(logger)
+	server := transport.New(transport.Deps{
+		Hub: hub, Bus: bus, Inbox: store, Scheduler: scheduler,
+		Idempotency: idempotency.NewMemory(cfg.IdempotencyTTL),
+		Audit:       auditLog, Logger: logger,
+	}, transport.Options{
+		Mode:              "memory",
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		PongTimeout:       cfg.PongTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		MaxBodyBytes:      cfg.MaxBodyBytes,
+		MaxFrameBytes:     cfg.MaxFrameBytes,
+		QueueSize:         cfg.ClientQueueSize,
+		MaxChannels:       cfg.MaxChannels,
+		MaxPageSize:       cfg.InboxMaxPageSize,
+		AllowedOrigins:    cfg.AllowedOrigins,
+	})
+
+	srv := &http.Server{
+		Handler:           server.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// Streams clear this deadline for themselves; REST requests keep it.
+		WriteTimeout: 30 * time.Second,
+		IdleTimeout:  120 * time.Second,
+		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	srv.RegisterOnShutdown(server.CloseStreams)
+
+	// The components outlive the HTTP drain: they stop only after it.
+	componentsCtx, stopComponents := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopComponents()
+	var components sync.WaitGroup
+	components.Go(func() { _ = server.Run(componentsCtx) })
+	components.Go(func() { _ = scheduler.Run(componentsCtx, server.Fire) })
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("mode", "memory"))
+	logger.Warn("memory mode: inbox, history and pending schedules live in this process and are lost on restart; set REDIS_URL for persistence (when available)")
+
+	var err error
+	serving := true
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout))
+	case serveFailed := <-serveErr:
+		serving = false
+		err = fmt.Errorf("serve: %w", serveFailed)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if shutdownErr := srv.Shutdown(shutdownCtx); shutdownErr != nil {
+		err = errors.Join(err, fmt.Errorf("http shutdown: %w", shutdownErr))
+	}
+	if waitErr := server.WaitStreams(shutdownCtx); waitErr != nil {
+		err = errors.Join(err, waitErr)
+	}
+	stopComponents()
+	components.Wait()
+	if serving {
+		if serveFailed := <-serveErr; !errors.Is(serveFailed, http.ErrServerClosed) {
+			err = errors.Join(err, fmt.Errorf("serve: %w", serveFailed))
+		}
+	}
+	logger.Info("stopped")
+	return err
+}

@@ -1,0 +1,65 @@
+// Package schedule owns notifications that wait for a time: keeping them,
+// listing and cancelling them, and firing each exactly once when it is due.
+// Firing hands the item to a function the caller gives Run; the scheduler
+// never publishes or stores notifications itself.
+package schedule
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"notification-service/broker"
+)
+
+// Item is one scheduled send. Notifications holds what will be published
+// (one per addressed user, or one broadcast); their ID is the item's ID and
+// their Timestamp is set when the item fires.
+type Item struct {
+	ID            string
+	ScheduledAt   time.Time
+	CreatedAt     time.Time
+	Notifications []broker.Notification
+}
+
+// UserIDs lists the users the item is addressed to, in order.
+func (it Item) UserIDs() []string {
+	var ids []string
+	for _, n := range it.Notifications {
+		if n.UserID != "" {
+			ids = append(ids, n.UserID)
+		}
+	}
+	return ids
+}
+
+// ErrNotFound means no pending item has that id: it never existed, was
+// cancelled, or has already fired.
+var ErrNotFound = errors.New("schedule: item not found")
+
+// FireFunc delivers a due item. An error leaves the item pending; it is
+// tried again shortly, so a failed publish never loses it.
+type FireFunc func(ctx context.Context, it Item) error
+
+// Scheduler keeps pending items and fires them. Implementations are safe for
+// concurrent use and share contract_test.go.
+//
+// Exactly once: an item is handed to FireFunc once (again only after
+// FireFunc failed), and from the moment it is claimed for firing Get,
+// List and Cancel no longer see it, so a cancel after the fire answers
+// ErrNotFound.
+type Scheduler interface {
+	// Add stores a pending item. An item already due fires as soon as Run
+	// gets to it.
+	Add(ctx context.Context, it Item) error
+	// Get returns a pending item.
+	Get(ctx context.Context, id string) (Item, error)
+	// List returns pending items, earliest first; with userID set, only
+	// items addressed to that user.
+	List(ctx context.Context, userID string) ([]Item, error)
+	// Cancel removes a pending item and returns it.
+	Cancel(ctx context.Context, id string) (Item, error)
+	// Run fires due items until ctx is done, then returns nil. It is called
+	// once, by the owner of the scheduler.
+	Run(ctx context.Context, fire FireFunc) error
+}

@@ -1,0 +1,65 @@
+package transport
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"notification-service/broker"
+	"notification-service/idempotency"
+	"notification-service/inbox"
+	"notification-service/schedule"
+)
+
+// apiError is the one error shape of the API (DESIGN §4):
+// {"error":{"code":"validation_failed","message":"…","field":"title"}}.
+type apiError struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+
+func badRequest(code, field, message string) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: code, Field: field, Message: message}
+}
+
+func invalid(field, message string) *apiError {
+	return badRequest("validation_failed", field, message)
+}
+
+// statusOf maps the sentinel errors of the domain packages to HTTP: the one
+// place where that mapping lives.
+func statusOf(err error) *apiError {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.Is(err, inbox.ErrNotFound):
+		return &apiError{Status: http.StatusNotFound, Code: "notification_not_found", Message: "no such notification in this user's inbox"}
+	case errors.Is(err, schedule.ErrNotFound):
+		return &apiError{Status: http.StatusNotFound, Code: "schedule_not_found", Message: "no pending scheduled notification with this id (it may have fired or been cancelled)"}
+	case errors.Is(err, broker.ErrUnknownConnection):
+		return &apiError{Status: http.StatusNotFound, Code: "connection_not_found", Message: "no live connection with this id"}
+	case errors.Is(err, broker.ErrTooManyChannels):
+		return &apiError{Status: http.StatusBadRequest, Code: "too_many_channels", Field: "channels", Message: "the connection would exceed its channel limit"}
+	case errors.Is(err, idempotency.ErrInProgress):
+		return &apiError{Status: http.StatusConflict, Code: "idempotency_in_progress", Message: "a request with this Idempotency-Key is still in progress"}
+	case errors.Is(err, idempotency.ErrMismatch):
+		return &apiError{Status: http.StatusConflict, Code: "idempotency_key_reused", Message: "this Idempotency-Key was used for a different request"}
+	default:
+		return &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	writeJSON(w, e.Status, map[string]*apiError{"error": e})
+}

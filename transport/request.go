@@ -1,0 +1,302 @@
+package transport
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"notification-service/broker"
+)
+
+var (
+	// Ids and channel names travel in URLs, Redis keys and log lines: a
+	// small alphabet keeps them safe in all three. Laravel's channel names
+	// (private-App.Models.User.1) fit.
+	idPattern      = regexp.MustCompile(`^[A-Za-z0-9_.:@=+-]{1,128}$`)
+	channelPattern = regexp.MustCompile(`^[A-Za-z0-9_.:@=-]{1,128}$`)
+)
+
+const (
+	maxTypeLen     = 64
+	maxTitleLen    = 1024
+	maxBatchUsers  = 1000
+	maxScheduleGap = 366 * 24 * time.Hour
+)
+
+// flexID accepts a user id as a JSON string or integer: Laravel models
+// usually have integer keys, and "user_id": 42 should not be an error.
+type flexID string
+
+func (f *flexID) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*f = flexID(s)
+		return nil
+	}
+	if _, err := strconv.ParseInt(string(b), 10, 64); err != nil {
+		return &json.UnmarshalTypeError{Value: "non-integer " + string(b), Type: reflect.TypeFor[string]()}
+	}
+	*f = flexID(b)
+	return nil
+}
+
+// notificationRequest is the body of send and schedule.
+type notificationRequest struct {
+	Type        string          `json:"type"`
+	Title       string          `json:"title"`
+	Message     string          `json:"message"`
+	UserID      *flexID         `json:"user_id"`
+	UserIDs     []flexID        `json:"user_ids"`
+	Channels    []string        `json:"channels"`
+	Data        json.RawMessage `json:"data"`
+	ScheduledAt *string         `json:"scheduled_at,omitempty"`
+}
+
+// readBody reads a bounded JSON body. It checks the media type (415), the
+// size (413), and returns the raw bytes so an idempotency fingerprint and
+// the decoder see the same content.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *apiError) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return nil, &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "send the body as application/json"}
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large", Message: fmt.Sprintf("the body exceeds %d bytes", limit)}
+		}
+		return nil, badRequest("bad_body", "", "could not read the request body")
+	}
+	return body, nil
+}
+
+// decodeJSON decodes exactly one JSON object into v, refusing unknown
+// fields (a misspelt "user_Id" must not silently become a broadcast) and
+// trailing data, and turns decoder errors into messages naming the field.
+func decodeJSON(body []byte, v any) *apiError {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return badRequest("invalid_json", "", "the request body is empty; send a JSON object")
+	}
+	if !utf8.Valid(body) {
+		return badRequest("invalid_json", "", "the request body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("invalid_json", "", "unexpected data after the JSON object")
+	}
+	return nil
+}
+
+func decodeError(err error) *apiError {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return badRequest("invalid_json", "", fmt.Sprintf("malformed JSON at byte %d: %v", syntax.Offset, syntax))
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return badRequest("invalid_json", "", "the body must be a JSON object")
+		}
+		return invalid(typ.Field, fmt.Sprintf("%s has the wrong type (got %s)", typ.Field, typ.Value))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("invalid_json", "", "the JSON body ends too early")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return badRequest("unknown_field", field, fmt.Sprintf("unknown field %q", field))
+	default:
+		return badRequest("invalid_json", "", "malformed JSON: "+err.Error())
+	}
+}
+
+// toNotifications validates a send or schedule request and builds what will
+// be published: one notification per addressed user, or one broadcast. All
+// share one id.
+func (req *notificationRequest) toNotifications(id string, maxChannels int) ([]broker.Notification, *apiError) {
+	typ := req.Type
+	if typ == "" {
+		typ = "info"
+	}
+	if e := checkText("type", typ, maxTypeLen); e != nil {
+		return nil, e
+	}
+	if req.Title == "" && req.Message == "" {
+		return nil, invalid("title", "give a title, a message or both")
+	}
+	if e := checkText("title", req.Title, maxTitleLen); e != nil {
+		return nil, e
+	}
+	if !utf8.ValidString(req.Message) {
+		return nil, invalid("message", "message is not valid UTF-8")
+	}
+	users, e := req.users()
+	if e != nil {
+		return nil, e
+	}
+	channels, e := checkChannels("channels", req.Channels, maxChannels)
+	if e != nil {
+		return nil, e
+	}
+	if len(users) == 0 && len(channels) == 0 {
+		return nil, invalid("user_id", "address the notification: give user_id, user_ids or channels")
+	}
+	data, e := checkData(req.Data)
+	if e != nil {
+		return nil, e
+	}
+	base := broker.Notification{ID: id, Type: typ, Title: req.Title, Message: req.Message, Channels: channels, Data: data}
+	if len(users) == 0 {
+		return []broker.Notification{base}, nil
+	}
+	ns := make([]broker.Notification, len(users))
+	for i, u := range users {
+		ns[i] = base
+		ns[i].UserID = u
+	}
+	return ns, nil
+}
+
+func (req *notificationRequest) users() ([]string, *apiError) {
+	if req.UserID != nil && req.UserIDs != nil {
+		return nil, invalid("user_ids", "give user_id or user_ids, not both")
+	}
+	if req.UserID != nil {
+		if !idPattern.MatchString(string(*req.UserID)) {
+			return nil, invalid("user_id", "user_id must be 1-128 characters of A-Z a-z 0-9 _ . : @ = + -")
+		}
+		return []string{string(*req.UserID)}, nil
+	}
+	if req.UserIDs == nil {
+		return nil, nil
+	}
+	if len(req.UserIDs) == 0 || len(req.UserIDs) > maxBatchUsers {
+		return nil, invalid("user_ids", fmt.Sprintf("user_ids must hold 1 to %d ids", maxBatchUsers))
+	}
+	seen := make(map[string]struct{}, len(req.UserIDs))
+	users := make([]string, 0, len(req.UserIDs))
+	for _, u := range req.UserIDs {
+		if !idPattern.MatchString(string(u)) {
+			return nil, invalid("user_ids", fmt.Sprintf("user id %q must be 1-128 characters of A-Z a-z 0-9 _ . : @ = + -", string(u)))
+		}
+		if _, dup := seen[string(u)]; !dup {
+			seen[string(u)] = struct{}{}
+			users = append(users, string(u))
+		}
+	}
+	return users, nil
+}
+
+// checkChannels validates and de-duplicates channel names, keeping order.
+func checkChannels(field string, channels []string, max int) ([]string, *apiError) {
+	if max > 0 && len(channels) > max {
+		return nil, &apiError{Status: http.StatusBadRequest, Code: "too_many_channels", Field: field, Message: fmt.Sprintf("at most %d channels", max)}
+	}
+	seen := make(map[string]struct{}, len(channels))
+	out := make([]string, 0, len(channels))
+	for _, ch := range channels {
+		if !channelPattern.MatchString(ch) {
+			return nil, invalid(field, fmt.Sprintf("channel %q must be 1-128 characters of A-Z a-z 0-9 _ . : @ = -", ch))
+		}
+		if _, dup := seen[ch]; !dup {
+			seen[ch] = struct{}{}
+			out = append(out, ch)
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+func checkText(field, s string, max int) *apiError {
+	if !utf8.ValidString(s) {
+		return invalid(field, field+" is not valid UTF-8")
+	}
+	if utf8.RuneCountInString(s) > max {
+		return invalid(field, fmt.Sprintf("%s is longer than %d characters", field, max))
+	}
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return invalid(field, field+" contains control characters")
+	}
+	return nil
+}
+
+// checkData accepts a JSON object, null, or an empty array: PHP encodes an
+// empty array as [], and the seed's Laravel client sends 'data' => [].
+func checkData(raw json.RawMessage) (json.RawMessage, *apiError) {
+	trimmed := bytes.TrimSpace(raw)
+	switch {
+	case len(trimmed) == 0, bytes.Equal(trimmed, []byte("null")):
+		return nil, nil
+	case trimmed[0] == '{':
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, trimmed); err != nil {
+			return nil, invalid("data", "data is not valid JSON")
+		}
+		if buf.Len() == 2 {
+			return nil, nil
+		}
+		return buf.Bytes(), nil
+	case trimmed[0] == '[':
+		var list []json.RawMessage
+		if err := json.Unmarshal(trimmed, &list); err == nil && len(list) == 0 {
+			return nil, nil
+		}
+	}
+	return nil, invalid("data", "data must be a JSON object")
+}
+
+// parseScheduledAt reads an RFC 3339 time and bounds it: the past means
+// now, more than a year ahead is refused.
+func parseScheduledAt(s *string, now time.Time) (time.Time, *apiError) {
+	if s == nil || *s == "" {
+		return time.Time{}, invalid("scheduled_at", "scheduled_at is required (RFC 3339, e.g. 2024-01-29T17:00:00Z)")
+	}
+	at, err := time.Parse(time.RFC3339Nano, *s)
+	if err != nil {
+		return time.Time{}, invalid("scheduled_at", "scheduled_at must be an RFC 3339 time such as 2024-01-29T17:00:00Z")
+	}
+	if at.Sub(now) > maxScheduleGap {
+		return time.Time{}, invalid("scheduled_at", "scheduled_at is more than a year ahead")
+	}
+	return at.UTC(), nil
+}
+
+// channelsParam reads a comma-separated channels query parameter.
+func channelsParam(r *http.Request, max int) ([]string, *apiError) {
+	raw := r.URL.Query().Get("channels")
+	if raw == "" {
+		return nil, nil
+	}
+	return checkChannels("channels", strings.Split(raw, ","), max)
+}
+
+func userParam(field, value string) *apiError {
+	if value == "" {
+		return invalid(field, field+" is required")
+	}
+	if !idPattern.MatchString(value) {
+		return invalid(field, field+" must be 1-128 characters of A-Z a-z 0-9 _ . : @ = + -")
+	}
+	return nil
+}

@@ -1,0 +1,149 @@
+// Package transport is the HTTP face of the service: every route, the REST
+// API, the SSE and WebSocket endpoints, and the middleware around them. It
+// turns requests into calls on the broker, inbox and schedule packages and
+// their results into JSON; it owns no state of its own beyond live
+// connections' writers.
+package transport
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"notification-service/audit"
+	"notification-service/broker"
+	"notification-service/idempotency"
+	"notification-service/inbox"
+	"notification-service/schedule"
+)
+
+// Options are the transport's tunables, taken from configuration.
+type Options struct {
+	// Mode is reported by /health ("memory" or "redis").
+	Mode string
+	// HeartbeatInterval spaces SSE comments and WebSocket pings.
+	HeartbeatInterval time.Duration
+	// PongTimeout is how long a WebSocket peer has to answer a ping.
+	PongTimeout time.Duration
+	// WriteTimeout bounds one write to a stream.
+	WriteTimeout time.Duration
+	// MaxBodyBytes bounds REST bodies; MaxFrameBytes WebSocket messages.
+	MaxBodyBytes  int64
+	MaxFrameBytes int64
+	// QueueSize is each connection's queue; overflowing it closes the
+	// connection as a slow consumer.
+	QueueSize int
+	// MaxChannels bounds the channels of one connection or notification.
+	MaxChannels int
+	// MaxPageSize bounds inbox pages.
+	MaxPageSize int
+	// AllowedOrigins lists the origins allowed for WebSocket and CORS; "*"
+	// allows any.
+	AllowedOrigins []string
+}
+
+// Deps are the components the transport calls.
+type Deps struct {
+	Hub         *broker.Hub
+	Bus         broker.Bus
+	Inbox       inbox.Store
+	Scheduler   schedule.Scheduler
+	Idempotency idempotency.Store
+	Audit       audit.Log
+	Logger      *slog.Logger
+}
+
+// Server serves the HTTP API and the streams.
+type Server struct {
+	opts    Options
+	hub     *broker.Hub
+	bus     broker.Bus
+	inbox   inbox.Store
+	sched   schedule.Scheduler
+	idem    idempotency.Store
+	audit   audit.Log
+	log     *slog.Logger
+	started time.Time
+
+	shutdownOnce sync.Once
+	shuttingDown chan struct{}
+	// streams counts live SSE and WebSocket handlers: http.Server.Shutdown
+	// does not wait for hijacked WebSockets, so the owner waits here.
+	streams sync.WaitGroup
+}
+
+// New returns a Server. Call Run to start its heartbeat ticker.
+func New(d Deps, opts Options) *Server {
+	if opts.PongTimeout <= 0 {
+		opts.PongTimeout = min(opts.HeartbeatInterval, 10*time.Second)
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
+	}
+	return &Server{
+		opts: opts, hub: d.Hub, bus: d.Bus, inbox: d.Inbox, sched: d.Scheduler, idem: d.Idempotency,
+		audit: d.Audit, log: d.Logger, started: time.Now(),
+		shuttingDown: make(chan struct{}),
+	}
+}
+
+// Run drives the one heartbeat ticker shared by every connection, until ctx
+// ends.
+func (s *Server) Run(ctx context.Context) error {
+	t := time.NewTicker(s.opts.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			s.hub.Each(func(c broker.Conn) {
+				if c, ok := c.(*conn); ok {
+					c.heartbeat()
+				}
+			})
+		}
+	}
+}
+
+// CloseStreams tells every live stream to end with a reconnect hint (SSE: a
+// last event; WebSocket: close 1012). Register it with
+// http.Server.RegisterOnShutdown.
+func (s *Server) CloseStreams() {
+	s.shutdownOnce.Do(func() { close(s.shuttingDown) })
+}
+
+// WaitStreams waits until every stream handler has returned, or ctx ends.
+func (s *Server) WaitStreams(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.streams.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("transport: %d connections still open: %w", s.hub.Len(), ctx.Err())
+	}
+}
+
+// Fire publishes a scheduled item that has come due: the scheduler's
+// FireFunc.
+func (s *Server) Fire(ctx context.Context, it schedule.Item) error {
+	ns := make([]broker.Notification, len(it.Notifications))
+	now := broker.Now()
+	for i, n := range it.Notifications {
+		n.Timestamp = now
+		ns[i] = n
+	}
+	if _, err := s.bus.Publish(ctx, ns...); err != nil {
+		return fmt.Errorf("transport: fire %s: %w", it.ID, err)
+	}
+	s.audit.Record("fire", slog.String("schedule_id", it.ID), slog.Any("user_ids", it.UserIDs()),
+		slog.Any("channels", ns[0].Channels), slog.Time("scheduled_at", it.ScheduledAt),
+		slog.Duration("lateness", time.Since(it.ScheduledAt)))
+	return nil
+}

@@ -1,0 +1,150 @@
+package transport
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"notification-service/broker"
+)
+
+// handleSSE serves GET /sse: a Server-Sent Events stream a browser opens
+// with a plain EventSource. Bad parameters are answered 400 before the
+// stream starts (EventSource then stops retrying, which is right for a bad
+// URL); a stream that must end later is closed after a last event, never
+// answered with an error status.
+func (s *Server) handleSSE() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, e := s.streamParams(r)
+		if e != nil {
+			writeError(w, e)
+			return
+		}
+		rc := http.NewResponseController(w)
+		// The server's WriteTimeout would cut the stream silently; each
+		// write sets its own deadline instead.
+		if err := rc.SetWriteDeadline(time.Time{}); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no")
+		w.WriteHeader(http.StatusOK)
+
+		c := newConn(broker.NewID(), p.userID, "sse", r.RemoteAddr, s.opts.QueueSize)
+		sw := &sseWriter{w: w, rc: rc, timeout: s.opts.WriteTimeout}
+		reason := s.stream(r.Context(), c, p, sw)
+		s.recordDisconnect(c, reason)
+	})
+}
+
+// sseWriter frames frames as SSE events. Notifications use the default event
+// type and carry their cursor as id:, so EventSource.onmessage sees them and
+// Last-Event-ID resumes after them; control events are named.
+type sseWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	buf     []byte
+}
+
+func (sw *sseWriter) write(_ context.Context, frames []*broker.Frame) error {
+	b := sw.buf[:0]
+	for _, f := range frames {
+		b = appendEvent(b, f)
+	}
+	sw.buf = b
+	return sw.send(b)
+}
+
+func appendEvent(b []byte, f *broker.Frame) []byte {
+	if f.Event == "ready" {
+		b = append(b, "retry: "...)
+		b = strconv.AppendInt(b, readyRetryMillis, 10)
+		b = append(b, '\n')
+	}
+	if f.Event != "" {
+		b = append(b, "event: "...)
+		b = append(b, f.Event...)
+		b = append(b, '\n')
+	}
+	if f.Cursor != "" {
+		b = append(b, "id: "...)
+		b = append(b, f.Cursor...)
+		b = append(b, '\n')
+	}
+	// encoding/json never emits a raw newline, so one data: line holds the
+	// whole object.
+	b = append(b, "data: "...)
+	b = append(b, f.JSON...)
+	return append(b, '\n', '\n')
+}
+
+func (sw *sseWriter) heartbeat(context.Context) error {
+	return sw.send([]byte(": heartbeat\n\n"))
+}
+
+func (sw *sseWriter) send(b []byte) error {
+	if err := sw.rc.SetWriteDeadline(time.Now().Add(sw.timeout)); err != nil {
+		return err
+	}
+	if _, err := sw.w.Write(b); err != nil {
+		return err
+	}
+	return sw.rc.Flush()
+}
+
+// end writes the last event: "reconnect" on shutdown (the browser's own
+// retry then finds another instance), "error" with the reason otherwise.
+func (sw *sseWriter) end(reason string) {
+	var f *broker.Frame
+	switch reason {
+	case reasonShutdown:
+		f = broker.EventFrame("reconnect", map[string]any{"reason": reason})
+	case reasonClientClosed, reasonWriteFailed, reasonPingTimeout:
+		return
+	default:
+		f = broker.EventFrame("error", map[string]any{"code": reason, "message": endMessage(reason)})
+	}
+	_ = sw.send(appendEvent(nil, f))
+}
+
+func endMessage(reason string) string {
+	switch reason {
+	case reasonSlowConsumer:
+		return "the connection fell too far behind; reconnect to resume from your last event id"
+	case reasonReplayFailed:
+		return "could not replay missed notifications; reconnect"
+	}
+	return reason
+}
+
+// streamParams reads user_id, channels and the resume cursor shared by both
+// transports. A cursor comes from the Last-Event-ID header (EventSource
+// sends it on reconnect) or the last_event_id query parameter.
+func (s *Server) streamParams(r *http.Request) (streamParams, *apiError) {
+	q := r.URL.Query()
+	userID := q.Get("user_id")
+	if e := userParam("user_id", userID); e != nil {
+		return streamParams{}, e
+	}
+	channels, e := channelsParam(r, s.opts.MaxChannels)
+	if e != nil {
+		return streamParams{}, e
+	}
+	p := streamParams{userID: userID, channels: channels}
+	raw := r.Header.Get("Last-Event-ID")
+	if raw == "" {
+		raw = q.Get("last_event_id")
+	}
+	if raw != "" {
+		p.resume = true
+		// A malformed cursor is an unknown one: the stream answers with a
+		// reset event rather than refusing, so the client recovers.
+		p.cursor, _ = broker.ParseCursor(raw)
+	}
+	return p, nil
+}

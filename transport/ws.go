@@ -1,0 +1,147 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"notification-service/broker"
+)
+
+// handleWS serves GET /ws: the seed's WebSocket, which also takes
+// subscribe, unsubscribe and ping actions from the client.
+func (s *Server) handleWS() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, e := s.streamParams(r)
+		if e != nil {
+			writeError(w, e)
+			return
+		}
+		// A hijacked connection keeps the server's WriteTimeout deadline;
+		// the writer sets its own per write.
+		if err := http.NewResponseController(w).SetWriteDeadline(time.Time{}); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+			InsecureSkipVerify: slices.Contains(s.opts.AllowedOrigins, "*"),
+			OriginPatterns:     s.opts.AllowedOrigins,
+			// Compression with context takeover costs about 1.2 MB per
+			// connection; notifications are small.
+			CompressionMode: websocket.CompressionDisabled,
+		})
+		if err != nil {
+			// Accept has already answered the client.
+			s.log.Info("websocket accept failed", slog.String("remote_addr", r.RemoteAddr), slog.Any("error", err))
+			return
+		}
+		ws.SetReadLimit(s.opts.MaxFrameBytes)
+
+		// The handler's context ends the reader; the stream ends first.
+		ctx, cancel := context.WithCancel(r.Context())
+		c := newConn(broker.NewID(), p.userID, "ws", r.RemoteAddr, s.opts.QueueSize)
+		var reader sync.WaitGroup
+		reader.Go(func() { s.readActions(ctx, ws, c) })
+
+		reason := s.stream(ctx, c, p, &wsWriter{ws: ws, pongTimeout: s.opts.PongTimeout, writeTimeout: s.opts.WriteTimeout})
+		cancel()
+		ws.CloseNow()
+		reader.Wait()
+		s.recordDisconnect(c, reason)
+	})
+}
+
+type wsAction struct {
+	Action   string   `json:"action"`
+	Channels []string `json:"channels"`
+}
+
+// readActions reads client frames until the connection ends. A bad frame
+// gets an error frame and the connection stays open.
+func (s *Server) readActions(ctx context.Context, ws *websocket.Conn, c *conn) {
+	for {
+		typ, data, err := ws.Read(ctx)
+		if err != nil {
+			if errors.Is(err, websocket.ErrMessageTooBig) {
+				c.kick("frame_too_large")
+			} else {
+				c.kick(reasonClientClosed)
+			}
+			return
+		}
+		if typ != websocket.MessageText {
+			c.Deliver(errorFrame("invalid_frame", "send actions as JSON text frames"))
+			continue
+		}
+		var a wsAction
+		if e := decodeJSON(data, &a); e != nil {
+			c.Deliver(errorFrame(e.Code, e.Message))
+			continue
+		}
+		switch a.Action {
+		case "subscribe", "unsubscribe":
+			if _, err := s.changeChannels(ctx, c.id, a.Channels, a.Action == "subscribe", "ws", c.remote); err != nil {
+				e := statusOf(err)
+				c.Deliver(errorFrame(e.Code, e.Message))
+			}
+		case "ping":
+			c.Deliver(broker.EventFrame("pong", nil))
+		default:
+			c.Deliver(errorFrame("unknown_action", `action must be "subscribe", "unsubscribe" or "ping"`))
+		}
+	}
+}
+
+func errorFrame(code, message string) *broker.Frame {
+	return broker.EventFrame("error", map[string]any{"code": code, "message": message})
+}
+
+type wsWriter struct {
+	ws           *websocket.Conn
+	pongTimeout  time.Duration
+	writeTimeout time.Duration
+}
+
+func (ww *wsWriter) write(ctx context.Context, frames []*broker.Frame) error {
+	ctx, cancel := context.WithTimeout(ctx, ww.writeTimeout)
+	defer cancel()
+	for _, f := range frames {
+		if err := ww.ws.Write(ctx, websocket.MessageText, f.JSON); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// heartbeat pings and waits for the pong; a peer that does not answer in
+// time is dropped (a Ping that times out leaves the socket open, so the
+// caller's CloseNow is what closes it).
+func (ww *wsWriter) heartbeat(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, ww.pongTimeout)
+	defer cancel()
+	return ww.ws.Ping(ctx)
+}
+
+func (ww *wsWriter) end(reason string) {
+	switch reason {
+	case reasonShutdown:
+		_ = ww.ws.Close(websocket.StatusServiceRestart, reason)
+	case reasonSlowConsumer:
+		_ = ww.ws.Close(websocket.StatusTryAgainLater, reason)
+	case "frame_too_large":
+		_ = ww.ws.Close(websocket.StatusMessageTooBig, reason)
+	case reasonReplayFailed:
+		_ = ww.ws.Close(websocket.StatusInternalError, reason)
+	}
+}
+
+func (s *Server) recordDisconnect(c *conn, reason string) {
+	s.audit.Record("disconnect", slog.String("connection_id", c.id), slog.String("user_id", c.userID),
+		slog.String("transport", c.transport), slog.String("remote_addr", c.remote), slog.String("reason", reason))
+}
