@@ -136,6 +136,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 	if shutdownErr := srv.Shutdown(shutdownCtx); shutdownErr != nil {
 		err = errors.Join(err, fmt.Errorf("http shutdown: %w", shutdownErr))
 	}
+	server.CloseStreams() // Shutdown runs its hooks in goroutines; make sure it ran.
 	if waitErr := server.WaitStreams(shutdownCtx); waitErr != nil {
 		err = errors.Join(err, waitErr)
 	}

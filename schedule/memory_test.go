@@ -239,6 +239,10 @@ func TestMemoryOneTimer(t *testing.T) {
 
 		start := time.Now()
 		const n = 10_000
+		// NumGoroutine is process-wide and counts the runtime's finalizer
+		// goroutine while it runs, so allow a little noise: a goroutine
+		// per item would add n.
+		const slack = 10
 		tmpl := newItem(start, "alice")
 		for i := range n {
 			it := tmpl
@@ -247,11 +251,11 @@ func TestMemoryOneTimer(t *testing.T) {
 			is.NoErr(m.Add(t.Context(), it))
 		}
 		synctest.Wait()
-		is.Equal(runtime.NumGoroutine(), before)
+		is.True(runtime.NumGoroutine()-before < slack) // no goroutine per item
 
 		f := <-rec.calls // the earliest, added last
 		is.Equal(f.At, start.Add(time.Hour+time.Second))
 		synctest.Wait()
-		is.Equal(runtime.NumGoroutine(), before)
+		is.True(runtime.NumGoroutine()-before < slack)
 	})
 }

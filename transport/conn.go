@@ -98,8 +98,11 @@ type streamParams struct {
 // (or reset), then live frames, heartbeats and the final word. It returns
 // the reason the stream ended.
 func (s *Server) stream(ctx context.Context, c *conn, p streamParams, w frameWriter) string {
-	s.streams.Add(1)
-	defer s.streams.Done()
+	if !s.streamStarted() {
+		w.end(reasonShutdown)
+		return reasonShutdown
+	}
+	defer s.streamEnded()
 
 	start := p.cursor
 	if !p.resume {

@@ -67,11 +67,16 @@ type Server struct {
 	log     *slog.Logger
 	started time.Time
 
-	shutdownOnce sync.Once
 	shuttingDown chan struct{}
-	// streams counts live SSE and WebSocket handlers: http.Server.Shutdown
-	// does not wait for hijacked WebSockets, so the owner waits here.
-	streams sync.WaitGroup
+
+	// streamsMu guards the count of live SSE and WebSocket handlers:
+	// http.Server.Shutdown does not wait for hijacked WebSockets, so the
+	// owner waits for drained instead. (A WaitGroup would forbid a stream
+	// starting while the owner already waits.)
+	streamsMu sync.Mutex
+	streams   int
+	closing   bool
+	drained   chan struct{}
 }
 
 // New returns a Server. Call Run to start its heartbeat ticker.
@@ -86,6 +91,7 @@ func New(d Deps, opts Options) *Server {
 		opts: opts, hub: d.Hub, bus: d.Bus, inbox: d.Inbox, sched: d.Scheduler, idem: d.Idempotency,
 		audit: d.Audit, log: d.Logger, started: time.Now(),
 		shuttingDown: make(chan struct{}),
+		drained:      make(chan struct{}),
 	}
 }
 
@@ -112,18 +118,44 @@ func (s *Server) Run(ctx context.Context) error {
 // last event; WebSocket: close 1012). Register it with
 // http.Server.RegisterOnShutdown.
 func (s *Server) CloseStreams() {
-	s.shutdownOnce.Do(func() { close(s.shuttingDown) })
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	if s.closing {
+		return
+	}
+	s.closing = true
+	close(s.shuttingDown)
+	if s.streams == 0 {
+		close(s.drained)
+	}
 }
 
-// WaitStreams waits until every stream handler has returned, or ctx ends.
+// streamStarted counts a stream in; false means the server is closing and
+// the stream must not start.
+func (s *Server) streamStarted() bool {
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.streams++
+	return true
+}
+
+func (s *Server) streamEnded() {
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	s.streams--
+	if s.closing && s.streams == 0 {
+		close(s.drained)
+	}
+}
+
+// WaitStreams waits, after CloseStreams, until every stream handler has
+// returned, or ctx ends.
 func (s *Server) WaitStreams(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		s.streams.Wait()
-		close(done)
-	}()
 	select {
-	case <-done:
+	case <-s.drained:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("transport: %d connections still open: %w", s.hub.Len(), ctx.Err())
