@@ -69,7 +69,7 @@ func (m *Memory) Add(ctx context.Context, it Item) error {
 	}
 	earliest := m.push(cloneItem(it), it.ScheduledAt)
 	m.mu.Unlock()
-	if false && earliest {
+	if earliest {
 		m.signal()
 	}
 	return nil
