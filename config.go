@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,6 +52,10 @@ func loadConfig(environ map[string]string) (config, error) {
 	fields := reflect.TypeFor[config]()
 	varOf := make(map[string]string, fields.NumField())
 	var errs []error
+	// rest is environ without the variables already reported, so one
+	// start-up names every bad variable, each once: the reported ones take
+	// their defaults and validate judges only the others.
+	rest := maps.Clone(environ)
 	for i := range fields.NumField() {
 		name, _, _ := strings.Cut(fields.Field(i).Tag.Get("env"), ",")
 		varOf[fields.Field(i).Name] = name
@@ -57,12 +63,10 @@ func loadConfig(environ map[string]string) (config, error) {
 		// who wrote PORT= meant something, so say so.
 		if v, set := environ[name]; set && strings.TrimSpace(v) == "" && !mayBeEmpty[name] {
 			errs = append(errs, fmt.Errorf("%s is set but empty; unset it to use the default", name))
+			delete(rest, name)
 		}
 	}
-	if len(errs) > 0 {
-		return cfg, errors.Join(errs...)
-	}
-	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environ}); err != nil {
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: rest}); err != nil {
 		var agg env.AggregateError
 		if !errors.As(err, &agg) {
 			return cfg, fmt.Errorf("config: %w", err)
@@ -71,13 +75,23 @@ func loadConfig(environ map[string]string) (config, error) {
 			var pe env.ParseError
 			if errors.As(e, &pe) {
 				errs = append(errs, fmt.Errorf("%s=%q is not a valid %s: %w", varOf[pe.Name], environ[varOf[pe.Name]], pe.Type, pe.Err))
+				delete(rest, varOf[pe.Name])
 				continue
 			}
 			errs = append(errs, e)
 		}
-		return cfg, errors.Join(errs...)
+		// A field that failed to parse is left zero, which validate would
+		// report a second time; parse again without them.
+		cfg = config{}
+		if err := env.ParseWithOptions(&cfg, env.Options{Environment: rest}); err != nil {
+			return cfg, errors.Join(append(errs, err)...)
+		}
 	}
-	return cfg, cfg.validate()
+	// "a, b" must not make an origin " b" that never matches.
+	for i, o := range cfg.AllowedOrigins {
+		cfg.AllowedOrigins[i] = strings.TrimSpace(o)
+	}
+	return cfg, errors.Join(append(errs, cfg.validate())...)
 }
 
 func (c config) validate() error {
@@ -108,25 +122,29 @@ func (c config) validate() error {
 		check(n > 0, "%s=%d must be a positive number", name, n)
 	}
 	check(len(c.AllowedOrigins) > 0, "ALLOWED_ORIGINS must list origins or be *")
+	check(!slices.Contains(c.AllowedOrigins, ""), "ALLOWED_ORIGINS=%q has an empty entry", strings.Join(c.AllowedOrigins, ","))
 	return errors.Join(errs...)
 }
 
-// logLevel is LOG_LEVEL, or else what GIN_MODE implies.
+// logLevel is LOG_LEVEL, or else what GIN_MODE implies. A bad GIN_MODE is
+// an error even when LOG_LEVEL overrides it: the operator meant something.
 func (c config) logLevel() (slog.Level, error) {
-	if c.LogLevel != "" {
-		var l slog.Level
-		if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
-			return 0, fmt.Errorf("LOG_LEVEL=%q must be debug, info, warn or error", c.LogLevel)
-		}
-		return l, nil
-	}
+	var level slog.Level
+	var errs []error
 	switch c.GinMode {
 	case "", "release", "production":
-		return slog.LevelInfo, nil
+		level = slog.LevelInfo
 	case "debug":
-		return slog.LevelDebug, nil
+		level = slog.LevelDebug
 	case "test":
-		return slog.LevelWarn, nil
+		level = slog.LevelWarn
+	default:
+		errs = append(errs, fmt.Errorf("GIN_MODE=%q must be release, debug or test", c.GinMode))
 	}
-	return 0, fmt.Errorf("GIN_MODE=%q must be release, debug or test", c.GinMode)
+	if c.LogLevel != "" {
+		if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+			errs = append(errs, fmt.Errorf("LOG_LEVEL=%q must be debug, info, warn or error", c.LogLevel))
+		}
+	}
+	return level, errors.Join(errs...)
 }

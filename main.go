@@ -135,6 +135,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 	defer cancel()
 	if shutdownErr := srv.Shutdown(shutdownCtx); shutdownErr != nil {
 		err = errors.Join(err, fmt.Errorf("http shutdown: %w", shutdownErr))
+		// The budget is spent: close what is left (a connection that never
+		// sent a request holds Shutdown for 5s) rather than leave it open.
+		_ = srv.Close()
 	}
 	server.CloseStreams() // Shutdown runs its hooks in goroutines; make sure it ran.
 	if waitErr := server.WaitStreams(shutdownCtx); waitErr != nil {

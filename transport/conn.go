@@ -35,18 +35,31 @@ type conn struct {
 
 	queue chan *broker.Frame
 	beat  chan struct{}
+	// registered is closed once the hub knows the connection: a WebSocket
+	// client may send its first subscribe the moment the socket opens,
+	// and acting on it earlier would answer connection_not_found.
+	registered chan struct{}
 
 	kickOnce sync.Once
-	kicked   chan struct{}
-	reason   string
+	// kicked ends when the connection must close. Writes run under it, so
+	// a writer blocked on a peer that stopped reading (the usual way a
+	// queue overflows) is released at once, rather than holding its socket
+	// and its place in the hub for the whole write timeout and ending as a
+	// mere write failure.
+	kicked  context.Context
+	kickNow context.CancelFunc
+	reason  string
 }
 
 func newConn(id, userID, transport, remote string, queueSize int) *conn {
+	kicked, kickNow := context.WithCancel(context.Background())
 	return &conn{
 		id: id, userID: userID, transport: transport, remote: remote,
-		queue:  make(chan *broker.Frame, queueSize),
-		beat:   make(chan struct{}, 1),
-		kicked: make(chan struct{}),
+		queue:      make(chan *broker.Frame, queueSize),
+		beat:       make(chan struct{}, 1),
+		registered: make(chan struct{}),
+		kicked:     kicked,
+		kickNow:    kickNow,
 	}
 }
 
@@ -71,7 +84,7 @@ func (c *conn) heartbeat() {
 func (c *conn) kick(reason string) {
 	c.kickOnce.Do(func() {
 		c.reason = reason
-		close(c.kicked)
+		c.kickNow()
 	})
 }
 
@@ -95,15 +108,9 @@ type streamParams struct {
 }
 
 // stream runs one connection from registration to its end: ready, replay
-// (or reset), then live frames, heartbeats and the final word. It returns
-// the reason the stream ended.
+// (or reset), then live frames and heartbeats, and the final word. It
+// returns the reason the stream ended.
 func (s *Server) stream(ctx context.Context, c *conn, p streamParams, w frameWriter) string {
-	if !s.streamStarted() {
-		w.end(reasonShutdown)
-		return reasonShutdown
-	}
-	defer s.streamEnded()
-
 	start := p.cursor
 	if !p.resume {
 		// Read the head before registering: whatever is published in
@@ -121,19 +128,38 @@ func (s *Server) stream(ctx context.Context, c *conn, p streamParams, w frameWri
 		w.end(reasonReplayFailed)
 		return reasonReplayFailed
 	}
-	defer s.hub.Unregister(c.id)
+	close(c.registered)
 	s.audit.Record("connect", slog.String("connection_id", c.id), slog.String("user_id", c.userID),
 		slog.String("transport", c.transport), slog.String("remote_addr", c.remote), slog.Any("channels", p.channels),
 		slog.Bool("resume", p.resume))
 
+	reason := s.pump(ctx, c, p, start, w)
+	// Leave the hub before the last word: ending a stream to a peer that
+	// stopped reading can take a write timeout, and it must not hold a
+	// place in the fan-out meanwhile.
+	s.hub.Unregister(c.id)
+	w.end(reason)
+	s.audit.Record("disconnect", slog.String("connection_id", c.id), slog.String("user_id", c.userID),
+		slog.String("transport", c.transport), slog.String("remote_addr", c.remote), slog.String("reason", reason))
+	return reason
+}
+
+// pump writes the catch-up frames, then live frames and heartbeats, until
+// the stream must end, and says why.
+func (s *Server) pump(ctx context.Context, c *conn, p streamParams, start broker.Cursor, w frameWriter) string {
 	first, lastSeq, err := s.catchUp(ctx, c, p, start)
 	if err != nil {
 		s.log.Error("stream: replay", slog.String("connection_id", c.id), slog.Any("error", err))
-		w.end(reasonReplayFailed)
 		return reasonReplayFailed
 	}
-	if err := w.write(ctx, first); err != nil {
-		return reasonWriteFailed
+	// Writes run under a context a kick cancels, so a writer blocked on a
+	// peer that stopped reading (the usual way a queue overflows) is
+	// released at once.
+	wctx, stopWrites := context.WithCancel(ctx)
+	defer stopWrites()
+	defer context.AfterFunc(c.kicked, stopWrites)()
+	if err := w.write(wctx, first); err != nil {
+		return c.failure(reasonWriteFailed)
 	}
 
 	batch := make([]*broker.Frame, 0, maxFramesPerWrite)
@@ -142,17 +168,15 @@ func (s *Server) stream(ctx context.Context, c *conn, p streamParams, w frameWri
 		case <-ctx.Done():
 			return reasonClientClosed
 		case <-s.shuttingDown:
-			w.end(reasonShutdown)
 			return reasonShutdown
-		case <-c.kicked:
-			w.end(c.reason)
+		case <-c.kicked.Done():
 			return c.reason
 		case <-c.beat:
-			if err := w.heartbeat(ctx); err != nil {
+			if err := w.heartbeat(wctx); err != nil {
 				if errors.Is(err, context.DeadlineExceeded) {
-					return reasonPingTimeout
+					return c.failure(reasonPingTimeout)
 				}
-				return reasonWriteFailed
+				return c.failure(reasonWriteFailed)
 			}
 		case f := <-c.queue:
 			batch = batch[:0]
@@ -169,11 +193,20 @@ func (s *Server) stream(ctx context.Context, c *conn, p streamParams, w frameWri
 			if len(batch) == 0 {
 				continue
 			}
-			if err := w.write(ctx, batch); err != nil {
-				return reasonWriteFailed
+			if err := w.write(wctx, batch); err != nil {
+				return c.failure(reasonWriteFailed)
 			}
 		}
 	}
+}
+
+// failure says why a write failed: when a kick cancelled it, the kick's
+// reason; otherwise the write's own.
+func (c *conn) failure(reason string) string {
+	if c.kicked.Err() != nil {
+		return c.reason
+	}
+	return reason
 }
 
 // appendFresh drops notifications the connection already has (replay and

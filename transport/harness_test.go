@@ -56,7 +56,14 @@ func defaultOptions() transport.Options {
 }
 
 // newTestServer starts the service; tweak adjusts its options and limits.
-func newTestServer(t *testing.T, tweak ...func(*transport.Options, *inbox.Limits, *broker.HistoryLimits)) *testServer {
+func newTestServer(t testing.TB, tweak ...func(*transport.Options, *inbox.Limits, *broker.HistoryLimits)) *testServer {
+	t.Helper()
+	return newTestServerWrapping(t, nil, tweak...)
+}
+
+// newTestServerWrapping is newTestServer with the bus the transport sees
+// wrapped (wrap may be nil), to observe or hold back its calls.
+func newTestServerWrapping(t testing.TB, wrap func(broker.Bus) broker.Bus, tweak ...func(*transport.Options, *inbox.Limits, *broker.HistoryLimits)) *testServer {
 	t.Helper()
 	opts := defaultOptions()
 	inboxLimits := inbox.Limits{MaxPerUser: 1000, MaxAge: 24 * time.Hour}
@@ -73,8 +80,12 @@ func newTestServer(t *testing.T, tweak ...func(*transport.Options, *inbox.Limits
 		auditLog.Record("delivery", slog.String("notification_id", n.ID), slog.Int("connections", reached))
 	})
 	sched := schedule.NewMemory(logger)
+	var seen broker.Bus = bus
+	if wrap != nil {
+		seen = wrap(bus)
+	}
 	srv := transport.New(transport.Deps{
-		Hub: hub, Bus: bus, Inbox: store, Scheduler: sched,
+		Hub: hub, Bus: seen, Inbox: store, Scheduler: sched,
 		Idempotency: idempotency.NewMemory(time.Hour), Audit: auditLog, Logger: logger,
 	}, opts)
 	ts := &testServer{Transport: srv, Hub: hub, Bus: bus, Inbox: store, Scheduler: sched, Logs: logs}
@@ -195,6 +206,7 @@ type sseEvent struct {
 	Event string // "" for the default (message) type
 	ID    string
 	Data  string
+	Retry string // the retry: field, when the event carried one
 }
 
 // JSON decodes the event's data.
@@ -215,10 +227,20 @@ type sseClient struct {
 	Comments chan string
 	cancel   context.CancelFunc
 	done     chan struct{}
+	readOnce sync.Once
 }
 
 // dialSSE opens /sse with the query and headers given.
 func (ts *testServer) dialSSE(t *testing.T, query string, headers ...string) *sseClient {
+	t.Helper()
+	c := ts.dialSSENoRead(t, query, headers...)
+	c.startReading()
+	return c
+}
+
+// dialSSENoRead opens /sse without reading the body until startReading: a
+// client that stopped reading.
+func (ts *testServer) dialSSENoRead(t *testing.T, query string, headers ...string) *sseClient {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/sse?"+query, nil)
@@ -235,10 +257,11 @@ func (ts *testServer) dialSSE(t *testing.T, query string, headers ...string) *ss
 		t.Fatal(err)
 	}
 	c := &sseClient{Resp: resp, Events: make(chan sseEvent, 10000), Comments: make(chan string, 100), cancel: cancel, done: make(chan struct{})}
-	go c.read()
 	t.Cleanup(c.Close)
 	return c
 }
+
+func (c *sseClient) startReading() { c.readOnce.Do(func() { go c.read() }) }
 
 func (c *sseClient) read() {
 	defer close(c.done)
@@ -269,6 +292,8 @@ func (c *sseClient) read() {
 				ev.Event = value
 			case "id":
 				ev.ID = value
+			case "retry":
+				ev.Retry = value
 			case "data":
 				data = append(data, value)
 			}
@@ -312,6 +337,7 @@ func (c *sseClient) Ended(t *testing.T) {
 
 func (c *sseClient) Close() {
 	c.cancel()
+	c.startReading() // a reader that never started still has to finish
 	<-c.done
 	c.Resp.Body.Close()
 }

@@ -69,9 +69,9 @@ type Server struct {
 
 	shuttingDown chan struct{}
 
-	// streamsMu guards the count of live SSE and WebSocket handlers:
-	// http.Server.Shutdown does not wait for hijacked WebSockets, so the
-	// owner waits for drained instead. (A WaitGroup would forbid a stream
+	// streamsMu guards the count of live WebSocket handlers:
+	// http.Server.Shutdown does not wait for hijacked connections (it does
+	// wait for SSE handlers), so the owner waits for drained instead. (A WaitGroup would forbid a stream
 	// starting while the owner already waits.)
 	streamsMu sync.Mutex
 	streams   int
@@ -130,8 +130,8 @@ func (s *Server) CloseStreams() {
 	}
 }
 
-// streamStarted counts a stream in; false means the server is closing and
-// the stream must not start.
+// streamStarted counts a WebSocket handler in; false means the server is
+// closing and the connection must not start.
 func (s *Server) streamStarted() bool {
 	s.streamsMu.Lock()
 	defer s.streamsMu.Unlock()
@@ -151,13 +151,20 @@ func (s *Server) streamEnded() {
 	}
 }
 
-// WaitStreams waits, after CloseStreams, until every stream handler has
+// WaitStreams waits, after CloseStreams, until every WebSocket handler has
 // returned, or ctx ends.
 func (s *Server) WaitStreams(ctx context.Context) error {
 	select {
 	case <-s.drained:
 		return nil
 	case <-ctx.Done():
+		// select picks at random when both are ready: drained streams with
+		// an expired ctx (Shutdown spent it) are still drained.
+		select {
+		case <-s.drained:
+			return nil
+		default:
+		}
 		return fmt.Errorf("transport: %d connections still open: %w", s.hub.Len(), ctx.Err())
 	}
 }

@@ -36,8 +36,7 @@ func (s *Server) handleSSE() http.Handler {
 
 		c := newConn(broker.NewID(), p.userID, "sse", r.RemoteAddr, s.opts.QueueSize)
 		sw := &sseWriter{w: w, rc: rc, timeout: s.opts.WriteTimeout}
-		reason := s.stream(r.Context(), c, p, sw)
-		s.recordDisconnect(c, reason)
+		s.stream(r.Context(), c, p, sw)
 	})
 }
 
@@ -51,13 +50,13 @@ type sseWriter struct {
 	buf     []byte
 }
 
-func (sw *sseWriter) write(_ context.Context, frames []*broker.Frame) error {
+func (sw *sseWriter) write(ctx context.Context, frames []*broker.Frame) error {
 	b := sw.buf[:0]
 	for _, f := range frames {
 		b = appendEvent(b, f)
 	}
 	sw.buf = b
-	return sw.send(b)
+	return sw.sendCtx(ctx, b)
 }
 
 func appendEvent(b []byte, f *broker.Frame) []byte {
@@ -83,8 +82,20 @@ func appendEvent(b []byte, f *broker.Frame) []byte {
 	return append(b, '\n', '\n')
 }
 
-func (sw *sseWriter) heartbeat(context.Context) error {
-	return sw.send([]byte(": heartbeat\n\n"))
+func (sw *sseWriter) heartbeat(ctx context.Context) error {
+	return sw.sendCtx(ctx, []byte(": heartbeat\n\n"))
+}
+
+// sendCtx is send that gives up when ctx ends (the connection was kicked):
+// moving the deadline to now releases a write blocked on a client that
+// stopped reading.
+func (sw *sseWriter) sendCtx(ctx context.Context, b []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = sw.rc.SetWriteDeadline(time.Now()) })
+	defer stop()
+	return sw.send(b)
 }
 
 func (sw *sseWriter) send(b []byte) error {

@@ -23,6 +23,13 @@ func (s *Server) handleWS() http.Handler {
 			writeError(w, e)
 			return
 		}
+		// http.Server.Shutdown does not wait for hijacked connections:
+		// count this handler, reader included, so the owner can.
+		if !s.streamStarted() {
+			writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "shutting_down", Message: "the server is shutting down; reconnect"})
+			return
+		}
+		defer s.streamEnded()
 		// A hijacked connection keeps the server's WriteTimeout deadline;
 		// the writer sets its own per write.
 		if err := http.NewResponseController(w).SetWriteDeadline(time.Time{}); err != nil {
@@ -49,11 +56,10 @@ func (s *Server) handleWS() http.Handler {
 		var reader sync.WaitGroup
 		reader.Go(func() { s.readActions(ctx, ws, c) })
 
-		reason := s.stream(ctx, c, p, &wsWriter{ws: ws, pongTimeout: s.opts.PongTimeout, writeTimeout: s.opts.WriteTimeout})
+		s.stream(ctx, c, p, &wsWriter{ws: ws, pongTimeout: s.opts.PongTimeout, writeTimeout: s.opts.WriteTimeout})
 		cancel()
 		ws.CloseNow()
 		reader.Wait()
-		s.recordDisconnect(c, reason)
 	})
 }
 
@@ -65,6 +71,11 @@ type wsAction struct {
 // readActions reads client frames until the connection ends. A bad frame
 // gets an error frame and the connection stays open.
 func (s *Server) readActions(ctx context.Context, ws *websocket.Conn, c *conn) {
+	select {
+	case <-c.registered:
+	case <-ctx.Done():
+		return
+	}
 	for {
 		typ, data, err := ws.Read(ctx)
 		if err != nil {
@@ -139,9 +150,4 @@ func (ww *wsWriter) end(reason string) {
 	case reasonReplayFailed:
 		_ = ww.ws.Close(websocket.StatusInternalError, reason)
 	}
-}
-
-func (s *Server) recordDisconnect(c *conn, reason string) {
-	s.audit.Record("disconnect", slog.String("connection_id", c.id), slog.String("user_id", c.userID),
-		slog.String("transport", c.transport), slog.String("remote_addr", c.remote), slog.String("reason", reason))
 }

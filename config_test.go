@@ -1,0 +1,328 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"maps"
+	"net"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+)
+
+func TestLoadConfigDefaults(t *testing.T) {
+	is := is.New(t)
+	cfg, err := loadConfig(map[string]string{})
+	is.NoErr(err)
+	is.Equal(cfg, config{
+		Port:                 8080,
+		LogFormat:            "text",
+		HeartbeatInterval:    30 * time.Second,
+		PongTimeout:          10 * time.Second,
+		WriteTimeout:         10 * time.Second,
+		ShutdownTimeout:      15 * time.Second,
+		InboxMaxPerUser:      1000,
+		InboxMaxAge:          720 * time.Hour,
+		InboxMaxPageSize:     200,
+		HistoryMaxPerChannel: 1000,
+		HistoryMaxAge:        24 * time.Hour,
+		IdempotencyTTL:       24 * time.Hour,
+		MaxBodyBytes:         65536,
+		MaxFrameBytes:        16384,
+		MaxChannels:          100,
+		ClientQueueSize:      256,
+		AllowedOrigins:       []string{"*"},
+	})
+	level, err := cfg.logLevel()
+	is.NoErr(err)
+	is.Equal(level, slog.LevelInfo)
+}
+
+// everyVariable sets every variable loadConfig reads (but REDIS_URL, which
+// this build refuses) to a value other than its default.
+var everyVariable = map[string]string{
+	"PORT":                        "9090",
+	"GIN_MODE":                    "debug",
+	"LOG_LEVEL":                   "warn",
+	"LOG_FORMAT":                  "json",
+	"HEARTBEAT_INTERVAL":          "5s",
+	"PONG_TIMEOUT":                "3s",
+	"WRITE_TIMEOUT":               "4s",
+	"SHUTDOWN_TIMEOUT":            "20s",
+	"INBOX_MAX_PER_USER":          "50",
+	"INBOX_MAX_AGE":               "48h",
+	"INBOX_MAX_PAGE_SIZE":         "25",
+	"HISTORY_MAX_PER_CHANNEL":     "500",
+	"HISTORY_MAX_AGE":             "2h30m",
+	"IDEMPOTENCY_TTL":             "1h",
+	"MAX_BODY_BYTES":              "1024",
+	"MAX_FRAME_BYTES":             "2048",
+	"MAX_CHANNELS_PER_CONNECTION": "10",
+	"CLIENT_QUEUE_SIZE":           "32",
+	"ALLOWED_ORIGINS":             "https://a.example,https://b.example",
+}
+
+func TestLoadConfigParsesEveryVariable(t *testing.T) {
+	is := is.New(t)
+	cfg, err := loadConfig(everyVariable)
+	is.NoErr(err)
+	is.Equal(cfg, config{
+		Port:                 9090,
+		GinMode:              "debug",
+		LogLevel:             "warn",
+		LogFormat:            "json",
+		HeartbeatInterval:    5 * time.Second,
+		PongTimeout:          3 * time.Second,
+		WriteTimeout:         4 * time.Second,
+		ShutdownTimeout:      20 * time.Second,
+		InboxMaxPerUser:      50,
+		InboxMaxAge:          48 * time.Hour,
+		InboxMaxPageSize:     25,
+		HistoryMaxPerChannel: 500,
+		HistoryMaxAge:        150 * time.Minute,
+		IdempotencyTTL:       time.Hour,
+		MaxBodyBytes:         1024,
+		MaxFrameBytes:        2048,
+		MaxChannels:          10,
+		ClientQueueSize:      32,
+		AllowedOrigins:       []string{"https://a.example", "https://b.example"},
+	})
+}
+
+// A field added to config without a variable in everyVariable would go
+// untested: this keeps the table above complete.
+func TestEveryConfigFieldIsAVariableUnderTest(t *testing.T) {
+	fields := reflect.TypeFor[config]()
+	for i := range fields.NumField() {
+		name, _, _ := strings.Cut(fields.Field(i).Tag.Get("env"), ",")
+		if name == "" {
+			t.Errorf("field %s has no env tag", fields.Field(i).Name)
+			continue
+		}
+		if _, ok := everyVariable[name]; !ok && name != "REDIS_URL" {
+			t.Errorf("%s is not in everyVariable", name)
+		}
+	}
+}
+
+func TestLoadConfigAllowedOrigins(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  []string
+	}{
+		{"*", []string{"*"}},
+		{"https://app.example", []string{"https://app.example"}},
+		{"https://a.example,https://b.example", []string{"https://a.example", "https://b.example"}},
+		// An operator's "a, b" must not become an origin " b" that never matches.
+		{"https://a.example, https://b.example ", []string{"https://a.example", "https://b.example"}},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			is := is.New(t)
+			cfg, err := loadConfig(map[string]string{"ALLOWED_ORIGINS": tc.value})
+			is.NoErr(err)
+			is.Equal(cfg.AllowedOrigins, tc.want)
+		})
+	}
+}
+
+func TestLogLevelFromGinModeAndLogLevel(t *testing.T) {
+	for _, tc := range []struct {
+		ginMode, logLevel string
+		want              slog.Level
+	}{
+		{"", "", slog.LevelInfo},
+		{"release", "", slog.LevelInfo},
+		{"production", "", slog.LevelInfo},
+		{"debug", "", slog.LevelDebug},
+		{"test", "", slog.LevelWarn},
+		// LOG_LEVEL overrides whatever GIN_MODE implies.
+		{"", "debug", slog.LevelDebug},
+		{"debug", "error", slog.LevelError},
+		{"release", "debug", slog.LevelDebug},
+		{"test", "info", slog.LevelInfo},
+		{"", "WARN", slog.LevelWarn},
+	} {
+		t.Run(tc.ginMode+"/"+tc.logLevel, func(t *testing.T) {
+			is := is.New(t)
+			environ := map[string]string{}
+			if tc.ginMode != "" {
+				environ["GIN_MODE"] = tc.ginMode
+			}
+			if tc.logLevel != "" {
+				environ["LOG_LEVEL"] = tc.logLevel
+			}
+			cfg, err := loadConfig(environ)
+			is.NoErr(err)
+			level, err := cfg.logLevel()
+			is.NoErr(err)
+			is.Equal(level, tc.want)
+		})
+	}
+}
+
+func TestNewLoggerHonoursFormatAndLevel(t *testing.T) {
+	is := is.New(t)
+
+	cfg, err := loadConfig(map[string]string{"LOG_FORMAT": "json", "GIN_MODE": "test"})
+	is.NoErr(err)
+	var out bytes.Buffer
+	logger := newLogger(cfg, &out)
+	logger.Info("hidden at warn")
+	logger.Warn("shown", slog.String("k", "v"))
+	var rec map[string]any
+	is.NoErr(json.Unmarshal(out.Bytes(), &rec)) // exactly one JSON record
+	is.Equal(rec["msg"], "shown")
+	is.Equal(rec["k"], "v")
+
+	cfg, err = loadConfig(map[string]string{"LOG_LEVEL": "debug"})
+	is.NoErr(err)
+	out.Reset()
+	newLogger(cfg, &out).Debug("detail", slog.String("k", "v"))
+	is.True(strings.Contains(out.String(), "level=DEBUG msg=detail k=v")) // text format by default
+}
+
+func TestLoadConfigEmptyRedisURLMeansMemory(t *testing.T) {
+	is := is.New(t)
+	cfg, err := loadConfig(map[string]string{"REDIS_URL": ""})
+	is.NoErr(err)
+	is.Equal(cfg.RedisURL, "")
+}
+
+func TestLoadConfigRejectsBadValues(t *testing.T) {
+	for _, tc := range []struct {
+		environ map[string]string
+		// want are substrings of the error: the variable, and what is wrong.
+		want []string
+	}{
+		{map[string]string{"PORT": "abc"}, []string{`PORT="abc"`}},
+		{map[string]string{"PORT": "70000"}, []string{"PORT=70000"}},
+		{map[string]string{"PORT": "-1"}, []string{"PORT=-1"}},
+		{map[string]string{"PORT": " 8080"}, []string{`PORT=" 8080"`}},
+		{map[string]string{"PORT": ""}, []string{"PORT is set but empty"}},
+		{map[string]string{"PORT": "  "}, []string{"PORT is set but empty"}},
+		{map[string]string{"HEARTBEAT_INTERVAL": "soon"}, []string{`HEARTBEAT_INTERVAL="soon"`}},
+		{map[string]string{"HEARTBEAT_INTERVAL": "30"}, []string{`HEARTBEAT_INTERVAL="30"`}},
+		{map[string]string{"HEARTBEAT_INTERVAL": "-1s"}, []string{"HEARTBEAT_INTERVAL=-1s", "positive"}},
+		{map[string]string{"HEARTBEAT_INTERVAL": "0s"}, []string{"HEARTBEAT_INTERVAL=0s", "positive"}},
+		{map[string]string{"HEARTBEAT_INTERVAL": ""}, []string{"HEARTBEAT_INTERVAL is set but empty"}},
+		{map[string]string{"PONG_TIMEOUT": "0"}, []string{"PONG_TIMEOUT"}},
+		{map[string]string{"WRITE_TIMEOUT": "-5s"}, []string{"WRITE_TIMEOUT"}},
+		{map[string]string{"SHUTDOWN_TIMEOUT": "never"}, []string{`SHUTDOWN_TIMEOUT="never"`}},
+		{map[string]string{"INBOX_MAX_AGE": "0s"}, []string{"INBOX_MAX_AGE"}},
+		{map[string]string{"HISTORY_MAX_AGE": "-1h"}, []string{"HISTORY_MAX_AGE"}},
+		{map[string]string{"IDEMPOTENCY_TTL": "x"}, []string{"IDEMPOTENCY_TTL"}},
+		{map[string]string{"CLIENT_QUEUE_SIZE": "0"}, []string{"CLIENT_QUEUE_SIZE=0", "positive"}},
+		{map[string]string{"CLIENT_QUEUE_SIZE": "many"}, []string{`CLIENT_QUEUE_SIZE="many"`}},
+		{map[string]string{"INBOX_MAX_PER_USER": "-1"}, []string{"INBOX_MAX_PER_USER"}},
+		{map[string]string{"INBOX_MAX_PAGE_SIZE": "0"}, []string{"INBOX_MAX_PAGE_SIZE"}},
+		{map[string]string{"HISTORY_MAX_PER_CHANNEL": "0"}, []string{"HISTORY_MAX_PER_CHANNEL"}},
+		{map[string]string{"MAX_BODY_BYTES": "-5"}, []string{"MAX_BODY_BYTES=-5"}},
+		{map[string]string{"MAX_BODY_BYTES": "1e6"}, []string{`MAX_BODY_BYTES="1e6"`}},
+		{map[string]string{"MAX_FRAME_BYTES": "0"}, []string{"MAX_FRAME_BYTES"}},
+		{map[string]string{"MAX_CHANNELS_PER_CONNECTION": "0"}, []string{"MAX_CHANNELS_PER_CONNECTION"}},
+		{map[string]string{"LOG_FORMAT": "xml"}, []string{`LOG_FORMAT="xml"`, "text or json"}},
+		{map[string]string{"LOG_FORMAT": ""}, []string{"LOG_FORMAT is set but empty"}},
+		{map[string]string{"GIN_MODE": "banana"}, []string{`GIN_MODE="banana"`}},
+		{map[string]string{"GIN_MODE": ""}, []string{"GIN_MODE is set but empty"}},
+		// LOG_LEVEL wins over GIN_MODE, but a bad GIN_MODE is still a bad value.
+		{map[string]string{"GIN_MODE": "banana", "LOG_LEVEL": "debug"}, []string{`GIN_MODE="banana"`}},
+		{map[string]string{"LOG_LEVEL": "loud"}, []string{`LOG_LEVEL="loud"`}},
+		{map[string]string{"LOG_LEVEL": ""}, []string{"LOG_LEVEL is set but empty"}},
+		{map[string]string{"ALLOWED_ORIGINS": ""}, []string{"ALLOWED_ORIGINS is set but empty"}},
+		{map[string]string{"ALLOWED_ORIGINS": ","}, []string{"ALLOWED_ORIGINS", "empty"}},
+		{map[string]string{"ALLOWED_ORIGINS": "https://a.example,,https://b.example"}, []string{"ALLOWED_ORIGINS", "empty"}},
+		{map[string]string{"REDIS_URL": "redis://localhost:6379"}, []string{"REDIS_URL"}},
+	} {
+		t.Run(envString(tc.environ), func(t *testing.T) {
+			_, err := loadConfig(tc.environ)
+			if err == nil {
+				t.Fatalf("loadConfig(%v) accepted a bad value", tc.environ)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not mention %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+// One start-up names every bad variable, each once, whatever kind of
+// mistake it is (empty, unparsable, out of range), so an operator fixes
+// them in one go.
+func TestLoadConfigNamesEveryBadVariable(t *testing.T) {
+	is := is.New(t)
+	bad := map[string]string{
+		"PORT":               "abc",   // unparsable
+		"SHUTDOWN_TIMEOUT":   "later", // unparsable
+		"HEARTBEAT_INTERVAL": "-1s",   // out of range
+		"CLIENT_QUEUE_SIZE":  "0",     // out of range
+		"LOG_FORMAT":         "xml",   // not a choice
+		"GIN_MODE":           "banana",
+		"LOG_LEVEL":          "loud",
+		"MAX_BODY_BYTES":     "", // set but empty
+		"REDIS_URL":          "redis://localhost:6379",
+	}
+	environ := map[string]string{"PONG_TIMEOUT": "1s"} // a good one among them
+	for k, v := range bad {
+		environ[k] = v
+	}
+	_, err := loadConfig(environ)
+	is.True(err != nil)
+	lines := strings.Split(err.Error(), "\n")
+	for name := range bad {
+		named := 0
+		for _, line := range lines {
+			if strings.HasPrefix(line, name+"=") || strings.HasPrefix(line, name+" ") {
+				named++
+			}
+		}
+		if named != 1 {
+			t.Errorf("%s is named by %d lines of the error, want 1:\n%v", name, named, err)
+		}
+	}
+	is.Equal(len(lines), len(bad)) // nothing about the good variable, no line twice
+}
+
+func TestRunRefusesBadConfigWithoutListening(t *testing.T) {
+	is := is.New(t)
+	// Hold a port: had run tried to listen on it, it would fail with
+	// "address in use" instead of naming the bad variable.
+	held, err := net.Listen("tcp", ":0")
+	is.NoErr(err)
+	defer held.Close()
+	port := strconv.Itoa(held.Addr().(*net.TCPAddr).Port)
+
+	var stdout bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	err = run(ctx, map[string]string{"PORT": port, "LOG_FORMAT": "xml"}, &stdout)
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "LOG_FORMAT"))
+	is.True(!strings.Contains(err.Error(), "listen"))
+	is.Equal(stdout.String(), "") // never logged "listening"
+	is.NoErr(ctx.Err())           // returned at once, not when the context ended
+
+	// The control: a good config on the held port does try to listen.
+	err = run(ctx, map[string]string{"PORT": port}, &stdout)
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "listen on PORT="+port))
+}
+
+func envString(environ map[string]string) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(environ)) {
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(k + "=" + environ[k])
+	}
+	return b.String()
+}
