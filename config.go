@@ -106,20 +106,27 @@ func (c config) validate() error {
 	_, err := c.logLevel()
 	check(err == nil, "%v", err)
 	check(c.LogFormat == "text" || c.LogFormat == "json", "LOG_FORMAT=%q must be text or json", c.LogFormat)
-	for name, d := range map[string]time.Duration{
-		"HEARTBEAT_INTERVAL": c.HeartbeatInterval, "PONG_TIMEOUT": c.PongTimeout,
-		"WRITE_TIMEOUT": c.WriteTimeout, "SHUTDOWN_TIMEOUT": c.ShutdownTimeout,
-		"INBOX_MAX_AGE": c.InboxMaxAge, "HISTORY_MAX_AGE": c.HistoryMaxAge, "IDEMPOTENCY_TTL": c.IdempotencyTTL,
+	// Slices, not maps, so the errors come out in the same order each time.
+	for _, d := range []struct {
+		name  string
+		value time.Duration
+	}{
+		{"HEARTBEAT_INTERVAL", c.HeartbeatInterval}, {"PONG_TIMEOUT", c.PongTimeout},
+		{"WRITE_TIMEOUT", c.WriteTimeout}, {"SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
+		{"INBOX_MAX_AGE", c.InboxMaxAge}, {"HISTORY_MAX_AGE", c.HistoryMaxAge}, {"IDEMPOTENCY_TTL", c.IdempotencyTTL},
 	} {
-		check(d > 0, "%s=%s must be a positive duration such as 30s", name, d)
+		check(d.value > 0, "%s=%s must be a positive duration such as 30s", d.name, d.value)
 	}
-	for name, n := range map[string]int64{
-		"INBOX_MAX_PER_USER": int64(c.InboxMaxPerUser), "INBOX_MAX_PAGE_SIZE": int64(c.InboxMaxPageSize),
-		"HISTORY_MAX_PER_CHANNEL": int64(c.HistoryMaxPerChannel), "MAX_BODY_BYTES": c.MaxBodyBytes,
-		"MAX_FRAME_BYTES": c.MaxFrameBytes, "MAX_CHANNELS_PER_CONNECTION": int64(c.MaxChannels),
-		"CLIENT_QUEUE_SIZE": int64(c.ClientQueueSize),
+	for _, n := range []struct {
+		name  string
+		value int64
+	}{
+		{"INBOX_MAX_PER_USER", int64(c.InboxMaxPerUser)}, {"INBOX_MAX_PAGE_SIZE", int64(c.InboxMaxPageSize)},
+		{"HISTORY_MAX_PER_CHANNEL", int64(c.HistoryMaxPerChannel)}, {"MAX_BODY_BYTES", c.MaxBodyBytes},
+		{"MAX_FRAME_BYTES", c.MaxFrameBytes}, {"MAX_CHANNELS_PER_CONNECTION", int64(c.MaxChannels)},
+		{"CLIENT_QUEUE_SIZE", int64(c.ClientQueueSize)},
 	} {
-		check(n > 0, "%s=%d must be a positive number", name, n)
+		check(n.value > 0, "%s=%d must be a positive number", n.name, n.value)
 	}
 	check(len(c.AllowedOrigins) > 0, "ALLOWED_ORIGINS must list origins or be *")
 	check(!slices.Contains(c.AllowedOrigins, ""), "ALLOWED_ORIGINS=%q has an empty entry", strings.Join(c.AllowedOrigins, ","))
@@ -139,7 +146,7 @@ func (c config) logLevel() (slog.Level, error) {
 	case "test":
 		level = slog.LevelWarn
 	default:
-		errs = append(errs, fmt.Errorf("GIN_MODE=%q must be release, debug or test", c.GinMode))
+		errs = append(errs, fmt.Errorf("GIN_MODE=%q must be release (or production), debug or test", c.GinMode))
 	}
 	if c.LogLevel != "" {
 		if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {

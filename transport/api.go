@@ -97,6 +97,17 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, body []byte,
 	writeJSON(w, status, v)
 }
 
+// readNotificationRequest reads and decodes the body of send or schedule,
+// returning the raw bytes too for the idempotency fingerprint.
+func (s *Server) readNotificationRequest(w http.ResponseWriter, r *http.Request) ([]byte, notificationRequest, *apiError) {
+	var req notificationRequest
+	body, e := readBody(w, r, s.opts.MaxBodyBytes)
+	if e == nil {
+		e = decodeJSON(body, &req)
+	}
+	return body, req, e
+}
+
 type sendResponse struct {
 	ID        string    `json:"id"`
 	Timestamp time.Time `json:"timestamp"`
@@ -104,13 +115,8 @@ type sendResponse struct {
 
 func (s *Server) handleSend() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, e := readBody(w, r, s.opts.MaxBodyBytes)
+		body, req, e := s.readNotificationRequest(w, r)
 		if e != nil {
-			writeError(w, e)
-			return
-		}
-		var req notificationRequest
-		if e := decodeJSON(body, &req); e != nil {
 			writeError(w, e)
 			return
 		}
@@ -180,13 +186,8 @@ func viewOf(it schedule.Item) scheduleView {
 
 func (s *Server) handleSchedule() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, e := readBody(w, r, s.opts.MaxBodyBytes)
+		body, req, e := s.readNotificationRequest(w, r)
 		if e != nil {
-			writeError(w, e)
-			return
-		}
-		var req notificationRequest
-		if e := decodeJSON(body, &req); e != nil {
 			writeError(w, e)
 			return
 		}
