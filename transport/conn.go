@@ -19,9 +19,14 @@ const (
 	reasonPingTimeout   = "ping_timeout"
 	reasonWriteFailed   = "write_failed"
 	reasonReplayFailed  = "replay_failed"
-	maxFramesPerWrite   = 64
-	readyRetryMillis    = 2000
 	reasonCursorExpired = "cursor_expired"
+)
+
+const (
+	// maxFramesPerWrite bounds how many queued frames one write coalesces.
+	maxFramesPerWrite = 64
+	// readyRetryMillis is the SSE reconnect delay a browser is told.
+	readyRetryMillis = 2000
 )
 
 // conn is one live SSE or WebSocket connection as the hub sees it: a
