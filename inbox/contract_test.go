@@ -125,7 +125,7 @@ func testStore(t *testing.T, newStore func(t *testing.T, limits Limits) Store) {
 					appendAll(t, s, note("alice", seq), note("bob", seq+1))
 					read := tt.readEvery > 0 && i%tt.readEvery == 0
 					if read {
-						_, err := s.MarkRead(t.Context(), "alice", idOf(seq), at(0))
+						_, _, err := s.MarkRead(t.Context(), "alice", idOf(seq), at(0))
 						is.NoErr(err)
 					} else {
 						unread++
@@ -198,8 +198,9 @@ func testStore(t *testing.T, newStore func(t *testing.T, limits Limits) Store) {
 		s := newStore(t, Limits{})
 		appendAll(t, s, note("alice", 1), note("alice", 2))
 
-		e, err := s.MarkRead(t.Context(), "alice", idOf(1), at(1))
+		e, changed, err := s.MarkRead(t.Context(), "alice", idOf(1), at(1))
 		is.NoErr(err)
+		is.True(changed) // newly read
 		is.Equal(e.ID, idOf(1))
 		is.Equal(e.Seq, uint64(1))
 		is.True(e.Read)
@@ -209,8 +210,9 @@ func testStore(t *testing.T, newStore func(t *testing.T, limits Limits) Store) {
 		is.Equal(unread, 1)
 
 		// Marking again changes nothing, not even the time.
-		e, err = s.MarkRead(t.Context(), "alice", idOf(1), at(2))
+		e, changed, err = s.MarkRead(t.Context(), "alice", idOf(1), at(2))
 		is.NoErr(err)
+		is.True(!changed) // already read
 		is.True(e.Read)
 		is.True(e.ReadAt != nil && e.ReadAt.Equal(at(1)))
 		unread, err = s.Unread(t.Context(), "alice")
@@ -240,7 +242,7 @@ func testStore(t *testing.T, newStore func(t *testing.T, limits Limits) Store) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				is := is.New(t)
-				_, err := s.MarkRead(t.Context(), tt.user, tt.id, at(0))
+				_, _, err := s.MarkRead(t.Context(), tt.user, tt.id, at(0))
 				is.True(errors.Is(err, ErrNotFound))
 				err = s.Delete(t.Context(), tt.user, tt.id)
 				is.True(errors.Is(err, ErrNotFound))
@@ -263,9 +265,9 @@ func testStore(t *testing.T, newStore func(t *testing.T, limits Limits) Store) {
 			appendAll(t, s, note("alice", seq+1))
 		}
 		appendAll(t, s, note("bob", 6))
-		_, err := s.MarkRead(t.Context(), "alice", idOf(2), at(1))
+		_, _, err := s.MarkRead(t.Context(), "alice", idOf(2), at(1))
 		is.NoErr(err)
-		_, err = s.MarkRead(t.Context(), "alice", idOf(4), at(1))
+		_, _, err = s.MarkRead(t.Context(), "alice", idOf(4), at(1))
 		is.NoErr(err)
 
 		changed, err := s.MarkAllRead(t.Context(), "alice", at(2))
@@ -301,7 +303,7 @@ func testStore(t *testing.T, newStore func(t *testing.T, limits Limits) Store) {
 		is := is.New(t)
 		s := newStore(t, Limits{})
 		appendAll(t, s, note("alice", 1), note("alice", 2), note("alice", 3), note("alice", 4))
-		_, err := s.MarkRead(t.Context(), "alice", idOf(3), at(0))
+		_, _, err := s.MarkRead(t.Context(), "alice", idOf(3), at(0))
 		is.NoErr(err)
 
 		is.NoErr(s.Delete(t.Context(), "alice", idOf(2))) // unread
@@ -322,7 +324,7 @@ func testStore(t *testing.T, newStore func(t *testing.T, limits Limits) Store) {
 
 		err = s.Delete(t.Context(), "alice", idOf(2))
 		is.True(errors.Is(err, ErrNotFound)) // deleted once is gone
-		_, err = s.MarkRead(t.Context(), "alice", idOf(2), at(0))
+		_, _, err = s.MarkRead(t.Context(), "alice", idOf(2), at(0))
 		is.True(errors.Is(err, ErrNotFound))
 
 		// Deleting is the user's choice, not retention: a replay from
@@ -394,7 +396,7 @@ func testStore(t *testing.T, newStore func(t *testing.T, limits Limits) Store) {
 		unread, err := s.Unread(t.Context(), "alice")
 		is.NoErr(err)
 		is.Equal(unread, 3)
-		_, err = s.MarkRead(t.Context(), "alice", idOf(2), at(0))
+		_, _, err = s.MarkRead(t.Context(), "alice", idOf(2), at(0))
 		is.True(errors.Is(err, ErrNotFound))
 
 		tests := []struct {
@@ -486,7 +488,7 @@ func testStore(t *testing.T, newStore func(t *testing.T, limits Limits) Store) {
 		is := is.New(t)
 		s := newStore(t, Limits{})
 		appendAll(t, s, note("alice", 1))
-		e, err := s.MarkRead(t.Context(), "alice", idOf(1), at(1))
+		e, _, err := s.MarkRead(t.Context(), "alice", idOf(1), at(1))
 		is.NoErr(err)
 		*e.ReadAt = at(9)
 		e.Title = "changed"
@@ -501,7 +503,7 @@ func testStore(t *testing.T, newStore func(t *testing.T, limits Limits) Store) {
 		is.True(page.Entries[0].Read)
 		is.True(page.Entries[0].ReadAt.Equal(at(1)))
 		is.Equal(page.Entries[0].Title, note("alice", 1).Title)
-		e, err = s.MarkRead(t.Context(), "alice", idOf(1), at(2))
+		e, _, err = s.MarkRead(t.Context(), "alice", idOf(1), at(2))
 		is.NoErr(err)
 		is.True(e.ReadAt.Equal(at(1)))
 	})
@@ -573,7 +575,7 @@ func testStore(t *testing.T, newStore func(t *testing.T, limits Limits) Store) {
 						for _, e := range page.Entries {
 							// The entry may have been trimmed since
 							// the page was read.
-							if _, err := s.MarkRead(t.Context(), user(u), e.ID, at(i)); err != nil && !errors.Is(err, ErrNotFound) {
+							if _, _, err := s.MarkRead(t.Context(), user(u), e.ID, at(i)); err != nil && !errors.Is(err, ErrNotFound) {
 								t.Errorf("mark read: %v", err)
 							}
 						}

@@ -71,9 +71,10 @@ type Store interface {
 	// List returns one page, newest first, with the inbox's counts. An
 	// unknown user has an empty inbox.
 	List(ctx context.Context, userID string, q Query) (Page, error)
-	// MarkRead marks one notification read at time at. Marking an entry
-	// that is already read changes nothing and returns it as it is.
-	MarkRead(ctx context.Context, userID, id string, at time.Time) (Entry, error)
+	// MarkRead marks one notification read at time at and says whether it
+	// was unread until now. Marking an entry that is already read changes
+	// nothing and returns it as it is, with changed false.
+	MarkRead(ctx context.Context, userID, id string, at time.Time) (e Entry, changed bool, err error)
 	// MarkAllRead marks every unread entry read and says how many changed.
 	MarkAllRead(ctx context.Context, userID string, at time.Time) (int, error)
 	// Delete removes one notification; ErrNotFound if it is not there.

@@ -102,19 +102,19 @@ func (m *Memory) List(_ context.Context, userID string, q Query) (Page, error) {
 }
 
 // MarkRead implements Store.
-func (m *Memory) MarkRead(_ context.Context, userID, id string, at time.Time) (Entry, error) {
+func (m *Memory) MarkRead(_ context.Context, userID, id string, at time.Time) (Entry, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	u := m.inbox(userID)
 	if u == nil {
-		return Entry{}, fmt.Errorf("inbox: mark read %s for %s: %w", id, userID, ErrNotFound)
+		return Entry{}, false, fmt.Errorf("inbox: mark read %s for %s: %w", id, userID, ErrNotFound)
 	}
 	i, ok := u.find(id)
 	if !ok {
-		return Entry{}, fmt.Errorf("inbox: mark read %s for %s: %w", id, userID, ErrNotFound)
+		return Entry{}, false, fmt.Errorf("inbox: mark read %s for %s: %w", id, userID, ErrNotFound)
 	}
-	u.markRead(i, at)
-	return u.entries[i].clone(), nil
+	changed := u.markRead(i, at)
+	return u.entries[i].clone(), changed, nil
 }
 
 // MarkAllRead implements Store.
@@ -234,16 +234,17 @@ func (u *userInbox) find(id string) (int, bool) {
 	return 0, false
 }
 
-func (u *userInbox) markRead(i int, at time.Time) {
+func (u *userInbox) markRead(i int, at time.Time) bool {
 	e := &u.entries[i]
 	if e.Read {
-		return
+		return false
 	}
 	e.Read = true
 	// A fresh pointer per entry: nothing outside the store holds it, and
 	// clone hands out copies.
 	e.ReadAt = &at
 	u.unread--
+	return true
 }
 
 func (u *userInbox) remove(i int) {

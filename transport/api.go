@@ -361,14 +361,13 @@ func (s *Server) handleMarkRead() http.Handler {
 			writeError(w, e)
 			return
 		}
-		now := broker.Now()
-		entry, err := s.inbox.MarkRead(r.Context(), userID, id, now)
+		entry, changed, err := s.inbox.MarkRead(r.Context(), userID, id, broker.Now())
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		// Marking an entry already read changes nothing: no record, no push.
-		if entry.ReadAt != nil && entry.ReadAt.Equal(now) {
+		if changed {
 			s.audit.Record("read", slog.String("notification_id", id), slog.String("user_id", userID), slog.String("remote_addr", r.RemoteAddr))
 			s.notifyUser(r.Context(), userID, "read", map[string]any{"id": id, "read_at": entry.ReadAt})
 		}
