@@ -21,11 +21,15 @@ type Bus interface {
 	// new connection replays from the Head it read before registering, so
 	// nothing published while it connects falls between the two.
 	Head(ctx context.Context) (Cursor, error)
-	// Replay returns, oldest first, every notification after cursor that a
-	// connection of userID subscribed to channels should receive. It
-	// returns an error wrapping ErrCursorExpired when that set cannot be
-	// given whole.
-	Replay(ctx context.Context, userID string, channels []string, after Cursor) ([]*Frame, error)
+	// Replay returns, oldest first, every notification after cursor that
+	// the registered local connection connID should have received: its
+	// user's, and broadcasts on the channels it holds at the moment of the
+	// call. Reading those channels and the head is one step with respect
+	// to Publish, so a channel subscribed while a connection catches up is
+	// either replayed or delivered live, never neither. It returns an
+	// error wrapping ErrCursorExpired when that set cannot be given whole,
+	// and ErrUnknownConnection when connID is not registered.
+	Replay(ctx context.Context, connID string, after Cursor) ([]*Frame, error)
 	// NotifyUser delivers a control frame (read, deleted, subscribed, ...)
 	// to every live connection of userID, wherever it lives. Control frames
 	// are not stored or replayed.

@@ -116,7 +116,7 @@ func testBus(t *testing.T, newBus func(t *testing.T, hub *broker.Hub, log broker
 		after, err := bus.Head(ctx)
 		is.NoErr(err)
 		is.Equal(after, before)
-		frames, err := bus.Replay(ctx, "alice", []string{"news"}, before)
+		frames, err := replay(t, hub, bus, "alice", []string{"news"}, before)
 		is.NoErr(err)
 		is.Equal(len(frames), 0)
 		is.Equal(len(alice.got()), 0)
@@ -201,7 +201,7 @@ func testBus(t *testing.T, newBus func(t *testing.T, hub *broker.Hub, log broker
 			i += len(batch)
 		}
 
-		frames, err := bus.Replay(ctx, "alice", subscribed, cursor)
+		frames, err := replay(t, hub, bus, "alice", subscribed, cursor)
 		is.NoErr(err)
 		is.Equal(frameSeqs(frames), want)
 		for i, f := range frames {
@@ -218,19 +218,19 @@ func testBus(t *testing.T, newBus func(t *testing.T, hub *broker.Hub, log broker
 		// From the head nothing is missed; from the middle, the rest.
 		head, err := bus.Head(ctx)
 		is.NoErr(err)
-		frames, err = bus.Replay(ctx, "alice", subscribed, head)
+		frames, err = replay(t, hub, bus, "alice", subscribed, head)
 		is.NoErr(err)
 		is.Equal(len(frames), 0)
-		frames, err = bus.Replay(ctx, "alice", subscribed, broker.Cursor{Epoch: cursor.Epoch, Seq: want[2]})
+		frames, err = replay(t, hub, bus, "alice", subscribed, broker.Cursor{Epoch: cursor.Epoch, Seq: want[2]})
 		is.NoErr(err)
 		is.Equal(frameSeqs(frames), want[3:])
 
 		// A connection on no channel replays only its own unchannelled
 		// notifications; another user sees only broadcasts.
-		frames, err = bus.Replay(ctx, "alice", nil, cursor)
+		frames, err = replay(t, hub, bus, "alice", nil, cursor)
 		is.NoErr(err)
 		is.Equal(frameSeqs(frames), []uint64{want[0], want[len(want)-1]})
-		frames, err = bus.Replay(ctx, "carol", []string{"news"}, cursor)
+		frames, err = replay(t, hub, bus, "carol", []string{"news"}, cursor)
 		is.NoErr(err)
 		is.Equal(len(frames), 2) // the broadcast on news and the one on news+tech
 	})
@@ -250,7 +250,7 @@ func testBus(t *testing.T, newBus func(t *testing.T, hub *broker.Hub, log broker
 		is.NoErr(err)
 
 		got := live.wait(t, 2)
-		replayed, err := bus.Replay(ctx, "alice", []string{"news"}, cursor)
+		replayed, err := replay(t, hub, bus, "alice", []string{"news"}, cursor)
 		is.NoErr(err)
 		is.Equal(len(replayed), 2)
 		for i := range got {
@@ -280,7 +280,7 @@ func testBus(t *testing.T, newBus func(t *testing.T, hub *broker.Hub, log broker
 			"far beyond":     {Epoch: head.Epoch, Seq: head.Seq + 1000},
 			"other, at zero": {Epoch: "zz" + head.Epoch, Seq: 0},
 		} {
-			_, err := bus.Replay(ctx, "alice", []string{"news"}, c)
+			_, err := replay(t, hub, bus, "alice", []string{"news"}, c)
 			if !errors.Is(err, broker.ErrCursorExpired) {
 				t.Errorf("%s (%s): got %v, want ErrCursorExpired", name, c, err)
 			}
@@ -294,16 +294,16 @@ func testBus(t *testing.T, newBus func(t *testing.T, hub *broker.Hub, log broker
 			is.NoErr(err)
 			busy = append(busy, out...)
 		}
-		_, err = bus.Replay(ctx, "alice", []string{"news", "busy"}, head)
+		_, err = replay(t, hub, bus, "alice", []string{"news", "busy"}, head)
 		is.True(errors.Is(err, broker.ErrCursorExpired))
-		_, err = bus.Replay(ctx, "alice", []string{"busy"}, start)
+		_, err = replay(t, hub, bus, "alice", []string{"busy"}, start)
 		is.True(errors.Is(err, broker.ErrCursorExpired))
 		keptFrom := busy[len(busy)-contractMaxPerChannel-1] // the last one dropped
-		frames, err := bus.Replay(ctx, "alice", []string{"busy"}, broker.Cursor{Epoch: head.Epoch, Seq: keptFrom.Seq})
+		frames, err := replay(t, hub, bus, "alice", []string{"busy"}, broker.Cursor{Epoch: head.Epoch, Seq: keptFrom.Seq})
 		is.NoErr(err)
 		is.Equal(frameSeqs(frames), seqsOf(busy[len(busy)-contractMaxPerChannel:]))
 		// Channels the connection does not hold do not expire its cursor.
-		frames, err = bus.Replay(ctx, "alice", []string{"news"}, start)
+		frames, err = replay(t, hub, bus, "alice", []string{"news"}, start)
 		is.NoErr(err)
 		is.Equal(len(frames), 2)
 	})
@@ -321,13 +321,13 @@ func testBus(t *testing.T, newBus func(t *testing.T, hub *broker.Hub, log broker
 			is.NoErr(err)
 			out = append(out, o...)
 		}
-		_, err = bus.Replay(ctx, "alice", nil, start)
+		_, err = replay(t, hub, bus, "alice", nil, start)
 		is.True(errors.Is(err, broker.ErrCursorExpired))
-		frames, err := bus.Replay(ctx, "alice", nil, broker.Cursor{Epoch: start.Epoch, Seq: out[1].Seq})
+		frames, err := replay(t, hub, bus, "alice", nil, broker.Cursor{Epoch: start.Epoch, Seq: out[1].Seq})
 		is.NoErr(err)
 		is.Equal(frameSeqs(frames), seqsOf(out[2:]))
 		// Another user's cursor is not affected by alice's retention.
-		frames, err = bus.Replay(ctx, "bob", nil, start)
+		frames, err = replay(t, hub, bus, "bob", nil, start)
 		is.NoErr(err)
 		is.Equal(len(frames), 0)
 	})
@@ -354,7 +354,7 @@ func testBus(t *testing.T, newBus func(t *testing.T, hub *broker.Hub, log broker
 		after, err := bus.Head(t.Context())
 		is.NoErr(err)
 		is.Equal(after, before)
-		frames, err := bus.Replay(t.Context(), "alice", []string{"news"}, before)
+		frames, err := replay(t, hub, bus, "alice", []string{"news"}, before)
 		is.NoErr(err)
 		is.Equal(len(frames), 0)
 		// A marker proves bob got nothing before it.
@@ -555,4 +555,17 @@ func decode(t *testing.T, f *broker.Frame) map[string]any {
 		t.Fatalf("frame is not a JSON object: %q", f.JSON)
 	}
 	return m
+}
+
+// replay asks bus for what a connection of userID holding channels missed
+// after cursor, through a connection registered for the question: the bus
+// reads a connection's channels from the hub.
+func replay(t *testing.T, hub *broker.Hub, bus broker.Bus, userID string, channels []string, after broker.Cursor) ([]*broker.Frame, error) {
+	t.Helper()
+	id := "replay-" + broker.NewID()
+	if err := hub.Register(id, userID, channels, newRecorder(nil)); err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Unregister(id)
+	return bus.Replay(t.Context(), id, after)
 }

@@ -221,6 +221,17 @@ func (h *Hub) DeliverToUser(userID string, f *Frame) int {
 	return len(h.byUser[userID])
 }
 
+// Connection returns a live connection's user and channels.
+func (h *Hub) Connection(id string) (Subscription, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	m, ok := h.byID[id]
+	if !ok {
+		return Subscription{}, false
+	}
+	return m.subscription(), true
+}
+
 // Each calls fn for every live connection. fn must not block or call back
 // into the hub.
 func (h *Hub) Each(fn func(Conn)) {

@@ -119,9 +119,18 @@ func (b *Memory) Head(context.Context) (Cursor, error) {
 }
 
 // Replay implements Bus.
-func (b *Memory) Replay(ctx context.Context, userID string, channels []string, after Cursor) ([]*Frame, error) {
+func (b *Memory) Replay(ctx context.Context, connID string, after Cursor) ([]*Frame, error) {
 	b.mu.Lock()
 	head := b.seq
+	// The channels are read under the publish lock: a subscription made
+	// before this point is replayed up to head, and everything published
+	// on it later has a sequence number above head, so it arrives live.
+	conn, ok := b.hub.Connection(connID)
+	if !ok {
+		b.mu.Unlock()
+		return nil, fmt.Errorf("broker: replay for %s: %w", connID, ErrUnknownConnection)
+	}
+	userID, channels := conn.UserID, conn.Channels
 	var missed []Notification
 	var err error
 	if after.Epoch != b.epoch || after.Seq > head {

@@ -68,14 +68,15 @@ func TestMemoryNewEpochExpiresOldCursors(t *testing.T) {
 	old, err := before.Head(t.Context())
 	is.NoErr(err)
 
-	after := broker.NewMemory(broker.NewHub(0), inbox.NewMemory(inbox.Limits{}), broker.HistoryLimits{}, nil)
+	hub := broker.NewHub(0)
+	after := broker.NewMemory(hub, inbox.NewMemory(inbox.Limits{}), broker.HistoryLimits{}, nil)
 	_, err = after.Publish(t.Context(), note("alice"), note("alice"), note("alice"))
 	is.NoErr(err)
 	head, err := after.Head(t.Context())
 	is.NoErr(err)
 	is.True(head.Epoch != old.Epoch)
 
-	_, err = after.Replay(t.Context(), "alice", nil, broker.Cursor{Epoch: old.Epoch, Seq: 1})
+	_, err = replay(t, hub, after, "alice", nil, broker.Cursor{Epoch: old.Epoch, Seq: 1})
 	is.True(errors.Is(err, broker.ErrCursorExpired))
 	// The cursor's string form survives the trip through a client.
 	parsed, err := broker.ParseCursor(head.String())

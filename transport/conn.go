@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"notification-service/broker"
 )
@@ -27,6 +28,11 @@ const (
 	maxFramesPerWrite = 64
 	// readyRetryMillis is the SSE reconnect delay a browser is told.
 	readyRetryMillis = 2000
+	// resumeGrace is how long a resumed WebSocket connection without
+	// channels in its URL waits for the client's first frame before it
+	// catches up: the seed's client subscribes in onopen, about one round
+	// trip after the upgrade, and those channels must be replayed too.
+	resumeGrace = 500 * time.Millisecond
 )
 
 // conn is one live SSE or WebSocket connection as the hub sees it: a
@@ -44,6 +50,10 @@ type conn struct {
 	// client may send its first subscribe the moment the socket opens,
 	// and acting on it earlier would answer connection_not_found.
 	registered chan struct{}
+	// firstAction is closed once a WebSocket client's first frame has been
+	// handled; a resumed connection's catch-up may wait for it.
+	firstAction     chan struct{}
+	firstActionOnce sync.Once
 
 	kickOnce sync.Once
 	// kicked ends when the connection must close. Writes run under it, so
@@ -60,11 +70,12 @@ func newConn(id, userID, transport, remote string, queueSize int) *conn {
 	kicked, kickNow := context.WithCancel(context.Background())
 	return &conn{
 		id: id, userID: userID, transport: transport, remote: remote,
-		queue:      make(chan *broker.Frame, queueSize),
-		beat:       make(chan struct{}, 1),
-		registered: make(chan struct{}),
-		kicked:     kicked,
-		kickNow:    kickNow,
+		queue:       make(chan *broker.Frame, queueSize),
+		beat:        make(chan struct{}, 1),
+		registered:  make(chan struct{}),
+		firstAction: make(chan struct{}),
+		kicked:      kicked,
+		kickNow:     kickNow,
 	}
 }
 
@@ -84,6 +95,11 @@ func (c *conn) heartbeat() {
 	case c.beat <- struct{}{}:
 	default:
 	}
+}
+
+// actionHandled marks the client's first frame handled.
+func (c *conn) actionHandled() {
+	c.firstActionOnce.Do(func() { close(c.firstAction) })
 }
 
 func (c *conn) kick(reason string) {
@@ -152,6 +168,15 @@ func (s *Server) stream(ctx context.Context, c *conn, p streamParams, w frameWri
 // pump writes the catch-up frames, then live frames and heartbeats, until
 // the stream must end, and says why.
 func (s *Server) pump(ctx context.Context, c *conn, p streamParams, start broker.Cursor, w frameWriter) string {
+	if p.resume && c.transport == "ws" && len(p.channels) == 0 {
+		grace := time.NewTimer(resumeGrace)
+		select {
+		case <-c.firstAction:
+		case <-grace.C:
+		case <-ctx.Done():
+		}
+		grace.Stop()
+	}
 	first, lastSeq, err := s.catchUp(ctx, c, p, start)
 	if err != nil {
 		s.log.Error("stream: replay", slog.String("connection_id", c.id), slog.Any("error", err))
@@ -236,7 +261,7 @@ func (s *Server) catchUp(ctx context.Context, c *conn, p streamParams, start bro
 	if p.resume && start.Epoch == "" {
 		reset = true
 	} else {
-		replay, err = s.bus.Replay(ctx, c.userID, p.channels, start)
+		replay, err = s.bus.Replay(ctx, c.id, start)
 		if errors.Is(err, broker.ErrCursorExpired) {
 			reset = true
 		} else if err != nil {

@@ -33,6 +33,11 @@ func (s *Server) handleSSE() http.Handler {
 		h.Set("Cache-Control", "no-cache")
 		h.Set("X-Accel-Buffering", "no")
 		w.WriteHeader(http.StatusOK)
+		// Send the headers now: the client learns the stream is open even
+		// while its catch-up is still being read.
+		if err := rc.Flush(); err != nil {
+			return
+		}
 
 		c := newConn(broker.NewID(), p.userID, "sse", r.RemoteAddr, s.opts.QueueSize)
 		sw := &sseWriter{w: w, rc: rc, timeout: s.opts.WriteTimeout}

@@ -86,26 +86,34 @@ func (s *Server) readActions(ctx context.Context, ws *websocket.Conn, c *conn) {
 			}
 			return
 		}
-		if typ != websocket.MessageText {
-			c.Deliver(errorFrame("invalid_frame", "send actions as JSON text frames"))
-			continue
+		if reply := s.act(ctx, c, typ, data); reply != nil {
+			c.Deliver(reply)
 		}
-		var a wsAction
-		if e := decodeJSON(data, &a); e != nil {
-			c.Deliver(errorFrame(e.Code, e.Message))
-			continue
+		c.actionHandled()
+	}
+}
+
+// act carries out one client frame and returns the frame to answer it with,
+// if any (subscription changes answer through the user's event stream).
+func (s *Server) act(ctx context.Context, c *conn, typ websocket.MessageType, data []byte) *broker.Frame {
+	if typ != websocket.MessageText {
+		return errorFrame("invalid_frame", "send actions as JSON text frames")
+	}
+	var a wsAction
+	if e := decodeJSON(data, &a); e != nil {
+		return errorFrame(e.Code, e.Message)
+	}
+	switch a.Action {
+	case "subscribe", "unsubscribe":
+		if _, err := s.changeChannels(ctx, c.id, a.Channels, a.Action == "subscribe", "ws", c.remote); err != nil {
+			e := statusOf(err)
+			return errorFrame(e.Code, e.Message)
 		}
-		switch a.Action {
-		case "subscribe", "unsubscribe":
-			if _, err := s.changeChannels(ctx, c.id, a.Channels, a.Action == "subscribe", "ws", c.remote); err != nil {
-				e := statusOf(err)
-				c.Deliver(errorFrame(e.Code, e.Message))
-			}
-		case "ping":
-			c.Deliver(broker.EventFrame("pong", nil))
-		default:
-			c.Deliver(errorFrame("unknown_action", `action must be "subscribe", "unsubscribe" or "ping"`))
-		}
+		return nil
+	case "ping":
+		return broker.EventFrame("pong", nil)
+	default:
+		return errorFrame("unknown_action", `action must be "subscribe", "unsubscribe" or "ping"`)
 	}
 }
 

@@ -1,0 +1,115 @@
+package transport_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"notification-service/broker"
+)
+
+// TestWSResumeThenSubscribeOnOpen: the seed's client subscribes in onopen.
+// Reconnecting with only last_event_id in the URL and subscribing again the
+// same way still replays what was missed on those channels, in order.
+func TestWSResumeThenSubscribeOnOpen(t *testing.T) {
+	is := is.New(t)
+	ts := newTestServer(t)
+	subscribe := map[string]any{"action": "subscribe", "channels": []string{"tareas"}}
+
+	ws := ts.dialWS(t, query("user_id", "user123"))
+	ws.Send(t, subscribe)
+	ws.NextEvent(t, "subscribed")
+	first := ts.send(t, map[string]any{"title": "before", "channels": []string{"tareas"}})
+	got := ws.NextEvent(t, "notification")
+	is.Equal(got["id"], first)
+	cursor := got["cursor"].(string)
+	ws.Conn.CloseNow()
+	waitFor(t, "the server to drop the connection", func() bool { return ts.Hub.Len() == 0 })
+
+	missed := []string{
+		ts.send(t, map[string]any{"title": "broadcast", "channels": []string{"tareas"}}),
+		ts.send(t, map[string]any{"title": "mine, on tareas", "user_id": "user123", "channels": []string{"tareas"}}),
+		ts.send(t, map[string]any{"title": "mine", "user_id": "user123"}),
+	}
+	ts.send(t, map[string]any{"title": "elsewhere", "channels": []string{"finanzas"}})
+
+	ws = ts.dialWS(t, query("user_id", "user123", "last_event_id", cursor))
+	ws.Send(t, subscribe)
+	is.Equal(ws.Next(t)["event"], "ready")
+	var ids []string
+	for range missed {
+		ids = append(ids, ws.NextEvent(t, "notification")["id"].(string))
+	}
+	is.Equal(ids, missed)
+	is.Equal(ws.Next(t)["event"], "subscribed")
+	live := ts.send(t, map[string]any{"title": "live", "channels": []string{"tareas"}})
+	is.Equal(ws.NextEvent(t, "notification")["id"], live)
+}
+
+// replayHeldBus holds Replay until released, so a test can change a
+// connection's channels and publish while it catches up.
+type replayHeldBus struct {
+	broker.Bus
+	entered chan struct{}
+	release chan struct{}
+	// after holds the call once the inner Replay has answered rather than
+	// before it starts.
+	after bool
+}
+
+func (b *replayHeldBus) Replay(ctx context.Context, connID string, after broker.Cursor) ([]*broker.Frame, error) {
+	if !b.after {
+		close(b.entered)
+		<-b.release
+		return b.Bus.Replay(ctx, connID, after)
+	}
+	frames, err := b.Bus.Replay(ctx, connID, after)
+	close(b.entered)
+	<-b.release
+	return frames, err
+}
+
+// TestSubscribeDuringCatchUpLosesNothing: a channel subscribed while a
+// connection catches up is either replayed or delivered live, whichever
+// side of the catch-up the subscription falls on; never neither.
+func TestSubscribeDuringCatchUpLosesNothing(t *testing.T) {
+	for _, after := range []bool{false, true} {
+		name := "subscribed before the replay reads"
+		if after {
+			name = "subscribed after the replay read"
+		}
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			held := &replayHeldBus{entered: make(chan struct{}), release: make(chan struct{}), after: after}
+			ts := newTestServerWrapping(t, func(b broker.Bus) broker.Bus { held.Bus = b; return held })
+			head, err := ts.Bus.Head(t.Context())
+			is.NoErr(err)
+
+			c := ts.dialSSE(t, query("user_id", "alice", "last_event_id", head.String()))
+			<-held.entered
+			// The ready event is held back with the replay; the connect
+			// audit record already names the connection.
+			connects := ts.Logs.Records("connect")
+			is.Equal(len(connects), 1)
+			connID := connects[0]["connection_id"].(string)
+			status, sub, _ := ts.do(t, http.MethodPost, "/api/v1/connections/"+connID+"/subscribe", map[string]any{"channels": []string{"x"}})
+			is.Equal(status, http.StatusOK)
+			is.Equal(sub["channels"], []any{"x"})
+			onX := ts.send(t, map[string]any{"title": "on x", "channels": []string{"x"}})
+			toAlice := ts.send(t, map[string]any{"title": "to alice", "user_id": "alice"})
+			close(held.release)
+
+			is.Equal(c.Next(t).Event, "ready")
+			var ids []string
+			for len(ids) < 2 {
+				ev := c.Next(t)
+				if ev.Event == "" {
+					ids = append(ids, ev.JSON(t)["id"].(string))
+				}
+			}
+			is.Equal(ids, []string{onX, toAlice})
+		})
+	}
+}
