@@ -42,8 +42,9 @@ type config struct {
 	AllowedOrigins  []string `env:"ALLOWED_ORIGINS" envDefault:"*" envSeparator:","`
 }
 
-// mayBeEmpty lists the variables whose empty value means something.
-var mayBeEmpty = map[string]bool{"REDIS_URL": true}
+// mayBeEmpty says whether an empty value of a variable means something
+// (an empty REDIS_URL is memory mode).
+func mayBeEmpty(name string) bool { return name == "REDIS_URL" }
 
 // loadConfig parses environ into a config. Every error names the
 // environment variable, which caarlos0/env's own errors do not.
@@ -61,7 +62,7 @@ func loadConfig(environ map[string]string) (config, error) {
 		varOf[fields.Field(i).Name] = name
 		// An empty variable would silently take the default: an operator
 		// who wrote PORT= meant something, so say so.
-		if v, set := environ[name]; set && strings.TrimSpace(v) == "" && !mayBeEmpty[name] {
+		if v, set := environ[name]; set && strings.TrimSpace(v) == "" && !mayBeEmpty(name) {
 			errs = append(errs, fmt.Errorf("%s is set but empty; unset it to use the default", name))
 			delete(rest, name)
 		}

@@ -15,10 +15,11 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/caarlos0/env/v11"
 
 	"notification-service/audit"
 	"notification-service/broker"
@@ -31,19 +32,13 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, environMap(os.Environ()), os.Stdout); err != nil {
+	// After the first signal starts the graceful shutdown, a second one
+	// ends the process at once.
+	context.AfterFunc(ctx, stop)
+	if err := run(ctx, env.ToMap(os.Environ()), os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "notification-service:", err)
 		os.Exit(1)
 	}
-}
-
-func environMap(environ []string) map[string]string {
-	m := make(map[string]string, len(environ))
-	for _, kv := range environ {
-		k, v, _ := strings.Cut(kv, "=")
-		m[k] = v
-	}
-	return m
 }
 
 // run reads the configuration, listens on PORT and serves until ctx ends.

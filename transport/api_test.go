@@ -480,6 +480,7 @@ func TestAPIScheduleErrors(t *testing.T) {
 		{name: "scheduled_at without offset", body: `{"title": "x", "user_id": "u1", "scheduled_at": "2030-01-01T10:00:00"}`, status: bad, code: "validation_failed", field: "scheduled_at"},
 		{name: "scheduled_at a number", body: `{"title": "x", "user_id": "u1", "scheduled_at": 1700000000}`, status: bad, code: "validation_failed", field: "scheduled_at"},
 		{name: "scheduled_at over a year ahead", body: `{"title": "x", "user_id": "u1", "scheduled_at": "` + apiAt(time.Now().Add(367*24*time.Hour)) + `"}`, status: bad, code: "validation_failed", field: "scheduled_at"},
+		{name: "scheduled_at a year and an hour ahead", body: `{"title": "x", "user_id": "u1", "scheduled_at": "` + apiAt(time.Now().AddDate(1, 0, 0).Add(time.Hour)) + `"}`, status: bad, code: "validation_failed", field: "scheduled_at"},
 		{name: "no title or message", body: `{"user_id": "u1", ` + future + `}`, status: bad, code: "validation_failed", field: "title"},
 		{name: "no addressee", body: `{"title": "x", ` + future + `}`, status: bad, code: "validation_failed", field: "user_id"},
 		{name: "bad channel", body: `{"title": "x", "channels": ["a,b"], ` + future + `}`, status: bad, code: "validation_failed", field: "channels"},

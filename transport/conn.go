@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -188,8 +189,12 @@ func (s *Server) pump(ctx context.Context, c *conn, p streamParams, start broker
 	wctx, stopWrites := context.WithCancel(ctx)
 	defer stopWrites()
 	defer context.AfterFunc(c.kicked, stopWrites)()
-	if err := w.write(wctx, first); err != nil {
-		return c.failure(reasonWriteFailed)
+	// A long catch-up goes out in bounded pieces, each with its own write
+	// deadline, so a big replay on a slow link still makes progress.
+	for chunk := range slices.Chunk(first, maxFramesPerWrite) {
+		if err := w.write(wctx, chunk); err != nil {
+			return c.failure(reasonWriteFailed)
+		}
 	}
 
 	batch := make([]*broker.Frame, 0, maxFramesPerWrite)

@@ -28,10 +28,11 @@ var (
 )
 
 const (
-	maxTypeLen     = 64
-	maxTitleLen    = 1024
-	maxBatchUsers  = 1000
-	maxScheduleGap = 366 * 24 * time.Hour
+	maxTypeLen    = 64
+	maxTitleLen   = 1024
+	maxBatchUsers = 1000
+	// bodyReadTimeout bounds reading one REST body.
+	bodyReadTimeout = 30 * time.Second
 )
 
 // flexID accepts a user id as a JSON string or integer: Laravel models
@@ -76,6 +77,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *api
 			return nil, &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "send the body as application/json"}
 		}
 	}
+	// A client trickling its body must not hold a handler (and shutdown)
+	// for long; the server resets the deadline for the next request.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -276,7 +280,7 @@ func parseScheduledAt(s *string, now time.Time) (time.Time, *apiError) {
 	if err != nil {
 		return time.Time{}, invalid("scheduled_at", "scheduled_at must be an RFC 3339 time such as 2024-01-29T17:00:00Z")
 	}
-	if at.Sub(now) > maxScheduleGap {
+	if at.After(now.AddDate(1, 0, 0)) {
 		return time.Time{}, invalid("scheduled_at", "scheduled_at is more than a year ahead")
 	}
 	return at.UTC(), nil

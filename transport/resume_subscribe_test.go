@@ -3,11 +3,15 @@ package transport_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 
+	"github.com/coder/websocket"
 	"github.com/matryer/is"
 
 	"notification-service/broker"
+	"notification-service/inbox"
+	"notification-service/transport"
 )
 
 // TestWSResumeThenSubscribeOnOpen: the seed's client subscribes in onopen.
@@ -112,4 +116,44 @@ func TestSubscribeDuringCatchUpLosesNothing(t *testing.T) {
 			is.Equal(ids, []string{onX, toAlice})
 		})
 	}
+}
+
+// TestWSBadHandshakeAnswersJSON: what websocket.Accept would answer in plain
+// text is answered in the API's JSON error shape.
+func TestWSBadHandshakeAnswersJSON(t *testing.T) {
+	restricted := func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+		o.AllowedOrigins = []string{"https://app.example"}
+	}
+	handshake := []string{"Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version", "13"}
+	cases := []struct {
+		name    string
+		headers []string
+		status  int
+		code    string
+	}{
+		{"plain GET", nil, http.StatusUpgradeRequired, "websocket_required"},
+		{"old version", append(append([]string{}, handshake[:6]...), "Sec-WebSocket-Version", "8"), http.StatusUpgradeRequired, "websocket_version"},
+		{"foreign origin", append(append([]string{}, handshake...), "Origin", "https://evil.example"), http.StatusForbidden, "origin_not_allowed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			ts := newTestServer(t, restricted)
+			status, body, hdr := ts.do(t, http.MethodGet, "/ws?"+query("user_id", "u"), nil, tc.headers...)
+			is.Equal(status, tc.status)
+			is.Equal(hdr.Get("Content-Type"), "application/json")
+			is.Equal(body["error"].(map[string]any)["code"], tc.code)
+			is.Equal(ts.Hub.Len(), 0)
+		})
+	}
+	t.Run("allowed origin upgrades", func(t *testing.T) {
+		is := is.New(t)
+		ts := newTestServer(t, restricted)
+		u := "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws?" + query("user_id", "u")
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"https://app.example"}}})
+		is.NoErr(err)
+		c.CloseNow()
+	})
 }

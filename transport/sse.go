@@ -60,9 +60,19 @@ func (sw *sseWriter) write(ctx context.Context, frames []*broker.Frame) error {
 	for _, f := range frames {
 		b = appendEvent(b, f)
 	}
-	sw.buf = b
-	return sw.sendCtx(ctx, b)
+	err := sw.sendCtx(ctx, b)
+	// Keep a small buffer for the next write, not a burst's worth for the
+	// connection's whole life.
+	if cap(b) <= maxKeptBuffer {
+		sw.buf = b
+	} else {
+		sw.buf = nil
+	}
+	return err
 }
+
+// maxKeptBuffer is the largest write buffer an SSE connection keeps.
+const maxKeptBuffer = 16 << 10
 
 func appendEvent(b []byte, f *broker.Frame) []byte {
 	if f.Event == "ready" {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +22,16 @@ func (s *Server) handleWS() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, e := s.streamParams(r)
 		if e != nil {
+			writeError(w, e)
+			return
+		}
+		// websocket.Accept answers these in plain text; the API answers
+		// JSON.
+		if e := s.checkUpgrade(r); e != nil {
+			if e.Status == http.StatusUpgradeRequired {
+				w.Header().Set("Upgrade", "websocket")
+				w.Header().Set("Sec-WebSocket-Version", "13")
+			}
 			writeError(w, e)
 			return
 		}
@@ -61,6 +73,38 @@ func (s *Server) handleWS() http.Handler {
 		ws.CloseNow()
 		reader.Wait()
 	})
+}
+
+// checkUpgrade refuses, before the upgrade, what websocket.Accept would
+// refuse: a request that is not a WebSocket handshake, or a browser page
+// from an origin not in ALLOWED_ORIGINS.
+func (s *Server) checkUpgrade(r *http.Request) *apiError {
+	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") ||
+		r.Header.Get("Sec-WebSocket-Key") == "" {
+		return &apiError{Status: http.StatusUpgradeRequired, Code: "websocket_required", Message: "this endpoint speaks WebSocket; use /sse for plain HTTP"}
+	}
+	if v := r.Header.Get("Sec-WebSocket-Version"); v != "13" {
+		return &apiError{Status: http.StatusUpgradeRequired, Code: "websocket_version", Message: "only WebSocket version 13 is supported"}
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" || slices.Contains(s.opts.AllowedOrigins, "*") || s.originAllowed(origin) {
+		return nil
+	}
+	if u, err := url.Parse(origin); err == nil && strings.EqualFold(u.Host, r.Host) {
+		return nil // same origin
+	}
+	return &apiError{Status: http.StatusForbidden, Code: "origin_not_allowed", Message: "this origin is not allowed to open a WebSocket here"}
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 type wsAction struct {
