@@ -25,7 +25,16 @@ type Memory struct {
 	mu      sync.Mutex
 	seq     uint64
 	history map[string]*channelHistory
+	// forgotten is the highest sequence number of a channel history
+	// dropped whole by sweep: a cursor before it cannot be replayed on a
+	// channel that has no history any more.
+	forgotten uint64
+	lastSweep time.Time
 }
+
+// sweepEvery spaces the sweeps that drop channel histories emptied by age,
+// so channels nobody broadcasts on any more do not stay in memory.
+const sweepEvery = time.Minute
 
 // NewMemory returns a bus delivering to hub and storing user-addressed
 // notifications in inbox. delivered may be nil.
@@ -81,6 +90,9 @@ func (b *Memory) Publish(ctx context.Context, ns ...Notification) ([]Notificatio
 	}
 	b.seq += uint64(len(out))
 	now := b.now()
+	if now.Sub(b.lastSweep) >= sweepEvery {
+		b.sweep(now)
+	}
 	for i, n := range out {
 		if n.UserID == "" {
 			for _, ch := range n.Channels {
@@ -143,6 +155,9 @@ func (b *Memory) Replay(ctx context.Context, connID string, after Cursor) ([]*Fr
 		}
 		h := b.history[ch]
 		if h == nil {
+			if after.Seq < b.forgotten {
+				err = fmt.Errorf("broker: replay channel %s after %s (histories dropped through %d): %w", ch, after, b.forgotten, ErrCursorExpired)
+			}
 			continue
 		}
 		h.trim(now, b.limits)
@@ -204,6 +219,18 @@ func (b *Memory) Subscribe(_ context.Context, connID string, channels []string) 
 // Unsubscribe implements Bus.
 func (b *Memory) Unsubscribe(_ context.Context, connID string, channels []string) (Subscription, error) {
 	return b.hub.Unsubscribe(connID, channels)
+}
+
+// sweep drops the histories that age has emptied. The caller holds b.mu.
+func (b *Memory) sweep(now time.Time) {
+	b.lastSweep = now
+	for name, h := range b.history {
+		h.trim(now, b.limits)
+		if len(h.entries) == 0 {
+			b.forgotten = max(b.forgotten, h.trimmed)
+			delete(b.history, name)
+		}
+	}
 }
 
 func (b *Memory) channel(name string) *channelHistory {
