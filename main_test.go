@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,10 +18,12 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/matryer/is"
+
+	"notification-service/internal/streamtest"
 )
 
 // waitTimeout bounds every wait for an event; tests never sleep to hope.
-const waitTimeout = 5 * time.Second
+const waitTimeout = streamtest.WaitTimeout
 
 // service is the whole program, wired by serve, on a loopback listener.
 type service struct {
@@ -227,227 +228,32 @@ func auditRecord(action string, want map[string]any) func(map[string]any) bool {
 	}
 }
 
-// sseEvent is one parsed Server-Sent Event.
-type sseEvent struct {
-	Event, ID, Data string
-}
-
-func (e sseEvent) JSON(t *testing.T) map[string]any {
+// openSSE opens /sse with the query given, requires a 200 and starts
+// reading.
+func (s *service) openSSE(t *testing.T, query string) *streamtest.SSE {
 	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal([]byte(e.Data), &m); err != nil {
-		t.Fatalf("event data is not JSON: %q", e.Data)
+	sse := streamtest.DialSSENoRead(t, s.client, s.url+"/sse?"+query)
+	if sse.Resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /sse: status %d", sse.Resp.StatusCode)
 	}
-	return m
+	sse.StartReading()
+	return sse
 }
 
-// sseStream reads a text/event-stream as an EventSource would.
-type sseStream struct {
-	events chan sseEvent
-	done   chan struct{}
-	err    error // why reading stopped; nil for a clean end of stream
-}
-
-func (s *service) openSSE(t *testing.T, query string) *sseStream {
+// openWS opens /ws with the query given and starts reading.
+func (s *service) openWS(t *testing.T, query string) *streamtest.WS {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/sse?"+query, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := s.client.Do(req)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		cancel()
-		t.Fatalf("GET /sse: status %d", resp.StatusCode)
-	}
-	st := &sseStream{events: make(chan sseEvent, 100), done: make(chan struct{})}
-	go func() {
-		defer close(st.done)
-		defer close(st.events)
-		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		var ev sseEvent
-		var data []string
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				if data != nil {
-					ev.Data = strings.Join(data, "\n")
-					st.events <- ev
-				}
-				ev, data = sseEvent{}, nil
-			case strings.HasPrefix(line, ":"): // heartbeat
-			default:
-				field, value, _ := strings.Cut(line, ":")
-				value = strings.TrimPrefix(value, " ")
-				switch field {
-				case "event":
-					ev.Event = value
-				case "id":
-					ev.ID = value
-				case "data":
-					data = append(data, value)
-				}
-			}
-		}
-		st.err = sc.Err()
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-st.done
-	})
-	return st
+	return streamtest.DialWS(t, "ws://"+s.addr+"/ws?"+query)
 }
 
-// next returns the next event; ok is false when the stream has ended.
-func (st *sseStream) next(t *testing.T) (ev sseEvent, ok bool) {
-	t.Helper()
-	select {
-	case ev, ok = <-st.events:
-		return ev, ok
-	case <-time.After(waitTimeout):
-		t.Fatal("timed out waiting for an SSE event")
-	}
-	return sseEvent{}, false
-}
-
-// mustNext returns the next event, failing if the stream has ended.
-func (st *sseStream) mustNext(t *testing.T) sseEvent {
-	t.Helper()
-	ev, ok := st.next(t)
-	if !ok {
-		t.Fatalf("SSE stream ended (%v) while waiting for an event", st.err)
-	}
-	return ev
-}
-
-// wsStream is a real WebSocket client whose frames a goroutine reads.
-type wsStream struct {
-	conn      *websocket.Conn
-	localAddr string // the client's end, as the server sees it
-	frames    chan map[string]any
-	done      chan struct{}
-	err       error // why reading stopped
-	reading   bool  // startReading was called
-}
-
-func (s *service) openWS(t *testing.T, query string) *wsStream {
-	t.Helper()
-	ws := s.dialWS(t, query)
-	ws.startReading()
-	return ws
-}
-
-// dialWS opens /ws without reading: until startReading, the client answers
+// dialWS opens /ws without reading: until StartReading, the client answers
 // neither pings nor the server's close frame.
-func (s *service) dialWS(t *testing.T, query string) *wsStream {
+func (s *service) dialWS(t *testing.T, query string) *streamtest.WS {
 	t.Helper()
-	ws := &wsStream{frames: make(chan map[string]any, 100), done: make(chan struct{})}
-	var dialer net.Dialer
-	client := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dialer.DialContext(ctx, network, addr)
-			if err == nil {
-				ws.localAddr = c.LocalAddr().String()
-			}
-			return c, err
-		},
-	}}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	conn, _, err := websocket.Dial(ctx, "ws://"+s.addr+"/ws?"+query, &websocket.DialOptions{HTTPClient: client})
-	if err != nil {
-		t.Fatalf("dial /ws: %v", err)
-	}
-	ws.conn = conn
-	t.Cleanup(func() {
-		conn.CloseNow()
-		if ws.reading {
-			<-ws.done
-		}
-	})
-	return ws
+	return streamtest.DialWSNoRead(t, "ws://"+s.addr+"/ws?"+query)
 }
 
-// readOne reads one frame in the test's goroutine, before startReading.
-func (ws *wsStream) readOne(t *testing.T) map[string]any {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	_, data, err := ws.conn.Read(ctx)
-	if err != nil {
-		t.Fatalf("read a WebSocket frame: %v", err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatalf("frame is not JSON: %q", data)
-	}
-	return m
-}
-
-func (ws *wsStream) startReading() {
-	ws.reading = true
-	go func() {
-		defer close(ws.done)
-		defer close(ws.frames)
-		for {
-			_, data, err := ws.conn.Read(context.Background())
-			if err != nil {
-				ws.err = err
-				return
-			}
-			var m map[string]any
-			if json.Unmarshal(data, &m) == nil {
-				ws.frames <- m
-			}
-		}
-	}()
-}
-
-// next returns the next frame, failing if none comes.
-func (ws *wsStream) next(t *testing.T) map[string]any {
-	t.Helper()
-	select {
-	case m, ok := <-ws.frames:
-		if !ok {
-			t.Fatalf("WebSocket closed while waiting for a frame: %v", ws.err)
-		}
-		return m
-	case <-time.After(waitTimeout):
-		t.Fatal("timed out waiting for a WebSocket frame")
-	}
-	return nil
-}
-
-// closed waits for the connection to end and returns the close status.
-func (ws *wsStream) closed(t *testing.T) websocket.StatusCode {
-	t.Helper()
-	for {
-		select {
-		case _, ok := <-ws.frames:
-			if !ok {
-				return websocket.CloseStatus(ws.err)
-			}
-		case <-time.After(waitTimeout):
-			t.Fatal("WebSocket was not closed")
-			return -1
-		}
-	}
-}
-
-func query(kv ...string) string {
-	v := url.Values{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		v.Set(kv[i], kv[i+1])
-	}
-	return v.Encode()
-}
+func query(kv ...string) string { return streamtest.Query(kv...) }
 
 // TestServeEndToEnd drives the real wiring: REST into the bus and inbox,
 // the scheduler firing into a live stream.
@@ -479,7 +285,7 @@ func TestServeEndToEnd(t *testing.T) {
 	is.Equal(first["title"], "Nueva tarea")
 
 	sse := svc.openSSE(t, query("user_id", "user123"))
-	ready := sse.mustNext(t)
+	ready := sse.Next(t)
 	is.Equal(ready.Event, "ready")
 	is.Equal(ready.JSON(t)["user_id"], "user123")
 
@@ -491,7 +297,7 @@ func TestServeEndToEnd(t *testing.T) {
 	is.Equal(status, http.StatusCreated)
 	is.Equal(scheduled["user_id"], "user123")
 
-	ev := sse.mustNext(t)
+	ev := sse.Next(t)
 	arrived := time.Now()
 	is.Equal(ev.Event, "") // a notification: the default event type
 	n := ev.JSON(t)
@@ -512,22 +318,22 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	svc := startService(t)
 
 	sse := svc.openSSE(t, query("user_id", "u1"))
-	is.Equal(sse.mustNext(t).Event, "ready")
+	is.Equal(sse.Next(t).Event, "ready")
 	// This client does not read yet, so the server's close handshake with
 	// it cannot finish: http.Server.Shutdown does not wait for a hijacked
 	// connection, serve must.
 	ws := svc.dialWS(t, query("user_id", "u2"))
-	is.Equal(ws.readOne(t)["event"], "ready")
+	is.Equal(ws.ReadOne(t)["event"], "ready")
 
 	start := time.Now()
 	svc.stop()
 
-	ev := sse.mustNext(t)
+	ev := sse.Next(t)
 	is.Equal(ev.Event, "reconnect")
 	is.Equal(ev.JSON(t)["reason"], "server_shutdown")
-	_, more := sse.next(t)
+	_, more := sse.NextOrEnd(t)
 	is.True(!more)    // then the stream ends...
-	is.NoErr(sse.err) // ...cleanly, at EOF
+	is.NoErr(sse.Err) // ...cleanly, at EOF
 
 	// Proving a negative needs a grace period; correct code never returns
 	// here, so this cannot fail spuriously.
@@ -536,8 +342,8 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		t.Fatalf("serve returned (%v) while a WebSocket handler was still closing", svc.err)
 	case <-time.After(200 * time.Millisecond):
 	}
-	ws.startReading() // answers the close frame
-	is.Equal(ws.closed(t), websocket.StatusServiceRestart)
+	ws.StartReading() // answers the close frame
+	is.Equal(ws.Closed(t), websocket.StatusServiceRestart)
 
 	is.NoErr(svc.wait(t))
 	if took := time.Since(start); took >= 3*time.Second {
@@ -566,7 +372,7 @@ func TestServeFinishesInFlightRequestDuringShutdown(t *testing.T) {
 	// Its reconnect event proves Shutdown has closed the listener (it runs
 	// the shutdown hooks after that).
 	sse := svc.openSSE(t, query("user_id", "watcher"))
-	is.Equal(sse.mustNext(t).Event, "ready")
+	is.Equal(sse.Next(t).Event, "ready")
 
 	conn, err := net.Dial("tcp", svc.addr)
 	is.NoErr(err)
@@ -582,7 +388,7 @@ func TestServeFinishesInFlightRequestDuringShutdown(t *testing.T) {
 	is.Equal(resp.StatusCode, http.StatusContinue) // the handler is running
 
 	svc.stop()
-	is.Equal(sse.mustNext(t).Event, "reconnect") // shutdown is under way
+	is.Equal(sse.Next(t).Event, "reconnect") // shutdown is under way
 	if c, err := net.Dial("tcp", svc.addr); err == nil {
 		c.Close()
 		t.Fatal("the listener still accepts during shutdown")
@@ -693,21 +499,21 @@ func TestServeAuditsConnectAndDisconnect(t *testing.T) {
 	svc := startService(t)
 
 	ws := svc.openWS(t, query("user_id", "auditee", "channels", "news"))
-	ready := ws.next(t)
+	ready := ws.Next(t)
 	is.Equal(ready["event"], "ready")
 	connID := ready["connection_id"].(string)
 
 	connect := svc.logs.waitRecord(t, "connect audit", auditRecord("connect", map[string]any{"connection_id": connID}))
 	is.Equal(connect["transport"], "ws")
 	is.Equal(connect["user_id"], "auditee")
-	is.Equal(connect["remote_addr"], ws.localAddr)
+	is.Equal(connect["remote_addr"], ws.LocalAddr)
 	is.Equal(connect["channels"], []any{"news"})
 
-	is.NoErr(ws.conn.Close(websocket.StatusNormalClosure, "bye"))
+	is.NoErr(ws.Conn.Close(websocket.StatusNormalClosure, "bye"))
 	disconnect := svc.logs.waitRecord(t, "disconnect audit", auditRecord("disconnect", map[string]any{"connection_id": connID}))
 	is.Equal(disconnect["transport"], "ws")
 	is.Equal(disconnect["user_id"], "auditee")
-	is.Equal(disconnect["remote_addr"], ws.localAddr)
+	is.Equal(disconnect["remote_addr"], ws.LocalAddr)
 	is.Equal(disconnect["reason"], "client_closed")
 }
 

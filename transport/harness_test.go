@@ -1,7 +1,6 @@
 package transport_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,25 +8,22 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-	"github.com/matryer/is"
-
 	"notification-service/audit"
 	"notification-service/broker"
 	"notification-service/idempotency"
 	"notification-service/inbox"
+	"notification-service/internal/streamtest"
 	"notification-service/schedule"
 	"notification-service/transport"
 )
 
 // waitTimeout bounds every wait for an event; tests never sleep to hope.
-const waitTimeout = 5 * time.Second
+const waitTimeout = streamtest.WaitTimeout
 
 // testServer is the whole service in memory behind a real HTTP server.
 type testServer struct {
@@ -201,255 +197,41 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// sseEvent is one parsed Server-Sent Event.
-type sseEvent struct {
-	Event string // "" for the default (message) type
-	ID    string
-	Data  string
-	Retry string // the retry: field, when the event carried one
-}
-
-// JSON decodes the event's data.
-func (e sseEvent) JSON(t *testing.T) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal([]byte(e.Data), &m); err != nil {
-		t.Fatalf("event data is not JSON: %q", e.Data)
-	}
-	return m
-}
-
-// sseClient is a real HTTP client reading a text/event-stream, as an
-// EventSource would.
-type sseClient struct {
-	Resp     *http.Response
-	Events   chan sseEvent
-	Comments chan string
-	cancel   context.CancelFunc
-	done     chan struct{}
-	readOnce sync.Once
-}
+// The real clients the tests connect with, under the names the tests use.
+type (
+	sseEvent  = streamtest.Event
+	sseClient = streamtest.SSE
+	wsClient  = streamtest.WS
+)
 
 // dialSSE opens /sse with the query and headers given.
 func (ts *testServer) dialSSE(t *testing.T, query string, headers ...string) *sseClient {
 	t.Helper()
-	c := ts.dialSSENoRead(t, query, headers...)
-	c.startReading()
-	return c
+	return streamtest.DialSSE(t, ts.Client(), ts.URL+"/sse?"+query, headers...)
 }
 
-// dialSSENoRead opens /sse without reading the body until startReading: a
+// dialSSENoRead opens /sse without reading the body until StartReading: a
 // client that stopped reading.
 func (ts *testServer) dialSSENoRead(t *testing.T, query string, headers ...string) *sseClient {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/sse?"+query, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := ts.Client().Do(req)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	c := &sseClient{Resp: resp, Events: make(chan sseEvent, 10000), Comments: make(chan string, 100), cancel: cancel, done: make(chan struct{})}
-	t.Cleanup(c.Close)
-	return c
-}
-
-func (c *sseClient) startReading() { c.readOnce.Do(func() { go c.read() }) }
-
-func (c *sseClient) read() {
-	defer close(c.done)
-	defer close(c.Events)
-	sc := bufio.NewScanner(c.Resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	var ev sseEvent
-	var data []string
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "":
-			if data != nil {
-				ev.Data = strings.Join(data, "\n")
-				c.Events <- ev
-			}
-			ev, data = sseEvent{}, nil
-		case strings.HasPrefix(line, ":"):
-			select {
-			case c.Comments <- line:
-			default:
-			}
-		default:
-			field, value, _ := strings.Cut(line, ":")
-			value = strings.TrimPrefix(value, " ")
-			switch field {
-			case "event":
-				ev.Event = value
-			case "id":
-				ev.ID = value
-			case "retry":
-				ev.Retry = value
-			case "data":
-				data = append(data, value)
-			}
-		}
-	}
-}
-
-// Next returns the next event, failing the test after waitTimeout.
-func (c *sseClient) Next(t *testing.T) sseEvent {
-	t.Helper()
-	select {
-	case ev, ok := <-c.Events:
-		if !ok {
-			t.Fatal("SSE stream ended while waiting for an event")
-		}
-		return ev
-	case <-time.After(waitTimeout):
-		t.Fatal("timed out waiting for an SSE event")
-	}
-	return sseEvent{}
-}
-
-// Ready reads the ready event and returns its JSON.
-func (c *sseClient) Ready(t *testing.T) map[string]any {
-	t.Helper()
-	is := is.New(t)
-	ev := c.Next(t)
-	is.Equal(ev.Event, "ready")
-	return ev.JSON(t)
-}
-
-// Ended waits for the server to end the stream.
-func (c *sseClient) Ended(t *testing.T) {
-	t.Helper()
-	select {
-	case <-c.done:
-	case <-time.After(waitTimeout):
-		t.Fatal("SSE stream did not end")
-	}
-}
-
-func (c *sseClient) Close() {
-	c.cancel()
-	c.startReading() // a reader that never started still has to finish
-	<-c.done
-	c.Resp.Body.Close()
-}
-
-// wsClient is a real WebSocket client; a goroutine reads its frames.
-type wsClient struct {
-	Conn   *websocket.Conn
-	Frames chan map[string]any
-	// Err holds why reading stopped (a close status, for instance).
-	Err  error
-	done chan struct{}
+	return streamtest.DialSSENoRead(t, ts.Client(), ts.URL+"/sse?"+query, headers...)
 }
 
 // dialWS opens /ws with the query given and starts reading.
 func (ts *testServer) dialWS(t *testing.T, query string) *wsClient {
 	t.Helper()
-	c := ts.dialWSNoRead(t, query)
-	c.startReading()
-	return c
+	return streamtest.DialWS(t, ts.wsURL(query))
 }
 
 // dialWSNoRead opens /ws without reading, so pings go unanswered and frames
 // pile up: a dead or slow peer.
 func (ts *testServer) dialWSNoRead(t *testing.T, query string) *wsClient {
 	t.Helper()
-	u := "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws?" + query
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	conn, _, err := websocket.Dial(ctx, u, nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v", u, err)
-	}
-	conn.SetReadLimit(1 << 20)
-	c := &wsClient{Conn: conn, Frames: make(chan map[string]any, 10000), done: make(chan struct{})}
-	t.Cleanup(func() { conn.CloseNow() })
-	return c
+	return streamtest.DialWSNoRead(t, ts.wsURL(query))
 }
 
-func (c *wsClient) startReading() {
-	go func() {
-		defer close(c.done)
-		defer close(c.Frames)
-		for {
-			_, data, err := c.Conn.Read(context.Background())
-			if err != nil {
-				c.Err = err
-				return
-			}
-			var m map[string]any
-			if json.Unmarshal(data, &m) == nil {
-				c.Frames <- m
-			}
-		}
-	}()
+func (ts *testServer) wsURL(query string) string {
+	return "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws?" + query
 }
 
-// Send writes one JSON frame.
-func (c *wsClient) Send(t *testing.T, v any) {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	if err := c.Conn.Write(ctx, websocket.MessageText, b); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// Next returns the next frame, failing after waitTimeout.
-func (c *wsClient) Next(t *testing.T) map[string]any {
-	t.Helper()
-	select {
-	case m, ok := <-c.Frames:
-		if !ok {
-			t.Fatalf("WebSocket closed while waiting for a frame: %v", c.Err)
-		}
-		return m
-	case <-time.After(waitTimeout):
-		t.Fatal("timed out waiting for a WebSocket frame")
-	}
-	return nil
-}
-
-// NextEvent skips frames until one with the given event arrives.
-func (c *wsClient) NextEvent(t *testing.T, event string) map[string]any {
-	t.Helper()
-	for {
-		if m := c.Next(t); m["event"] == event {
-			return m
-		}
-	}
-}
-
-// Closed waits for the connection to end and returns the close status.
-func (c *wsClient) Closed(t *testing.T) websocket.StatusCode {
-	t.Helper()
-	select {
-	case <-c.done:
-		return websocket.CloseStatus(c.Err)
-	case <-time.After(waitTimeout):
-		t.Fatal("WebSocket was not closed")
-	}
-	return -1
-}
-
-// query builds a query string.
-func query(kv ...string) string {
-	v := url.Values{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		v.Set(kv[i], kv[i+1])
-	}
-	return v.Encode()
-}
+func query(kv ...string) string { return streamtest.Query(kv...) }

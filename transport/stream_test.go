@@ -766,10 +766,10 @@ func TestSlowConsumer(t *testing.T) {
 			// prefix, in order; then the stream ends.
 			var slow streamConn
 			if kind == "ws" {
-				slowWS.startReading()
+				slowWS.StartReading()
 				slow = wsStream{slowWS}
 			} else {
-				slowSSE.startReading()
+				slowSSE.StartReading()
 				slow = sseStream{slowSSE}
 			}
 			ready := nextEvent(t, slow, "ready")
