@@ -283,10 +283,16 @@ func (s *Server) catchUp(ctx context.Context, c *conn, p streamParams, start bro
 		replay = nil
 	}
 
+	// The channels the connection holds now, as the replay saw them: on a
+	// resumed WebSocket they include what its first frame subscribed to.
+	channels := p.channels
+	if sub, ok := s.hub.Connection(c.id); ok {
+		channels = sub.Channels
+	}
 	ready := broker.EventFrame("ready", map[string]any{
 		"connection_id": c.id,
 		"user_id":       c.userID,
-		"channels":      nonNil(p.channels),
+		"channels":      nonNil(channels),
 		"cursor":        start.String(),
 	})
 	ready.Cursor = start.String()

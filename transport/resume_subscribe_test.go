@@ -41,7 +41,9 @@ func TestWSResumeThenSubscribeOnOpen(t *testing.T) {
 
 	ws = ts.dialWS(t, query("user_id", "user123", "last_event_id", cursor))
 	ws.Send(t, subscribe)
-	is.Equal(ws.Next(t)["event"], "ready")
+	ready := ws.Next(t)
+	is.Equal(ready["event"], "ready")
+	is.Equal(ready["channels"], []any{"tareas"}) // what the replay covered
 	var ids []string
 	for range missed {
 		ids = append(ids, ws.NextEvent(t, "notification")["id"].(string))
