@@ -1,0 +1,152 @@
+// Package redisconn owns how the service reaches Redis: reading REDIS_URL in
+// every form the seed uses, opening a client that fails fast when Redis is
+// down, naming keys under REDIS_PREFIX, and telling "Redis is unreachable"
+// apart from other failures, so callers answer 503 rather than 500. It knows
+// nothing of what the keys hold; the inbox, broker, schedule and idempotency
+// packages each own their own keys.
+package redisconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrUnavailable marks a failure to reach Redis (refused, reset, timed out,
+// loading, read-only replica): the request may succeed later, and nothing
+// was done. Callers branch on it with errors.Is.
+var ErrUnavailable = errors.New("redis unavailable")
+
+// ParseURL reads REDIS_URL. A value without "://" is a plain host:port
+// (the seed's "localhost:6379" and compose's "redis:6379"): go-redis's own
+// ParseURL rejects the first and silently turns the second into localhost.
+// redis:// and rediss:// URLs may carry a user, a password and a database.
+func ParseURL(raw string) (*redis.Options, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return nil, errors.New("empty Redis URL")
+	}
+	if !strings.Contains(raw, "://") {
+		host, port, err := net.SplitHostPort(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither host:port nor a redis:// URL: %w", raw, err)
+		}
+		if host == "" {
+			return nil, fmt.Errorf("%q has no host", raw)
+		}
+		if err := checkPort(port); err != nil {
+			return nil, fmt.Errorf("%q: %w", raw, err)
+		}
+		return &redis.Options{Addr: net.JoinHostPort(host, port)}, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("parse Redis URL: %w", redactErr(err, raw))
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return nil, fmt.Errorf("Redis URL scheme %q: want redis:// or rediss://", u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("Redis URL %s has no host", u.Redacted())
+	}
+	if u.Port() != "" {
+		if err := checkPort(u.Port()); err != nil {
+			return nil, fmt.Errorf("Redis URL %s: %w", u.Redacted(), err)
+		}
+	}
+	opts, err := redis.ParseURL(raw)
+	if err != nil {
+		return nil, fmt.Errorf("Redis URL %s: %w", u.Redacted(), redactErr(err, raw))
+	}
+	return opts, nil
+}
+
+func checkPort(port string) error {
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 1 to 65535", port)
+	}
+	return nil
+}
+
+// redactErr keeps a password in the URL out of an error message, which may
+// be logged.
+func redactErr(err error, raw string) error {
+	u, perr := url.Parse(raw)
+	if perr != nil || u.User == nil {
+		return err
+	}
+	pass, ok := u.User.Password()
+	if !ok || pass == "" {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), pass, "xxxxx"))
+}
+
+// Open returns a client for opts tuned to fail fast: a send while Redis is
+// down answers 503 within a few seconds instead of hanging on retries.
+func Open(opts *redis.Options) *redis.Client {
+	o := *opts
+	o.DialTimeout = 2 * time.Second
+	o.ReadTimeout = 3 * time.Second
+	o.WriteTimeout = 3 * time.Second
+	o.PoolTimeout = 4 * time.Second
+	o.MaxRetries = 1
+	o.ContextTimeoutEnabled = true
+	return redis.NewClient(&o)
+}
+
+// Prefix names keys and pub/sub channels so several apps or environments
+// can share one Redis: every name the service uses starts with it.
+type Prefix string
+
+// Key joins parts under the prefix with ':'.
+func (p Prefix) Key(parts ...string) string {
+	return string(p) + strings.Join(parts, ":")
+}
+
+// Wrap marks err with ErrUnavailable when it means Redis could not be
+// reached or could not serve, and wraps it with op either way. A nil err
+// stays nil; redis.Nil and the caller's own cancellation pass through as
+// they are.
+func Wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if Unavailable(err) {
+		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// Unavailable says whether err means Redis could not be reached or serve.
+func Unavailable(err error) bool {
+	switch {
+	case err == nil, errors.Is(err, redis.Nil), errors.Is(err, context.Canceled):
+		return false
+	case errors.Is(err, ErrUnavailable):
+		return true
+	}
+	var reply redis.Error
+	if errors.As(err, &reply) {
+		// An error reply is Redis answering: a bug (a script error, a
+		// wrong type) unless it says it cannot serve right now.
+		msg := reply.Error()
+		for _, transient := range []string{"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "READONLY", "CLUSTERDOWN", "NOREPLICAS"} {
+			if strings.HasPrefix(msg, transient) {
+				return true
+			}
+		}
+		return false
+	}
+	// Everything else is the connection: refused, reset, EOF, timeouts,
+	// the pool exhausted or closed.
+	return true
+}

@@ -1,0 +1,92 @@
+package redisconn_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+	"github.com/redis/go-redis/v9"
+
+	"notification-service/internal/redisconn"
+	"notification-service/internal/redistest"
+)
+
+func TestParseURL(t *testing.T) {
+	tests := []struct {
+		raw      string
+		addr     string
+		db       int
+		user     string
+		password string
+		tls      bool
+	}{
+		// The three forms the seed uses.
+		{raw: "localhost:6379", addr: "localhost:6379"},
+		{raw: "redis:6379", addr: "redis:6379"},
+		{raw: "redis://localhost:6379/0", addr: "localhost:6379"},
+		{raw: "redis://:s3cret@cache.internal:6380/2", addr: "cache.internal:6380", db: 2, password: "s3cret"},
+		{raw: "redis://app:s3cret@cache:6379/1", addr: "cache:6379", db: 1, user: "app", password: "s3cret"},
+		{raw: "rediss://cache.example.com:6380/0", addr: "cache.example.com:6380", tls: true},
+		{raw: "[::1]:6379", addr: "[::1]:6379"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			is := is.New(t)
+			opts, err := redisconn.ParseURL(tt.raw)
+			is.NoErr(err)
+			is.Equal(opts.Addr, tt.addr)
+			is.Equal(opts.DB, tt.db)
+			is.Equal(opts.Username, tt.user)
+			is.Equal(opts.Password, tt.password)
+			is.Equal(opts.TLSConfig != nil, tt.tls)
+		})
+	}
+}
+
+func TestParseURLRefuses(t *testing.T) {
+	for _, raw := range []string{"", "localhost", "localhost:notaport", ":6379", "localhost:0", "http://localhost:6379", "redis://", "redis://:hunter2@host:99999/0", "redis://host:6379/notadb"} {
+		t.Run(raw, func(t *testing.T) {
+			is := is.New(t)
+			_, err := redisconn.ParseURL(raw)
+			is.True(err != nil)
+			is.True(!strings.Contains(err.Error(), "hunter2")) // a password never reaches a message
+		})
+	}
+}
+
+func TestPrefixKey(t *testing.T) {
+	is := is.New(t)
+	is.Equal(redisconn.Prefix("app:").Key("inbox", "u1"), "app:inbox:u1")
+}
+
+func TestUnavailable(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	opts, err := redisconn.ParseURL(srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redisconn.Open(opts)
+	defer client.Close()
+	ctx := context.Background()
+
+	t.Run("a reply error is not unavailability", func(t *testing.T) {
+		is := is.New(t)
+		err := client.Do(ctx, "NOSUCHCOMMAND").Err()
+		is.True(err != nil)
+		is.True(!redisconn.Unavailable(err))
+		is.True(!redisconn.Unavailable(redis.Nil))
+		is.True(!redisconn.Unavailable(context.Canceled))
+	})
+	t.Run("a stopped server is", func(t *testing.T) {
+		is := is.New(t)
+		is.NoErr(client.Ping(ctx).Err())
+		srv.Stop()
+		err := redisconn.Wrap("ping", client.Ping(ctx).Err())
+		is.True(errors.Is(err, redisconn.ErrUnavailable))
+		is.True(strings.HasPrefix(err.Error(), "ping: "))
+		srv.Restart()
+		is.NoErr(client.Ping(ctx).Err()) // the client reconnects by itself
+	})
+}
