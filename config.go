@@ -5,18 +5,26 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"notification-service/auth"
+	"notification-service/internal/redisconn"
 )
 
 // config is every setting, read once from the environment (DESIGN §7).
 type config struct {
-	Port     int    `env:"PORT" envDefault:"8080"`
-	RedisURL string `env:"REDIS_URL"`
+	Port int `env:"PORT" envDefault:"8080"`
+	// RedisURL switches on distributed mode (DESIGN §6): host:port,
+	// redis://[user:pass@]host:port/db or rediss://. Empty is memory mode.
+	RedisURL    string `env:"REDIS_URL"`
+	RedisPrefix string `env:"REDIS_PREFIX" envDefault:"notif:"`
 	// GinMode is kept from the seed: release, debug and test pick a log
 	// level when LOG_LEVEL is not set.
 	GinMode   string `env:"GIN_MODE"`
@@ -40,7 +48,37 @@ type config struct {
 	MaxChannels     int      `env:"MAX_CHANNELS_PER_CONNECTION" envDefault:"100"`
 	ClientQueueSize int      `env:"CLIENT_QUEUE_SIZE" envDefault:"256"`
 	AllowedOrigins  []string `env:"ALLOWED_ORIGINS" envDefault:"*" envSeparator:","`
+
+	// Hostile input (DESIGN §8): how deep a JSON body or frame may nest, how
+	// many header bytes a request may carry (431 beyond), how long a client
+	// may take to send them, and how long an idle keep-alive stays open.
+	MaxJSONDepth      int           `env:"MAX_JSON_DEPTH" envDefault:"32"`
+	MaxHeaderBytes    int           `env:"MAX_HEADER_BYTES" envDefault:"16384"`
+	ReadHeaderTimeout time.Duration `env:"READ_HEADER_TIMEOUT" envDefault:"10s"`
+	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" envDefault:"120s"`
+
+	// Security (DESIGN §8; README "Security"). JWT_SECRET turns token mode
+	// on (without it browsers run open, ?user_id= naming the user); API_KEY
+	// guards the backend endpoints, and token mode requires it. Rates are
+	// events per second, each with a burst; a rate of 0 disables it.
+	JWTSecret                secret  `env:"JWT_SECRET"`
+	APIKey                   secret  `env:"API_KEY"`
+	AuthCookie               string  `env:"AUTH_COOKIE" envDefault:"notif_token"`
+	MaxConnectionsPerUser    int     `env:"MAX_CONNECTIONS_PER_USER" envDefault:"20"`
+	RateConnectsPerAddr      float64 `env:"RATE_CONNECTS_PER_ADDR" envDefault:"50"`
+	RateConnectsPerAddrBurst int     `env:"RATE_CONNECTS_PER_ADDR_BURST" envDefault:"500"`
+	RateConnectsPerUser      float64 `env:"RATE_CONNECTS_PER_USER" envDefault:"2"`
+	RateConnectsPerUserBurst int     `env:"RATE_CONNECTS_PER_USER_BURST" envDefault:"20"`
+	RateSendsPerAddr         float64 `env:"RATE_SENDS_PER_ADDR" envDefault:"1000"`
+	RateSendsPerAddrBurst    int     `env:"RATE_SENDS_PER_ADDR_BURST" envDefault:"2000"`
+	RateSendsPerUser         float64 `env:"RATE_SENDS_PER_USER" envDefault:"10"`
+	RateSendsPerUserBurst    int     `env:"RATE_SENDS_PER_USER_BURST" envDefault:"100"`
+	TrustForwardedFor        bool    `env:"TRUST_FORWARDED_FOR" envDefault:"false"`
 }
+
+// redisPrefixPattern keeps the prefix out of the way of the key syntax the
+// stores use ('{' and '}' delimit user and channel names).
+var redisPrefixPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
 
 // mayBeEmpty says whether an empty value of a variable means something
 // (an empty REDIS_URL is memory mode).
@@ -103,7 +141,12 @@ func (c config) validate() error {
 		}
 	}
 	check(c.Port >= 0 && c.Port <= 65535, "PORT=%d must be from 0 to 65535", c.Port)
-	check(c.RedisURL == "", "REDIS_URL is set, but this build runs in memory only: Redis mode is not implemented yet; unset REDIS_URL")
+	if c.RedisURL != "" {
+		// The message never repeats the value: it may hold a password.
+		_, err := redisconn.ParseURL(c.RedisURL)
+		check(err == nil, "REDIS_URL is not a valid Redis address (host:port, redis://[user:pass@]host:port/db or rediss://...): %v", err)
+	}
+	check(redisPrefixPattern.MatchString(c.RedisPrefix), "REDIS_PREFIX=%q must be 1 to 64 letters, digits or _ . : - (it starts every key)", c.RedisPrefix)
 	_, err := c.logLevel()
 	check(err == nil, "%v", err)
 	check(c.LogFormat == "text" || c.LogFormat == "json", "LOG_FORMAT=%q must be text or json", c.LogFormat)
@@ -115,6 +158,7 @@ func (c config) validate() error {
 		{"HEARTBEAT_INTERVAL", c.HeartbeatInterval}, {"PONG_TIMEOUT", c.PongTimeout},
 		{"WRITE_TIMEOUT", c.WriteTimeout}, {"SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
 		{"INBOX_MAX_AGE", c.InboxMaxAge}, {"HISTORY_MAX_AGE", c.HistoryMaxAge}, {"IDEMPOTENCY_TTL", c.IdempotencyTTL},
+		{"READ_HEADER_TIMEOUT", c.ReadHeaderTimeout}, {"IDLE_TIMEOUT", c.IdleTimeout},
 	} {
 		check(d.value > 0, "%s=%s must be a positive duration such as 30s", d.name, d.value)
 	}
@@ -125,12 +169,45 @@ func (c config) validate() error {
 		{"INBOX_MAX_PER_USER", int64(c.InboxMaxPerUser)}, {"INBOX_MAX_PAGE_SIZE", int64(c.InboxMaxPageSize)},
 		{"HISTORY_MAX_PER_CHANNEL", int64(c.HistoryMaxPerChannel)}, {"MAX_BODY_BYTES", c.MaxBodyBytes},
 		{"MAX_FRAME_BYTES", c.MaxFrameBytes}, {"MAX_CHANNELS_PER_CONNECTION", int64(c.MaxChannels)},
-		{"CLIENT_QUEUE_SIZE", int64(c.ClientQueueSize)},
+		{"CLIENT_QUEUE_SIZE", int64(c.ClientQueueSize)}, {"MAX_HEADER_BYTES", int64(c.MaxHeaderBytes)},
 	} {
 		check(n.value > 0, "%s=%d must be a positive number", n.name, n.value)
 	}
+	// The body's own object is level 1 and channels or data level 2; past
+	// 10,000 encoding/json refuses by itself.
+	check(c.MaxJSONDepth >= 2 && c.MaxJSONDepth <= 10000, "MAX_JSON_DEPTH=%d must be from 2 to 10000", c.MaxJSONDepth)
 	check(len(c.AllowedOrigins) > 0, "ALLOWED_ORIGINS must list origins or be *")
 	check(!slices.Contains(c.AllowedOrigins, ""), "ALLOWED_ORIGINS=%q has an empty entry", strings.Join(c.AllowedOrigins, ","))
+
+	// Security. No message repeats a secret's value.
+	if c.JWTSecret != "" {
+		check(len(c.JWTSecret) >= auth.MinSecretBytes, "JWT_SECRET is %d bytes; it must be at least %d (for example: openssl rand -hex 32)",
+			len(c.JWTSecret), auth.MinSecretBytes)
+		// Browsers locked while anyone may send, schedule and subscribe
+		// would be security in appearance only.
+		check(c.APIKey != "", "JWT_SECRET is set but API_KEY is not: the backend endpoints (send, schedule, subscribe) would stay open to anyone; set API_KEY too")
+	}
+	if c.APIKey != "" {
+		check(len(c.APIKey) >= minAPIKeyBytes, "API_KEY is %d bytes; it must be at least %d (for example: openssl rand -hex 32)", len(c.APIKey), minAPIKeyBytes)
+		// HTTP trims a header value: such a key could never match.
+		check(strings.TrimSpace(string(c.APIKey)) == string(c.APIKey), "API_KEY starts or ends with whitespace, which no request can carry")
+	}
+	check(cookieNamePattern.MatchString(c.AuthCookie), "AUTH_COOKIE=%q is not a valid cookie name", c.AuthCookie)
+	check(c.MaxConnectionsPerUser >= 0, "MAX_CONNECTIONS_PER_USER=%d must be 0 (no bound) or more", c.MaxConnectionsPerUser)
+	for _, r := range []struct {
+		name  string
+		rate  float64
+		burst int
+	}{
+		{"RATE_CONNECTS_PER_ADDR", c.RateConnectsPerAddr, c.RateConnectsPerAddrBurst},
+		{"RATE_CONNECTS_PER_USER", c.RateConnectsPerUser, c.RateConnectsPerUserBurst},
+		{"RATE_SENDS_PER_ADDR", c.RateSendsPerAddr, c.RateSendsPerAddrBurst},
+		{"RATE_SENDS_PER_USER", c.RateSendsPerUser, c.RateSendsPerUserBurst},
+	} {
+		// NaN fails the comparison too.
+		check(r.rate >= 0 && !math.IsInf(r.rate, 1), "%s=%v must be 0 (no limit) or a number of events per second", r.name, r.rate)
+		check(r.burst >= 1, "%s_BURST=%d must be at least 1", r.name, r.burst)
+	}
 	return errors.Join(errs...)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/matryer/is"
+
+	"notification-service/transport"
 )
 
 func TestLoadConfigDefaults(t *testing.T) {
@@ -23,6 +26,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(cfg, config{
 		Port:                 8080,
+		RedisPrefix:          "notif:",
 		LogFormat:            "text",
 		HeartbeatInterval:    30 * time.Second,
 		PongTimeout:          10 * time.Second,
@@ -39,6 +43,22 @@ func TestLoadConfigDefaults(t *testing.T) {
 		MaxChannels:          100,
 		ClientQueueSize:      256,
 		AllowedOrigins:       []string{"*"},
+		MaxJSONDepth:         32,
+		MaxHeaderBytes:       16384,
+		ReadHeaderTimeout:    10 * time.Second,
+		IdleTimeout:          120 * time.Second,
+
+		// Security: open mode, with bounds on.
+		AuthCookie:               "notif_token",
+		MaxConnectionsPerUser:    20,
+		RateConnectsPerAddr:      50,
+		RateConnectsPerAddrBurst: 500,
+		RateConnectsPerUser:      2,
+		RateConnectsPerUserBurst: 20,
+		RateSendsPerAddr:         1000,
+		RateSendsPerAddrBurst:    2000,
+		RateSendsPerUser:         10,
+		RateSendsPerUserBurst:    100,
 	})
 	level, err := cfg.logLevel()
 	is.NoErr(err)
@@ -46,7 +66,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 }
 
 // everyVariable sets every variable loadConfig reads (but REDIS_URL, which
-// this build refuses) to a value other than its default.
+// would need a Redis to start) to a value other than its default.
 var everyVariable = map[string]string{
 	"PORT":                        "9090",
 	"GIN_MODE":                    "debug",
@@ -67,7 +87,33 @@ var everyVariable = map[string]string{
 	"MAX_CHANNELS_PER_CONNECTION": "10",
 	"CLIENT_QUEUE_SIZE":           "32",
 	"ALLOWED_ORIGINS":             "https://a.example,https://b.example",
+	"MAX_JSON_DEPTH":              "8",
+	"MAX_HEADER_BYTES":            "4096",
+	"READ_HEADER_TIMEOUT":         "3s",
+	"IDLE_TIMEOUT":                "1m",
+	"REDIS_PREFIX":                "staging:",
+
+	// Security.
+	"JWT_SECRET":                   testJWTSecret,
+	"API_KEY":                      testAPIKey,
+	"AUTH_COOKIE":                  "session_token",
+	"MAX_CONNECTIONS_PER_USER":     "5",
+	"RATE_CONNECTS_PER_ADDR":       "0.5",
+	"RATE_CONNECTS_PER_ADDR_BURST": "3",
+	"RATE_CONNECTS_PER_USER":       "0",
+	"RATE_CONNECTS_PER_USER_BURST": "4",
+	"RATE_SENDS_PER_ADDR":          "200",
+	"RATE_SENDS_PER_ADDR_BURST":    "400",
+	"RATE_SENDS_PER_USER":          "1.5",
+	"RATE_SENDS_PER_USER_BURST":    "6",
+	"TRUST_FORWARDED_FOR":          "true",
 }
+
+// The secrets of the configuration tests; errors must never repeat them.
+const (
+	testJWTSecret = "config-test-jwt-secret-0123456789abcdef"
+	testAPIKey    = "config-test-api-key-0123"
+)
 
 func TestLoadConfigParsesEveryVariable(t *testing.T) {
 	is := is.New(t)
@@ -75,6 +121,7 @@ func TestLoadConfigParsesEveryVariable(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(cfg, config{
 		Port:                 9090,
+		RedisPrefix:          "staging:",
 		GinMode:              "debug",
 		LogLevel:             "warn",
 		LogFormat:            "json",
@@ -93,6 +140,24 @@ func TestLoadConfigParsesEveryVariable(t *testing.T) {
 		MaxChannels:          10,
 		ClientQueueSize:      32,
 		AllowedOrigins:       []string{"https://a.example", "https://b.example"},
+		MaxJSONDepth:         8,
+		MaxHeaderBytes:       4096,
+		ReadHeaderTimeout:    3 * time.Second,
+		IdleTimeout:          time.Minute,
+
+		JWTSecret:                testJWTSecret,
+		APIKey:                   testAPIKey,
+		AuthCookie:               "session_token",
+		MaxConnectionsPerUser:    5,
+		RateConnectsPerAddr:      0.5,
+		RateConnectsPerAddrBurst: 3,
+		RateConnectsPerUser:      0,
+		RateConnectsPerUserBurst: 4,
+		RateSendsPerAddr:         200,
+		RateSendsPerAddrBurst:    400,
+		RateSendsPerUser:         1.5,
+		RateSendsPerUserBurst:    6,
+		TrustForwardedFor:        true,
 	})
 }
 
@@ -238,7 +303,38 @@ func TestLoadConfigRejectsBadValues(t *testing.T) {
 		{map[string]string{"ALLOWED_ORIGINS": ""}, []string{"ALLOWED_ORIGINS is set but empty"}},
 		{map[string]string{"ALLOWED_ORIGINS": ","}, []string{"ALLOWED_ORIGINS", "empty"}},
 		{map[string]string{"ALLOWED_ORIGINS": "https://a.example,,https://b.example"}, []string{"ALLOWED_ORIGINS", "empty"}},
-		{map[string]string{"REDIS_URL": "redis://localhost:6379"}, []string{"REDIS_URL"}},
+		{map[string]string{"REDIS_URL": "localhost"}, []string{"REDIS_URL", "host:port"}},
+		{map[string]string{"REDIS_URL": "http://localhost:6379"}, []string{"REDIS_URL", "redis://"}},
+		{map[string]string{"REDIS_URL": "redis://:hunter2@localhost:notaport/0"}, []string{"REDIS_URL"}},
+		{map[string]string{"REDIS_PREFIX": "a{b}"}, []string{`REDIS_PREFIX="a{b}"`}},
+		{map[string]string{"REDIS_PREFIX": ""}, []string{"REDIS_PREFIX is set but empty"}},
+		{map[string]string{"MAX_JSON_DEPTH": "1"}, []string{"MAX_JSON_DEPTH=1", "from 2 to 10000"}},
+		{map[string]string{"MAX_JSON_DEPTH": "10001"}, []string{"MAX_JSON_DEPTH=10001"}},
+		{map[string]string{"MAX_JSON_DEPTH": "deep"}, []string{`MAX_JSON_DEPTH="deep"`}},
+		{map[string]string{"MAX_HEADER_BYTES": "0"}, []string{"MAX_HEADER_BYTES=0", "positive"}},
+		{map[string]string{"MAX_HEADER_BYTES": "16k"}, []string{`MAX_HEADER_BYTES="16k"`}},
+		{map[string]string{"READ_HEADER_TIMEOUT": "0s"}, []string{"READ_HEADER_TIMEOUT=0s", "positive"}},
+		{map[string]string{"READ_HEADER_TIMEOUT": "10"}, []string{`READ_HEADER_TIMEOUT="10"`}},
+		{map[string]string{"IDLE_TIMEOUT": "-1m"}, []string{"IDLE_TIMEOUT=-1m0s", "positive"}},
+		{map[string]string{"IDLE_TIMEOUT": ""}, []string{"IDLE_TIMEOUT is set but empty"}},
+		// Security.
+		{map[string]string{"JWT_SECRET": "short", "API_KEY": testAPIKey}, []string{"JWT_SECRET is 5 bytes", "at least 32"}},
+		{map[string]string{"JWT_SECRET": testJWTSecret}, []string{"JWT_SECRET is set but API_KEY is not"}},
+		{map[string]string{"JWT_SECRET": ""}, []string{"JWT_SECRET is set but empty"}},
+		{map[string]string{"API_KEY": "short"}, []string{"API_KEY is 5 bytes", "at least 16"}},
+		{map[string]string{"API_KEY": " " + testAPIKey}, []string{"API_KEY", "whitespace"}},
+		{map[string]string{"API_KEY": ""}, []string{"API_KEY is set but empty"}},
+		{map[string]string{"AUTH_COOKIE": "my token"}, []string{`AUTH_COOKIE="my token"`}},
+		{map[string]string{"AUTH_COOKIE": "a;b"}, []string{`AUTH_COOKIE="a;b"`}},
+		{map[string]string{"MAX_CONNECTIONS_PER_USER": "-1"}, []string{"MAX_CONNECTIONS_PER_USER=-1"}},
+		{map[string]string{"MAX_CONNECTIONS_PER_USER": "lots"}, []string{`MAX_CONNECTIONS_PER_USER="lots"`}},
+		{map[string]string{"RATE_CONNECTS_PER_ADDR": "-1"}, []string{"RATE_CONNECTS_PER_ADDR=-1"}},
+		{map[string]string{"RATE_CONNECTS_PER_USER": "NaN"}, []string{"RATE_CONNECTS_PER_USER=NaN"}},
+		{map[string]string{"RATE_SENDS_PER_ADDR": "+Inf"}, []string{"RATE_SENDS_PER_ADDR=+Inf"}},
+		{map[string]string{"RATE_SENDS_PER_USER": "10/s"}, []string{`RATE_SENDS_PER_USER="10/s"`}},
+		{map[string]string{"RATE_SENDS_PER_USER_BURST": "0"}, []string{"RATE_SENDS_PER_USER_BURST=0", "at least 1"}},
+		{map[string]string{"RATE_CONNECTS_PER_ADDR_BURST": "1.5"}, []string{`RATE_CONNECTS_PER_ADDR_BURST="1.5"`}},
+		{map[string]string{"TRUST_FORWARDED_FOR": "yes"}, []string{`TRUST_FORWARDED_FOR="yes"`}},
 	} {
 		t.Run(envString(tc.environ), func(t *testing.T) {
 			_, err := loadConfig(tc.environ)
@@ -268,7 +364,7 @@ func TestLoadConfigNamesEveryBadVariable(t *testing.T) {
 		"GIN_MODE":           "banana",
 		"LOG_LEVEL":          "loud",
 		"MAX_BODY_BYTES":     "", // set but empty
-		"REDIS_URL":          "redis://localhost:6379",
+		"REDIS_URL":          "localhost",
 	}
 	environ := map[string]string{"PONG_TIMEOUT": "1s"} // a good one among them
 	for k, v := range bad {
@@ -325,4 +421,49 @@ func envString(environ map[string]string) string {
 		b.WriteString(k + "=" + environ[k])
 	}
 	return b.String()
+}
+
+// A secret never appears in an error, a formatted config or a log record,
+// whatever is wrong with it.
+func TestConfigNeverShowsSecrets(t *testing.T) {
+	is := is.New(t)
+	for _, environ := range []map[string]string{
+		{"JWT_SECRET": "too-short-jwt-secret", "API_KEY": "too-short-key"},
+		{"JWT_SECRET": testJWTSecret},
+		{"API_KEY": " " + testAPIKey + " "},
+	} {
+		_, err := loadConfig(environ)
+		is.True(err != nil)
+		for _, v := range environ {
+			is.True(!strings.Contains(err.Error(), strings.TrimSpace(v)))
+		}
+	}
+	cfg, err := loadConfig(everyVariable)
+	is.NoErr(err)
+	var out bytes.Buffer
+	slog.New(slog.NewJSONHandler(&out, nil)).Info("config", slog.Any("jwt", cfg.JWTSecret), slog.Any("key", cfg.APIKey))
+	for _, shown := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprintf("%q", cfg.APIKey), out.String()} {
+		is.True(!strings.Contains(shown, testJWTSecret))
+		is.True(!strings.Contains(shown, testAPIKey))
+	}
+	is.True(strings.Contains(out.String(), "[redacted]"))
+	is.Equal(string(cfg.JWTSecret), testJWTSecret) // the value is there for who converts it
+}
+
+// API_KEY alone is allowed (browsers stay open); JWT_SECRET needs it.
+func TestLoadConfigAuthModes(t *testing.T) {
+	is := is.New(t)
+	_, err := loadConfig(map[string]string{"API_KEY": testAPIKey})
+	is.NoErr(err)
+	_, err = loadConfig(map[string]string{"JWT_SECRET": testJWTSecret, "API_KEY": testAPIKey})
+	is.NoErr(err)
+	_, err = loadConfig(map[string]string{"JWT_SECRET": testJWTSecret})
+	is.True(err != nil)
+	// 0 disables a rate and the connection bound: the load generator's
+	// setting.
+	cfg, err := loadConfig(map[string]string{"RATE_CONNECTS_PER_ADDR": "0", "RATE_SENDS_PER_USER": "0", "MAX_CONNECTIONS_PER_USER": "0"})
+	is.NoErr(err)
+	is.Equal(cfg.rates().ConnectsPerAddr.PerSecond, 0.0)
+	is.Equal(cfg.rates().SendsPerUser.PerSecond, 0.0)
+	is.Equal(cfg.rates().SendsPerAddr, transport.Rate{PerSecond: 1000, Burst: 2000})
 }

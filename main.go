@@ -22,10 +22,8 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"notification-service/audit"
+	"notification-service/auth"
 	"notification-service/broker"
-	"notification-service/idempotency"
-	"notification-service/inbox"
-	"notification-service/schedule"
 	"notification-service/transport"
 )
 
@@ -70,20 +68,19 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener) error {
 	auditLog := audit.New(logger)
 	hub := broker.NewHub(cfg.MaxChannels)
-	store := inbox.NewMemory(inbox.Limits{MaxPerUser: cfg.InboxMaxPerUser, MaxAge: cfg.InboxMaxAge})
-	bus := broker.NewMemory(hub, store,
-		broker.HistoryLimits{MaxPerChannel: cfg.HistoryMaxPerChannel, MaxAge: cfg.HistoryMaxAge},
-		func(n broker.Notification, reached int) {
-			auditLog.Record("delivery", slog.String("notification_id", n.ID), slog.String("user_id", n.UserID),
-				slog.Any("channels", n.Channels), slog.Int("connections", reached))
-		})
-	scheduler := schedule.NewMemory(logger)
+	back, err := newBackend(ctx, cfg, logger, hub, func(n broker.Notification, reached int) {
+		auditLog.Record("delivery", slog.String("notification_id", n.ID), slog.String("user_id", n.UserID),
+			slog.Any("channels", n.Channels), slog.Int("connections", reached))
+	})
+	if err != nil {
+		return err
+	}
+	defer back.close()
 	server := transport.New(transport.Deps{
-		Hub: hub, Bus: bus, Inbox: store, Scheduler: scheduler,
-		Idempotency: idempotency.NewMemory(cfg.IdempotencyTTL),
-		Audit:       auditLog, Logger: logger,
+		Hub: hub, Bus: back.bus, Inbox: back.inbox, Scheduler: back.scheduler,
+		Idempotency: back.idem, Audit: auditLog, Logger: logger, Check: back.check,
 	}, transport.Options{
-		Mode:              "memory",
+		Mode:              back.mode,
 		HeartbeatInterval: cfg.HeartbeatInterval,
 		PongTimeout:       cfg.PongTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -93,14 +90,27 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 		MaxChannels:       cfg.MaxChannels,
 		MaxPageSize:       cfg.InboxMaxPageSize,
 		AllowedOrigins:    cfg.AllowedOrigins,
+		MaxJSONDepth:      cfg.MaxJSONDepth,
+		// Security: README "Security".
+		JWTSecret:             []byte(cfg.JWTSecret),
+		TokenLeeway:           auth.DefaultLeeway,
+		APIKey:                string(cfg.APIKey),
+		AuthCookie:            cfg.AuthCookie,
+		MaxConnectionsPerUser: cfg.MaxConnectionsPerUser,
+		Rates:                 cfg.rates(),
+		TrustForwardedFor:     cfg.TrustForwardedFor,
 	})
 
 	srv := &http.Server{
-		Handler:           server.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler: server.Handler(),
+		// A client trickling its headers (slowloris) is cut off, and one
+		// sending too many gets 431 (net/http answers both before any
+		// handler runs, in plain text).
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		// Streams clear this deadline for themselves; REST requests keep it.
 		WriteTimeout: 30 * time.Second,
-		IdleTimeout:  120 * time.Second,
+		IdleTimeout:  cfg.IdleTimeout,
 		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(server.CloseStreams)
@@ -110,14 +120,19 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 	defer stopComponents()
 	var components sync.WaitGroup
 	components.Go(func() { _ = server.Run(componentsCtx) })
-	components.Go(func() { _ = scheduler.Run(componentsCtx, server.Fire) })
+	components.Go(func() { _ = back.scheduler.Run(componentsCtx, server.Fire) })
+	if back.run != nil {
+		components.Go(func() { _ = back.run(componentsCtx) })
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("mode", "memory"))
-	logger.Warn("memory mode: inbox, history and pending schedules live in this process and are lost on restart; set REDIS_URL for persistence (when available)")
+	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("mode", back.mode))
+	warnOpenAccess(logger, cfg)
+	if back.mode == "memory" {
+		logger.Warn("memory mode: inbox, history and pending schedules live in this process and are lost on restart; set REDIS_URL to share them between instances and keep them")
+	}
 
-	var err error
 	serving := true
 	select {
 	case <-ctx.Done():

@@ -14,7 +14,7 @@ import (
 func TestMemoryBus(t *testing.T) {
 	testBus(t, func(t *testing.T, hub *broker.Hub, log broker.UserLog) broker.Bus {
 		return broker.NewMemory(hub, log, broker.HistoryLimits{MaxPerChannel: contractMaxPerChannel}, nil)
-	})
+	}, func(t *testing.T, limits inbox.Limits) broker.UserLog { return inbox.NewMemory(limits) })
 }
 
 // TestMemoryPublishEncodesOnce: one publish builds one frame, and that very

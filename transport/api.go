@@ -103,7 +103,7 @@ func (s *Server) readNotificationRequest(w http.ResponseWriter, r *http.Request)
 	var req notificationRequest
 	body, e := readBody(w, r, s.opts.MaxBodyBytes)
 	if e == nil {
-		e = decodeJSON(body, &req)
+		e = decodeJSON(body, &req, s.opts.MaxJSONDepth)
 	}
 	return body, req, e
 }
@@ -115,6 +115,10 @@ type sendResponse struct {
 
 func (s *Server) handleSend() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e := s.allowSendFrom(r); e != nil {
+			writeError(w, e)
+			return
+		}
 		body, req, e := s.readNotificationRequest(w, r)
 		if e != nil {
 			writeError(w, e)
@@ -125,6 +129,9 @@ func (s *Server) handleSend() http.Handler {
 			return
 		}
 		ns, e := req.toNotifications(broker.NewID(), s.opts.MaxChannels)
+		if e == nil {
+			e = s.allowSendTo(userIDs(ns))
+		}
 		if e != nil {
 			writeError(w, e)
 			return
@@ -186,6 +193,10 @@ func viewOf(it schedule.Item) scheduleView {
 
 func (s *Server) handleSchedule() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e := s.allowSendFrom(r); e != nil {
+			writeError(w, e)
+			return
+		}
 		body, req, e := s.readNotificationRequest(w, r)
 		if e != nil {
 			writeError(w, e)
@@ -199,6 +210,9 @@ func (s *Server) handleSchedule() http.Handler {
 		}
 		id := broker.NewID()
 		ns, e := req.toNotifications(id, s.opts.MaxChannels)
+		if e == nil {
+			e = s.allowSendTo(userIDs(ns))
+		}
 		if e != nil {
 			writeError(w, e)
 			return
@@ -431,7 +445,7 @@ func (s *Server) handleConnectionChannels(subscribe bool) http.Handler {
 			return
 		}
 		var req channelsRequest
-		if e := decodeJSON(body, &req); e != nil {
+		if e := decodeJSON(body, &req, s.opts.MaxJSONDepth); e != nil {
 			writeError(w, e)
 			return
 		}
@@ -475,11 +489,20 @@ func (s *Server) changeChannels(ctx context.Context, connID string, channels []s
 
 func (s *Server) handleHealth() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{
-			"status":         "ok",
-			"mode":           s.opts.Mode,
-			"connections":    s.hub.Len(),
-			"uptime_seconds": int(time.Since(s.started).Seconds()),
-		})
+		status, code, body := "ok", http.StatusOK, map[string]any{}
+		if s.check != nil {
+			if err := s.check(r.Context()); err != nil {
+				// Live streams stay open, but sends and schedules would be
+				// refused: a load balancer should route new work elsewhere.
+				status, code = "degraded", http.StatusServiceUnavailable
+				body["error"] = "redis unavailable"
+				s.log.Warn("health: degraded", slog.Any("error", err))
+			}
+		}
+		body["status"] = status
+		body["mode"] = s.opts.Mode
+		body["connections"] = s.hub.Len()
+		body["uptime_seconds"] = int(time.Since(s.started).Seconds())
+		writeJSON(w, code, body)
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"notification-service/auth"
 	"notification-service/broker"
 )
 
@@ -22,6 +23,11 @@ const (
 	reasonWriteFailed   = "write_failed"
 	reasonReplayFailed  = "replay_failed"
 	reasonCursorExpired = "cursor_expired"
+	reasonTokenExpired  = "token_expired"
+	// reasonResync: the instance's live feed had a gap it could not fill
+	// (cut off from Redis too long, or Redis lost its data); the client
+	// reconnects and resumes from its cursor.
+	reasonResync = "resync"
 )
 
 const (
@@ -65,6 +71,13 @@ type conn struct {
 	kicked  context.Context
 	kickNow context.CancelFunc
 	reason  string
+
+	// claims are the token's (nil in open mode): what a subscribe frame
+	// may ask for.
+	claims *auth.Claims
+	// expiry is the connection's entry in the token expiry queue, guarded
+	// by that queue's lock.
+	expiry *expiryEntry
 }
 
 func newConn(id, userID, transport, remote string, queueSize int) *conn {
@@ -89,6 +102,10 @@ func (c *conn) Deliver(f *broker.Frame) {
 		c.kick(reasonSlowConsumer)
 	}
 }
+
+// Resync implements broker.Resyncer: the stream ends with a reconnect hint
+// and the client resumes from its cursor.
+func (c *conn) Resync() { c.kick(reasonResync) }
 
 // heartbeat asks the writer for a heartbeat; one pending request is enough.
 func (c *conn) heartbeat() {
@@ -127,6 +144,10 @@ type streamParams struct {
 	// (a malformed one counts as given, and expired).
 	cursor broker.Cursor
 	resume bool
+	// claims are the token's, nil in open mode; the stream ends at
+	// expiresAt (zero: never).
+	claims    *auth.Claims
+	expiresAt time.Time
 }
 
 // stream runs one connection from registration to its end: ready, replay
@@ -151,6 +172,9 @@ func (s *Server) stream(ctx context.Context, c *conn, p streamParams, w frameWri
 		return reasonReplayFailed
 	}
 	close(c.registered)
+	if !p.expiresAt.IsZero() {
+		s.expiry.add(c, p.expiresAt)
+	}
 	s.audit.Record("connect", slog.String("connection_id", c.id), slog.String("user_id", c.userID),
 		slog.String("transport", c.transport), slog.String("remote_addr", c.remote), slog.Any("channels", p.channels),
 		slog.Bool("resume", p.resume))
@@ -160,6 +184,7 @@ func (s *Server) stream(ctx context.Context, c *conn, p streamParams, w frameWri
 	// stopped reading can take a write timeout, and it must not hold a
 	// place in the fan-out meanwhile.
 	s.hub.Unregister(c.id)
+	s.expiry.remove(c)
 	w.end(reason)
 	s.audit.Record("disconnect", slog.String("connection_id", c.id), slog.String("user_id", c.userID),
 		slog.String("transport", c.transport), slog.String("remote_addr", c.remote), slog.String("reason", reason))

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"notification-service/broker"
 	"notification-service/idempotency"
 	"notification-service/inbox"
+	"notification-service/internal/redisconn"
 	"notification-service/schedule"
 )
 
@@ -18,6 +20,8 @@ type apiError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
+	// RetryAfter, in seconds, is sent as the Retry-After header (429).
+	RetryAfter int `json:"-"`
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -49,6 +53,9 @@ func statusOf(err error) *apiError {
 		return &apiError{Status: http.StatusConflict, Code: "idempotency_in_progress", Message: "a request with this Idempotency-Key is still in progress"}
 	case errors.Is(err, idempotency.ErrMismatch):
 		return &apiError{Status: http.StatusConflict, Code: "idempotency_key_reused", Message: "this Idempotency-Key was used for a different request"}
+	case errors.Is(err, redisconn.ErrUnavailable):
+		// Refused, never accepted and dropped: the caller retries.
+		return &apiError{Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the shared store (Redis) is unreachable; nothing was done, retry later"}
 	default:
 		return &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
 	}
@@ -61,5 +68,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	if e.Status == http.StatusUnauthorized {
+		// RFC 9110 asks a 401 to name the scheme it wants.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="notification-service"`)
+	}
 	writeJSON(w, e.Status, map[string]*apiError{"error": e})
 }

@@ -94,12 +94,14 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *api
 // decodeJSON decodes exactly one JSON object into v, refusing unknown
 // fields (a misspelt "user_Id" must not silently become a broadcast) and
 // trailing data, and turns decoder errors into messages naming the field.
-func decodeJSON(body []byte, v any) *apiError {
+// Before decoding, checkJSONText refuses what encoding/json would let
+// through (invalid Unicode) or what would cost to hold (deep nesting).
+func decodeJSON(body []byte, v any, maxDepth int) *apiError {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return badRequest("invalid_json", "", "the request body is empty; send a JSON object")
 	}
-	if !utf8.Valid(body) {
-		return badRequest("invalid_json", "", "the request body is not valid UTF-8")
+	if e := checkJSONText(body, maxDepth); e != nil {
+		return e
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -110,6 +112,99 @@ func decodeJSON(body []byte, v any) *apiError {
 		return badRequest("invalid_json", "", "unexpected data after the JSON object")
 	}
 	return nil
+}
+
+// checkJSONText refuses, in one pass over the raw bytes and without
+// recursion, three things encoding/json handles badly for this service:
+//   - invalid UTF-8: decoding a string silently turns it into U+FFFD, and a
+//     json.RawMessage ("data") keeps the raw bytes, which browsers then
+//     receive;
+//   - \u escapes of unpaired UTF-16 surrogates ("\ud800"): decoded as
+//     U+FFFD too, and kept as is in "data", where JavaScript sees a broken
+//     string;
+//   - nesting deeper than maxDepth (the body's own object is level 1):
+//     encoding/json allows 10,000 levels, and every level of "data" is
+//     stored, replayed and re-parsed by each client.
+//
+// Malformed JSON is left to the decoder, which names the error; this scan
+// only has to be right about what is inside and outside strings.
+func checkJSONText(body []byte, maxDepth int) *apiError {
+	if !utf8.Valid(body) {
+		return badRequest("invalid_json", "", "the request body is not valid UTF-8")
+	}
+	depth := 0
+	inString := false
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if inString {
+			switch c {
+			case '"':
+				inString = false
+			case '\\':
+				n, ok := surrogateEscape(body, i)
+				if !ok {
+					return badRequest("invalid_json", "", fmt.Sprintf("unpaired UTF-16 surrogate escape at byte %d; send valid Unicode", i))
+				}
+				i += n - 1 // skip the escape; the loop's i++ steps past it
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+			if depth > maxDepth {
+				return badRequest("json_too_deep", "", fmt.Sprintf("the JSON nests deeper than %d levels (objects and arrays)", maxDepth))
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return nil
+}
+
+// surrogateEscape looks at the escape starting at body[i] (a backslash
+// inside a string) and returns its length in bytes, and false when it is a
+// \u escape of a surrogate that is not the high half of a valid pair
+// followed by its low half. A malformed escape counts as two bytes: the
+// decoder reports it.
+func surrogateEscape(body []byte, i int) (int, bool) {
+	r, ok := hexEscape(body, i)
+	if !ok {
+		return 2, true
+	}
+	switch {
+	case r < 0xD800 || r > 0xDFFF:
+		return 6, true
+	case r >= 0xDC00: // a low half with no high half before it
+		return 6, false
+	}
+	if low, ok := hexEscape(body, i+6); ok && low >= 0xDC00 && low <= 0xDFFF {
+		return 12, true
+	}
+	return 6, false
+}
+
+// hexEscape reads a \uXXXX escape at body[i].
+func hexEscape(body []byte, i int) (rune, bool) {
+	if i+6 > len(body) || body[i] != '\\' || body[i+1] != 'u' {
+		return 0, false
+	}
+	var r rune
+	for _, c := range body[i+2 : i+6] {
+		switch {
+		case '0' <= c && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case 'a' <= c && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 func decodeError(err error) *apiError {

@@ -3,19 +3,23 @@ package transport
 import "net/http"
 
 // Handler returns every route of the service, wrapped in its middleware.
+// Each route names who may call it: backend (the API key, when one is
+// set), ownInbox (in token mode, the API key or the token of the user in
+// the path); the streams check their token themselves, since they must
+// answer before the stream starts.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /api/v1/notifications/send", s.handleSend())
-	mux.Handle("POST /api/v1/notifications/schedule", s.handleSchedule())
-	mux.Handle("GET /api/v1/schedules", s.handleListSchedules())
-	mux.Handle("GET /api/v1/schedules/{id}", s.handleGetSchedule())
-	mux.Handle("DELETE /api/v1/schedules/{id}", s.handleCancelSchedule())
-	mux.Handle("GET /api/v1/notifications/user/{user_id}", s.handleListInbox())
-	mux.Handle("PUT /api/v1/notifications/{user_id}/read-all", s.handleReadAll())
-	mux.Handle("PUT /api/v1/notifications/{user_id}/{notification_id}/read", s.handleMarkRead())
-	mux.Handle("DELETE /api/v1/notifications/{user_id}/{notification_id}", s.handleDelete())
-	mux.Handle("POST /api/v1/connections/{connection_id}/subscribe", s.handleConnectionChannels(true))
-	mux.Handle("POST /api/v1/connections/{connection_id}/unsubscribe", s.handleConnectionChannels(false))
+	mux.Handle("POST /api/v1/notifications/send", s.backend(s.handleSend()))
+	mux.Handle("POST /api/v1/notifications/schedule", s.backend(s.handleSchedule()))
+	mux.Handle("GET /api/v1/schedules", s.backend(s.handleListSchedules()))
+	mux.Handle("GET /api/v1/schedules/{id}", s.backend(s.handleGetSchedule()))
+	mux.Handle("DELETE /api/v1/schedules/{id}", s.backend(s.handleCancelSchedule()))
+	mux.Handle("GET /api/v1/notifications/user/{user_id}", s.ownInbox(s.handleListInbox()))
+	mux.Handle("PUT /api/v1/notifications/{user_id}/read-all", s.ownInbox(s.handleReadAll()))
+	mux.Handle("PUT /api/v1/notifications/{user_id}/{notification_id}/read", s.ownInbox(s.handleMarkRead()))
+	mux.Handle("DELETE /api/v1/notifications/{user_id}/{notification_id}", s.ownInbox(s.handleDelete()))
+	mux.Handle("POST /api/v1/connections/{connection_id}/subscribe", s.backend(s.handleConnectionChannels(true)))
+	mux.Handle("POST /api/v1/connections/{connection_id}/unsubscribe", s.backend(s.handleConnectionChannels(false)))
 	mux.Handle("GET /health", s.handleHealth())
 	mux.Handle("GET /sse", s.handleSSE())
 	mux.Handle("GET /ws", s.handleWS())

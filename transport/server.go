@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"notification-service/audit"
+	"notification-service/auth"
 	"notification-service/broker"
 	"notification-service/idempotency"
 	"notification-service/inbox"
@@ -42,7 +43,38 @@ type Options struct {
 	// AllowedOrigins lists the origins allowed for WebSocket and CORS; "*"
 	// allows any.
 	AllowedOrigins []string
+	// MaxJSONDepth bounds how deeply a JSON body or WebSocket frame may
+	// nest objects and arrays (the outer object is level 1); 0 means
+	// DefaultMaxJSONDepth.
+	MaxJSONDepth int
+
+	// Security (DESIGN §8; README "Security").
+	//
+	// JWTSecret turns token mode on: browsers present an HS256 token
+	// signed with it, whose sub is the user. Empty is open mode (?user_id=
+	// names the user). New panics on a secret shorter than
+	// auth.MinSecretBytes; configuration refuses one first.
+	JWTSecret []byte
+	// TokenLeeway is the clock skew tolerated on a token's times.
+	TokenLeeway time.Duration
+	// APIKey, when set, is required on the backend endpoints and opens any
+	// user's inbox.
+	APIKey string
+	// AuthCookie names the cookie a browser's token may come in.
+	AuthCookie string
+	// MaxConnectionsPerUser bounds one user's live streams on this
+	// instance; 0 is no bound.
+	MaxConnectionsPerUser int
+	// Rates bound connects and sends; a zero Rate is no limit.
+	Rates RateLimits
+	// TrustForwardedFor keys the per-address rates on the first
+	// X-Forwarded-For hop instead of the peer's address: only behind a
+	// proxy that sets that header itself.
+	TrustForwardedFor bool
 }
+
+// DefaultMaxJSONDepth is the nesting bound when Options.MaxJSONDepth is 0.
+const DefaultMaxJSONDepth = 32
 
 // Deps are the components the transport calls.
 type Deps struct {
@@ -53,6 +85,9 @@ type Deps struct {
 	Idempotency idempotency.Store
 	Audit       audit.Log
 	Logger      *slog.Logger
+	// Check says whether the shared store is reachable; /health answers
+	// 503 "degraded" while it fails. Nil in memory mode.
+	Check func(context.Context) error
 }
 
 // Server serves the HTTP API and the streams.
@@ -65,7 +100,18 @@ type Server struct {
 	idem    idempotency.Store
 	audit   audit.Log
 	log     *slog.Logger
+	check   func(context.Context) error
 	started time.Time
+
+	// tokens verifies browsers' tokens; nil in open mode.
+	tokens *auth.Verifier
+	apiKey auth.Key
+	// expiry ends streams whose token expires; Run owns its timer.
+	expiry *expiryQueue
+	slots  *userSlots
+
+	connectsPerAddr, connectsPerUser *limiterSet
+	sendsPerAddr, sendsPerUser       *limiterSet
 
 	shuttingDown chan struct{}
 
@@ -79,7 +125,8 @@ type Server struct {
 	drained   chan struct{}
 }
 
-// New returns a Server. Call Run to start its heartbeat ticker.
+// New returns a Server. Call Run to start its heartbeat ticker and token
+// expiry.
 func New(d Deps, opts Options) *Server {
 	if opts.PongTimeout <= 0 {
 		opts.PongTimeout = min(opts.HeartbeatInterval, 10*time.Second)
@@ -87,23 +134,62 @@ func New(d Deps, opts Options) *Server {
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = 10 * time.Second
 	}
-	return &Server{
-		opts: opts, hub: d.Hub, bus: d.Bus, inbox: d.Inbox, sched: d.Scheduler, idem: d.Idempotency,
-		audit: d.Audit, log: d.Logger, started: time.Now(),
-		shuttingDown: make(chan struct{}),
-		drained:      make(chan struct{}),
+	if opts.MaxJSONDepth <= 0 {
+		opts.MaxJSONDepth = DefaultMaxJSONDepth
 	}
+	s := &Server{
+		opts: opts, hub: d.Hub, bus: d.Bus, inbox: d.Inbox, sched: d.Scheduler, idem: d.Idempotency,
+		audit: d.Audit, log: d.Logger, check: d.Check, started: time.Now(),
+		apiKey:          auth.NewKey(opts.APIKey),
+		expiry:          newExpiryQueue(),
+		slots:           newUserSlots(opts.MaxConnectionsPerUser),
+		connectsPerAddr: newLimiterSet(opts.Rates.ConnectsPerAddr, maxRateKeys),
+		connectsPerUser: newLimiterSet(opts.Rates.ConnectsPerUser, maxRateKeys),
+		sendsPerAddr:    newLimiterSet(opts.Rates.SendsPerAddr, maxRateKeys),
+		sendsPerUser:    newLimiterSet(opts.Rates.SendsPerUser, maxRateKeys),
+		shuttingDown:    make(chan struct{}),
+		drained:         make(chan struct{}),
+	}
+	if len(opts.JWTSecret) > 0 {
+		v, err := auth.NewVerifier(opts.JWTSecret, opts.TokenLeeway, idPattern.MatchString)
+		if err != nil {
+			panic("transport: " + err.Error())
+		}
+		s.tokens = v
+	}
+	return s
 }
 
-// Run drives the one heartbeat ticker shared by every connection, until ctx
-// ends.
+// Run drives the one heartbeat ticker shared by every connection, and the
+// one timer that ends streams whose token expires, until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
 	t := time.NewTicker(s.opts.HeartbeatInterval)
 	defer t.Stop()
+	expire := time.NewTimer(time.Hour)
+	expire.Stop()
+	defer expire.Stop()
+	// expireDue ends the streams whose deadline has come and sets the
+	// timer for the next one.
+	expireDue := func() {
+		due, next := s.expiry.popDue(time.Now())
+		for _, c := range due {
+			c.kick(reasonTokenExpired)
+		}
+		if next.IsZero() {
+			expire.Stop()
+		} else {
+			expire.Reset(time.Until(next))
+		}
+	}
+	expireDue() // streams may have registered before Run started
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-s.expiry.wake:
+			expireDue()
+		case <-expire.C:
+			expireDue()
 		case <-t.C:
 			s.hub.Each(func(c broker.Conn) {
 				if c, ok := c.(*conn); ok {

@@ -6,21 +6,33 @@ import (
 	"strconv"
 	"time"
 
+	"notification-service/auth"
 	"notification-service/broker"
 )
 
 // handleSSE serves GET /sse: a Server-Sent Events stream a browser opens
 // with a plain EventSource. Bad parameters are answered 400 before the
 // stream starts (EventSource then stops retrying, which is right for a bad
-// URL); a stream that must end later is closed after a last event, never
-// answered with an error status.
+// URL or token); a stream that must end later (its token expiring
+// included) is closed after a last event, never answered with an error
+// status.
 func (s *Server) handleSSE() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e := s.allowConnectFrom(r); e != nil {
+			writeError(w, e)
+			return
+		}
 		p, e := s.streamParams(r)
+		if e != nil {
+			s.refuse(w, r, e)
+			return
+		}
+		release, e := s.admitUser(p.userID)
 		if e != nil {
 			writeError(w, e)
 			return
 		}
+		defer release()
 		rc := http.NewResponseController(w)
 		// The server's WriteTimeout would cut the stream silently; each
 		// write sets its own deadline instead.
@@ -40,6 +52,7 @@ func (s *Server) handleSSE() http.Handler {
 		}
 
 		c := newConn(broker.NewID(), p.userID, "sse", r.RemoteAddr, s.opts.QueueSize)
+		c.claims = p.claims
 		sw := &sseWriter{w: w, rc: rc, timeout: s.opts.WriteTimeout}
 		s.stream(r.Context(), c, p, sw)
 	})
@@ -128,7 +141,7 @@ func (sw *sseWriter) send(b []byte) error {
 func (sw *sseWriter) end(reason string) {
 	var f *broker.Frame
 	switch reason {
-	case reasonShutdown:
+	case reasonShutdown, reasonResync:
 		f = broker.EventFrame("reconnect", map[string]any{"reason": reason})
 	case reasonClientClosed, reasonWriteFailed, reasonPingTimeout:
 		return
@@ -144,24 +157,45 @@ func endMessage(reason string) string {
 		return "the connection fell too far behind; reconnect to resume from your last event id"
 	case reasonReplayFailed:
 		return "could not replay missed notifications; reconnect"
+	case reasonTokenExpired:
+		return "the token has expired; get a new token and reconnect with it"
 	}
 	return reason
 }
 
-// streamParams reads user_id, channels and the resume cursor shared by both
-// transports. A cursor comes from the Last-Event-ID header (EventSource
-// sends it on reconnect) or the last_event_id query parameter.
+// streamParams reads the user, channels and resume cursor shared by both
+// transports. In open mode user_id names the user; in token mode the
+// token does, a user_id given must agree with it, and every channel must
+// be one the token allows. A cursor comes from the Last-Event-ID header
+// (EventSource sends it on reconnect) or the last_event_id query
+// parameter.
 func (s *Server) streamParams(r *http.Request) (streamParams, *apiError) {
 	q := r.URL.Query()
 	userID := q.Get("user_id")
-	if e := userParam("user_id", userID); e != nil {
+	var claims *auth.Claims
+	if s.tokens != nil {
+		c, e := s.authenticateUser(r)
+		if e != nil {
+			return streamParams{}, e
+		}
+		if userID != "" && userID != c.UserID {
+			return streamParams{}, forbiddenUser()
+		}
+		userID, claims = c.UserID, &c
+	} else if e := userParam("user_id", userID); e != nil {
 		return streamParams{}, e
 	}
 	channels, e := channelsParam(r, s.opts.MaxChannels)
 	if e != nil {
 		return streamParams{}, e
 	}
-	p := streamParams{userID: userID, channels: channels}
+	if e := forbiddenChannel(claims, channels); e != nil {
+		return streamParams{}, e
+	}
+	p := streamParams{userID: userID, channels: channels, claims: claims}
+	if claims != nil {
+		p.expiresAt = claims.ExpiresAt.Add(s.tokens.Leeway())
+	}
 	raw := r.Header.Get("Last-Event-ID")
 	if raw == "" {
 		raw = q.Get("last_event_id")

@@ -20,9 +20,13 @@ import (
 // subscribe, unsubscribe and ping actions from the client.
 func (s *Server) handleWS() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e := s.allowConnectFrom(r); e != nil {
+			writeError(w, e)
+			return
+		}
 		p, e := s.streamParams(r)
 		if e != nil {
-			writeError(w, e)
+			s.refuse(w, r, e)
 			return
 		}
 		// websocket.Accept answers these in plain text; the API answers
@@ -35,6 +39,12 @@ func (s *Server) handleWS() http.Handler {
 			writeError(w, e)
 			return
 		}
+		release, e := s.admitUser(p.userID)
+		if e != nil {
+			writeError(w, e)
+			return
+		}
+		defer release()
 		// http.Server.Shutdown does not wait for hijacked connections:
 		// count this handler, reader included, so the owner can.
 		if !s.streamStarted() {
@@ -65,6 +75,7 @@ func (s *Server) handleWS() http.Handler {
 		// The handler's context ends the reader; the stream ends first.
 		ctx, cancel := context.WithCancel(r.Context())
 		c := newConn(broker.NewID(), p.userID, "ws", r.RemoteAddr, s.opts.QueueSize)
+		c.claims = p.claims
 		var reader sync.WaitGroup
 		reader.Go(func() { s.readActions(ctx, ws, c) })
 
@@ -143,21 +154,52 @@ func (s *Server) act(ctx context.Context, c *conn, typ websocket.MessageType, da
 	if typ != websocket.MessageText {
 		return errorFrame("invalid_frame", "send actions as JSON text frames")
 	}
-	var a wsAction
-	if e := decodeJSON(data, &a); e != nil {
+	a, e := parseAction(data, s.opts.MaxChannels, s.opts.MaxJSONDepth)
+	if e != nil {
 		return errorFrame(e.Code, e.Message)
 	}
 	switch a.Action {
 	case "subscribe", "unsubscribe":
+		// Nothing is subscribed unless the token allows every channel
+		// asked for.
+		if a.Action == "subscribe" {
+			if e := forbiddenChannel(c.claims, a.Channels); e != nil {
+				return errorFrame(e.Code, e.Message)
+			}
+		}
 		if _, err := s.changeChannels(ctx, c.id, a.Channels, a.Action == "subscribe", "ws", c.remote); err != nil {
 			e := statusOf(err)
 			return errorFrame(e.Code, e.Message)
 		}
 		return nil
-	case "ping":
+	default: // "ping"
 		return broker.EventFrame("pong", nil)
+	}
+}
+
+// parseAction reads one client frame. It returns a known action, with at
+// least one valid channel (de-duplicated, at most maxChannels) for
+// subscribe and unsubscribe and none for ping, or the error to answer. It
+// has no side effects, so it can be fuzzed on its own.
+func parseAction(data []byte, maxChannels, maxDepth int) (wsAction, *apiError) {
+	var a wsAction
+	if e := decodeJSON(data, &a, maxDepth); e != nil {
+		return wsAction{}, e
+	}
+	switch a.Action {
+	case "subscribe", "unsubscribe":
+		channels, e := checkChannels("channels", a.Channels, maxChannels)
+		if e != nil {
+			return wsAction{}, e
+		}
+		if len(channels) == 0 {
+			return wsAction{}, invalid("channels", "give at least one channel")
+		}
+		return wsAction{Action: a.Action, Channels: channels}, nil
+	case "ping":
+		return wsAction{Action: a.Action}, nil
 	default:
-		return errorFrame("unknown_action", `action must be "subscribe", "unsubscribe" or "ping"`)
+		return wsAction{}, badRequest("unknown_action", "action", `action must be "subscribe", "unsubscribe" or "ping"`)
 	}
 }
 
@@ -195,11 +237,23 @@ func (ww *wsWriter) end(reason string) {
 	switch reason {
 	case reasonShutdown:
 		_ = ww.ws.Close(websocket.StatusServiceRestart, reason)
-	case reasonSlowConsumer:
+	case reasonSlowConsumer, reasonResync:
 		_ = ww.ws.Close(websocket.StatusTryAgainLater, reason)
 	case "frame_too_large":
 		_ = ww.ws.Close(websocket.StatusMessageTooBig, reason)
 	case reasonReplayFailed:
 		_ = ww.ws.Close(websocket.StatusInternalError, reason)
+	case reasonTokenExpired:
+		// The frame says why in the API's terms; the close code says it
+		// to clients that only look at onclose.
+		ctx, cancel := context.WithTimeout(context.Background(), ww.writeTimeout)
+		defer cancel()
+		_ = ww.ws.Write(ctx, websocket.MessageText, errorFrame(reason, endMessage(reason)).JSON)
+		_ = ww.ws.Close(statusTokenExpired, reason)
 	}
 }
+
+// statusTokenExpired closes a WebSocket whose token expired: in the range
+// RFC 6455 leaves to applications, 4000 plus HTTP's 401, so a client tells
+// it from a network drop and fetches a new token before reconnecting.
+const statusTokenExpired websocket.StatusCode = 4001

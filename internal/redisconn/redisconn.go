@@ -99,6 +99,7 @@ func Open(opts *redis.Options) *redis.Client {
 	o.WriteTimeout = 3 * time.Second
 	o.PoolTimeout = 4 * time.Second
 	o.MaxRetries = 1
+	o.DialerRetries = 1
 	o.ContextTimeoutEnabled = true
 	return redis.NewClient(&o)
 }

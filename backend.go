@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"notification-service/broker"
+	"notification-service/idempotency"
+	"notification-service/inbox"
+	"notification-service/internal/redisconn"
+	"notification-service/schedule"
+)
+
+// backend is where the service keeps its state: in this process (memory
+// mode), or in Redis shared by every instance (REDIS_URL).
+type backend struct {
+	mode      string
+	bus       broker.Bus
+	inbox     inbox.Store
+	scheduler schedule.Scheduler
+	idem      idempotency.Store
+	// check reports whether the shared store is reachable; nil in memory
+	// mode.
+	check func(context.Context) error
+	// run reads the shared feed until ctx ends; nil in memory mode.
+	run   func(ctx context.Context) error
+	close func()
+}
+
+func newBackend(ctx context.Context, cfg config, logger *slog.Logger, hub *broker.Hub, delivered broker.DeliveryFunc) (backend, error) {
+	inboxLimits := inbox.Limits{MaxPerUser: cfg.InboxMaxPerUser, MaxAge: cfg.InboxMaxAge}
+	historyLimits := broker.HistoryLimits{MaxPerChannel: cfg.HistoryMaxPerChannel, MaxAge: cfg.HistoryMaxAge}
+	if cfg.RedisURL == "" {
+		store := inbox.NewMemory(inboxLimits)
+		return backend{
+			mode:      "memory",
+			bus:       broker.NewMemory(hub, store, historyLimits, delivered),
+			inbox:     store,
+			scheduler: schedule.NewMemory(logger),
+			idem:      idempotency.NewMemory(cfg.IdempotencyTTL),
+			close:     func() {},
+		}, nil
+	}
+
+	opts, err := redisconn.ParseURL(cfg.RedisURL) // validated by loadConfig
+	if err != nil {
+		return backend{}, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	client := redisconn.Open(opts)
+	if err := reachRedis(ctx, client); err != nil {
+		client.Close()
+		return backend{}, fmt.Errorf("REDIS_URL: cannot reach Redis at %s: %w", opts.Addr, err)
+	}
+	prefix := redisconn.Prefix(cfg.RedisPrefix)
+	store := inbox.NewRedis(client, prefix, inboxLimits)
+	bus := broker.NewRedis(client, hub, store, broker.RedisOptions{
+		Prefix: prefix, History: historyLimits, Delivered: delivered, Logger: logger,
+	})
+	scheduler := schedule.NewRedis(client, prefix, logger)
+	// Scheduled items fire on Redis's expiry events: without them nothing
+	// would ever fire, so refuse to start rather than accept schedules.
+	if err := scheduler.Prepare(ctx); err != nil {
+		client.Close()
+		return backend{}, err
+	}
+	return backend{
+		mode:      "redis",
+		bus:       bus,
+		inbox:     store,
+		scheduler: scheduler,
+		idem:      idempotency.NewRedis(client, prefix, cfg.IdempotencyTTL),
+		check:     bus.Check,
+		run:       bus.Run,
+		close:     func() { client.Close() },
+	}, nil
+}
+
+// reachRedis waits a few seconds for Redis to answer: at start-up it may be
+// coming up beside the service (docker compose).
+func reachRedis(ctx context.Context, client *redis.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		err := client.Ping(ctx).Err()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}

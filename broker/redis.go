@@ -1,0 +1,976 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"notification-service/internal/redisconn"
+)
+
+// The Redis bus serves any number of instances sharing one Redis (DESIGN §6).
+//
+// Publishing is one Lua script: it assigns the sequence numbers (INCRBY),
+// stores each notification (the inbox's own Lua for user-addressed ones, the
+// channel histories for broadcasts), encodes its frame with the cursor and
+// appends it to the feed, a Redis stream whose entry ids are the sequence
+// numbers. Every instance reads the feed with a blocking XREAD and hands each
+// entry to its own hub, so all instances deliver the same notifications in
+// the same order, and nothing is delivered before it is stored.
+//
+// A stream rather than pub/sub: XREAD resumes from the last id it saw, so an
+// instance that loses its connection for a moment delivers what was
+// published meanwhile instead of dropping it, and a reader that falls behind
+// is never disconnected by Redis's pub/sub output limit. The feed is capped
+// (feedMaxLen); an instance cut off for longer than the feed keeps ends its
+// connections so their clients resume from their cursors through Replay,
+// which reads the durable inbox and histories.
+//
+// Keys, under the prefix:
+//
+//	bus:epoch           the lifetime of this Redis's data: a new one when the data is lost
+//	bus:seq             the last sequence number handed out
+//	bus:feed            the stream every instance reads; id <seq>-0 for a notification,
+//	                    <seq>-N for a control frame published after seq
+//	history:{<ch>}      a channel's recent broadcasts: ZSET, score seq, member "<ms> <json>"
+//	history:{<ch>}:meta trimmed (highest seq dropped by retention), last (newest seq appended)
+//	bus:control         pub/sub: requests to the instance that holds a connection
+//	bus:reply:<id>      pub/sub: that instance's answers to one requester
+//
+// Channel names cannot hold '{' or '}', so no two channels' keys collide.
+// Keys are computed inside the scripts, so the bus needs a standalone Redis
+// (or one shard), not a cluster.
+
+// feedMaxLen caps the feed (approximately, as XADD MAXLEN ~ does). It only
+// needs to cover an instance's short disconnections; at 300 bytes an entry
+// it holds about 30 MB.
+const feedMaxLen = 100_000
+
+// controlTimeout bounds how long a subscribe routed to another instance
+// waits for the owner's answer.
+const controlTimeout = 3 * time.Second
+
+// ScriptedLog is a UserLog kept in the bus's own Redis. AppendLua returns a
+// Lua chunk defining
+//
+//	local function inbox_append(user_id, id, seq, notification_json, now_ms)
+//
+// which stores one notification exactly as Append would. The publish script
+// runs it, so the inbox write, the sequence number and the feed entry are
+// one atomic step. inbox.Redis satisfies it.
+type ScriptedLog interface {
+	UserLog
+	AppendLua() string
+}
+
+// RedisOptions configure a Redis bus.
+type RedisOptions struct {
+	Prefix  redisconn.Prefix
+	History HistoryLimits
+	// Delivered observes each notification this instance delivered; nil
+	// means nothing does.
+	Delivered DeliveryFunc
+	Logger    *slog.Logger
+}
+
+// Redis is the bus of a service spread over several instances.
+type Redis struct {
+	client    *redis.Client
+	hub       *Hub
+	log       ScriptedLog
+	keys      redisconn.Prefix
+	limits    HistoryLimits
+	delivered DeliveryFunc
+	logger    *slog.Logger
+	instance  string
+
+	publish *redis.Script
+	control *redis.Script
+	sync    *redis.Script
+	replay  *redis.Script
+
+	// ready is closed once Run has read the feed's position; Head and
+	// Replay wait for it.
+	ready     chan struct{}
+	readyOnce sync.Once
+
+	// mu orders local delivery against Replay and Head: the reader holds
+	// it while it hands one batch of feed entries to the hub, so a
+	// connection's channels and the head read together under it split the
+	// notifications exactly into "replayed" and "delivered live".
+	mu     sync.Mutex
+	epoch  string
+	head   uint64 // the newest sequence number delivered here
+	feedID string // the last feed entry read
+	// advanced is closed, and replaced, whenever head moves.
+	advanced chan struct{}
+
+	// epochChanged wakes the reader when a publish saw an epoch other
+	// than the one it reads: Redis lost its data, and go-redis's retry
+	// may have hidden the reconnection from the reader's XREAD.
+	epochChanged chan struct{}
+
+	// healthMu guards the reader's view of Redis, for Check.
+	healthMu sync.Mutex
+	readErr  error
+
+	pendingMu sync.Mutex
+	pending   map[string]chan controlReply
+	listening bool // the control subscription is live
+}
+
+// NewRedis returns a bus on client delivering to hub and storing
+// user-addressed notifications through log. It delivers nothing until Run
+// is called.
+func NewRedis(client *redis.Client, hub *Hub, log ScriptedLog, opts RedisOptions) *Redis {
+	if opts.Delivered == nil {
+		opts.Delivered = func(Notification, int) {}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Redis{
+		client:       client,
+		hub:          hub,
+		log:          log,
+		keys:         opts.Prefix,
+		limits:       opts.History,
+		delivered:    opts.Delivered,
+		logger:       opts.Logger,
+		instance:     randomHex(8),
+		publish:      redis.NewScript(log.AppendLua() + "\n" + publishLua),
+		control:      redis.NewScript(controlLua),
+		sync:         redis.NewScript(syncLua),
+		replay:       redis.NewScript(replayLua),
+		ready:        make(chan struct{}),
+		advanced:     make(chan struct{}),
+		epochChanged: make(chan struct{}, 1),
+		pending:      make(map[string]chan controlReply),
+	}
+	return b
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// publishLua runs after the inbox's chunk. ARGV: prefix, epoch candidate,
+// now (ms), history max per channel, history max age (ms), feed max
+// length, count, then per notification: user id, id, JSON, channel count,
+// channels.
+//
+// Sequence numbers are read, not incremented, until every store has
+// succeeded: a script that fails half-way keeps the writes it made, and an
+// inbox that refuses the first notification must leave bus:seq untouched.
+const publishLua = `
+local prefix = ARGV[1]
+local epoch_key = prefix .. 'bus:epoch'
+local epoch = redis.call('GET', epoch_key)
+if not epoch then
+  epoch = ARGV[2]
+  redis.call('SET', epoch_key, epoch)
+end
+local now = tonumber(ARGV[3])
+local max_per_channel = tonumber(ARGV[4])
+local max_age = tonumber(ARGV[5])
+local feed_max = ARGV[6]
+local count = tonumber(ARGV[7])
+local seq = tonumber(redis.call('GET', prefix .. 'bus:seq') or '0')
+local first = seq + 1
+
+local function history_append(ch, seq, body)
+  local key = prefix .. 'history:{' .. ch .. '}'
+  local meta = key .. ':meta'
+  redis.call('ZADD', key, seq, now .. ' ' .. body)
+  redis.call('HSET', meta, 'last', seq)
+  local trimmed = nil
+  if max_per_channel > 0 then
+    local excess = redis.call('ZCARD', key) - max_per_channel
+    if excess > 0 then
+      local dropped = redis.call('ZRANGE', key, excess - 1, excess - 1, 'WITHSCORES')
+      trimmed = tonumber(dropped[2])
+      redis.call('ZREMRANGEBYRANK', key, 0, excess - 1)
+    end
+  end
+  if max_age > 0 then
+    while true do
+      local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+      if #oldest == 0 then break end
+      local at = tonumber(string.match(oldest[1], '^(%d+) '))
+      if at >= now - max_age then break end
+      trimmed = math.max(trimmed or 0, tonumber(oldest[2]))
+      redis.call('ZREMRANGEBYRANK', key, 0, 0)
+    end
+    -- A channel nobody broadcasts on any more disappears with its
+    -- entries; its meta outlives them, so a cursor from before can still
+    -- be told it is too old.
+    redis.call('PEXPIRE', key, max_age)
+    redis.call('PEXPIRE', meta, 2 * max_age)
+  end
+  if trimmed then
+    local old = tonumber(redis.call('HGET', meta, 'trimmed') or '0')
+    if trimmed > old then redis.call('HSET', meta, 'trimmed', trimmed) end
+  end
+end
+
+local i = 8
+for k = 0, count - 1 do
+  local s = first + k
+  local user, id, body, nch = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local channels = {}
+  for c = 1, nch do channels[c] = ARGV[i + 3 + c] end
+  i = i + 4 + nch
+  if user ~= '' then
+    inbox_append(user, id, s, body, now)
+  else
+    for _, ch in ipairs(channels) do history_append(ch, s, body) end
+  end
+  local cursor = epoch .. '-' .. s
+  local frame = '{"event":"notification","cursor":"' .. cursor .. '",' .. string.sub(body, 2)
+  redis.call('XADD', prefix .. 'bus:feed', 'MAXLEN', '~', feed_max, s .. '-0',
+    'k', 'n', 'i', id, 'u', user, 'c', table.concat(channels, ','), 'r', cursor, 'f', frame)
+end
+redis.call('SET', prefix .. 'bus:seq', first + count - 1)
+return {epoch, first}
+`
+
+// controlLua appends a control frame for a user's connections to the feed,
+// after the newest notification. KEYS: seq, feed. ARGV: feed max length,
+// user id, frame.
+const controlLua = `
+local seq = redis.call('GET', KEYS[1]) or '0'
+return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], seq .. '-*', 'k', 'u', 'u', ARGV[2], 'f', ARGV[3])
+`
+
+// syncLua reads where the feed stands, as one step. KEYS: epoch, seq, feed.
+// ARGV: epoch candidate, used when the data has none (first start, or
+// Redis lost it).
+const syncLua = `
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[1], epoch)
+end
+local seq = redis.call('GET', KEYS[2]) or '0'
+local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
+local id = '0-0'
+if #last > 0 then id = last[1][1] end
+return {epoch, seq, id}
+`
+
+// replayLua reads the broadcasts of channels with after < seq <= head, as
+// one step with their retention marks. KEYS: epoch. ARGV: prefix, after,
+// head, channels... It answers the epoch, then per channel: the highest
+// sequence number that is gone (trimmed, or every entry if the history has
+// expired whole), then the entries "<ms> <json>" with their scores.
+const replayLua = `
+local out = {redis.call('GET', KEYS[1]) or ''}
+local prefix, after, head = ARGV[1], ARGV[2], ARGV[3]
+for i = 4, #ARGV do
+  local key = prefix .. 'history:{' .. ARGV[i] .. '}'
+  local meta = redis.call('HMGET', key .. ':meta', 'trimmed', 'last')
+  local gone = tonumber(meta[1] or '0')
+  if redis.call('EXISTS', key) == 0 and meta[2] then
+    gone = math.max(gone, tonumber(meta[2]))
+  end
+  table.insert(out, gone)
+  table.insert(out, redis.call('ZRANGEBYSCORE', key, '(' .. after, head, 'WITHSCORES'))
+end
+return out
+`
+
+// Publish implements Bus.
+func (b *Redis) Publish(ctx context.Context, ns ...Notification) ([]Notification, error) {
+	if len(ns) == 0 {
+		return nil, nil
+	}
+	args := []any{string(b.keys), newEpoch(), Now().UnixMilli(), b.limits.MaxPerChannel, b.limits.MaxAge.Milliseconds(), feedMaxLen, len(ns)}
+	for _, n := range ns {
+		body, err := json.Marshal(n)
+		if err != nil {
+			return nil, fmt.Errorf("broker: encode notification %s: %w", n.ID, err)
+		}
+		args = append(args, n.UserID, n.ID, body, len(n.Channels))
+		for _, ch := range n.Channels {
+			args = append(args, ch)
+		}
+	}
+	res, err := b.publish.Run(ctx, b.client, nil, args...).Slice()
+	if err != nil {
+		return nil, redisconn.Wrap("broker: publish", err)
+	}
+	first, err := asUint(res[1])
+	if err != nil {
+		return nil, fmt.Errorf("broker: publish: sequence: %w", err)
+	}
+	b.mu.Lock()
+	stale := b.epoch != "" && res[0] != b.epoch
+	b.mu.Unlock()
+	if stale {
+		select {
+		case b.epochChanged <- struct{}{}:
+		default:
+		}
+	}
+	out := slices.Clone(ns)
+	for i := range out {
+		out[i].Seq = first + uint64(i)
+	}
+	return out, nil
+}
+
+func asUint(v any) (uint64, error) {
+	switch v := v.(type) {
+	case int64:
+		return uint64(v), nil
+	case string:
+		return strconv.ParseUint(v, 10, 64)
+	}
+	return 0, fmt.Errorf("unexpected %T %v", v, v)
+}
+
+// Head implements Bus. It is the newest sequence number in Redis once this
+// instance has delivered through it, so everything after it reaches a
+// connection registered now live. With Redis away it is where local
+// delivery stands, which is just as safe: Replay fills the difference.
+func (b *Redis) Head(ctx context.Context) (Cursor, error) {
+	if err := b.waitReady(ctx); err != nil {
+		return Cursor{}, err
+	}
+	seq, err := b.client.Get(ctx, b.keys.Key("bus", "seq")).Uint64()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return Cursor{Epoch: b.epoch, Seq: b.head}, nil
+	}
+	return b.deliveredThrough(ctx, seq)
+}
+
+// deliveredThrough waits until local delivery has reached seq (or a resync
+// has moved past it) and returns where it stands.
+func (b *Redis) deliveredThrough(ctx context.Context, seq uint64) (Cursor, error) {
+	wait := time.NewTimer(controlTimeout)
+	defer wait.Stop()
+	for {
+		b.mu.Lock()
+		if b.head >= seq {
+			c := Cursor{Epoch: b.epoch, Seq: b.head}
+			b.mu.Unlock()
+			return c, nil
+		}
+		advanced := b.advanced
+		b.mu.Unlock()
+		select {
+		case <-advanced:
+		case <-wait.C:
+			// The reader is stuck (Redis just went away): local delivery
+			// is still a safe head.
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			return Cursor{Epoch: b.epoch, Seq: b.head}, nil
+		case <-ctx.Done():
+			return Cursor{}, fmt.Errorf("broker: head: %w", ctx.Err())
+		}
+	}
+}
+
+func (b *Redis) waitReady(ctx context.Context) error {
+	select {
+	case <-b.ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("broker: waiting for the feed: %w", ctx.Err())
+	}
+}
+
+// Replay implements Bus.
+func (b *Redis) Replay(ctx context.Context, connID string, after Cursor) ([]*Frame, error) {
+	// Catch local delivery up with Redis first, so the replay covers
+	// everything published before the call, as on the memory bus.
+	if _, err := b.Head(ctx); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	epoch, head := b.epoch, b.head
+	// Read under the delivery lock: everything on these channels after
+	// head reaches the connection live.
+	conn, ok := b.hub.Connection(connID)
+	b.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("broker: replay for %s: %w", connID, ErrUnknownConnection)
+	}
+	if after.Epoch != epoch || after.Seq > head {
+		return nil, fmt.Errorf("broker: replay after %s (head %s-%d): %w", after, epoch, head, ErrCursorExpired)
+	}
+	userID, channels := conn.UserID, conn.Channels
+
+	var missed []Notification
+	if len(channels) > 0 {
+		args := []any{string(b.keys), after.Seq, head}
+		for _, ch := range channels {
+			args = append(args, ch)
+		}
+		res, err := b.replay.Run(ctx, b.client, []string{b.keys.Key("bus", "epoch")}, args...).Slice()
+		if err != nil {
+			return nil, redisconn.Wrap("broker: replay histories", err)
+		}
+		if res[0] != epoch {
+			return nil, fmt.Errorf("broker: replay after %s: Redis holds epoch %v: %w", after, res[0], ErrCursorExpired)
+		}
+		for i, ch := range channels {
+			gone, err := asUint(res[1+2*i])
+			if err != nil {
+				return nil, fmt.Errorf("broker: replay channel %s: %w", ch, err)
+			}
+			if after.Seq < gone {
+				return nil, fmt.Errorf("broker: replay channel %s after %s (dropped through %d): %w", ch, after, gone, ErrCursorExpired)
+			}
+			entries, _ := res[2+2*i].([]any)
+			for j := 0; j+1 < len(entries); j += 2 {
+				n, err := decodeHistoryEntry(entries[j], entries[j+1])
+				if err != nil {
+					return nil, fmt.Errorf("broker: replay channel %s: %w", ch, err)
+				}
+				missed = append(missed, n)
+			}
+		}
+	}
+
+	own, err := b.log.Since(ctx, userID, after.Seq)
+	if err != nil {
+		return nil, fmt.Errorf("broker: replay inbox of %s after %s: %w", userID, after, err)
+	}
+	subscribed := make(map[string]struct{}, len(channels))
+	for _, ch := range channels {
+		subscribed[ch] = struct{}{}
+	}
+	isSubscribed := func(ch string) bool { _, ok := subscribed[ch]; return ok }
+	for _, n := range own {
+		// Newer than head: on its way live (see Memory.Replay).
+		if n.Seq <= head && Matches(n, userID, isSubscribed) {
+			missed = append(missed, n)
+		}
+	}
+	sort.Slice(missed, func(i, j int) bool { return missed[i].Seq < missed[j].Seq })
+	missed = slices.CompactFunc(missed, func(a, b Notification) bool { return a.Seq == b.Seq })
+
+	frames := make([]*Frame, 0, len(missed))
+	for _, n := range missed {
+		f, err := NotificationFrame(n, epoch)
+		if err != nil {
+			return nil, err
+		}
+		frames = append(frames, f)
+	}
+	return frames, nil
+}
+
+func decodeHistoryEntry(member, score any) (Notification, error) {
+	s, _ := member.(string)
+	_, body, ok := strings.Cut(s, " ")
+	if !ok {
+		return Notification{}, fmt.Errorf("malformed history entry %.40q", s)
+	}
+	var n Notification
+	if err := json.Unmarshal([]byte(body), &n); err != nil {
+		return Notification{}, fmt.Errorf("decode history entry: %w", err)
+	}
+	seq, err := asUint(score)
+	if err != nil {
+		return Notification{}, fmt.Errorf("history entry score: %w", err)
+	}
+	n.Seq = seq
+	return n, nil
+}
+
+// NotifyUser implements Bus: the frame travels on the feed, so it reaches
+// the user's connections on every instance in order with notifications.
+func (b *Redis) NotifyUser(ctx context.Context, userID string, f *Frame) error {
+	keys := []string{b.keys.Key("bus", "seq"), b.keys.Key("bus", "feed")}
+	if err := b.control.Run(ctx, b.client, keys, feedMaxLen, userID, f.JSON).Err(); err != nil {
+		return redisconn.Wrap("broker: notify user "+userID, err)
+	}
+	return nil
+}
+
+// Subscribe implements Bus.
+func (b *Redis) Subscribe(ctx context.Context, connID string, channels []string) (Subscription, error) {
+	return b.changeChannels(ctx, connID, channels, true)
+}
+
+// Unsubscribe implements Bus.
+func (b *Redis) Unsubscribe(ctx context.Context, connID string, channels []string) (Subscription, error) {
+	return b.changeChannels(ctx, connID, channels, false)
+}
+
+type controlRequest struct {
+	ID        string   `json:"id"`
+	ReplyTo   string   `json:"reply_to"`
+	Conn      string   `json:"conn"`
+	Channels  []string `json:"channels"`
+	Subscribe bool     `json:"subscribe"`
+}
+
+type controlReply struct {
+	ID    string       `json:"id"`
+	Found bool         `json:"found"`
+	Error string       `json:"error,omitempty"` // "too_many_channels" or a message
+	Sub   Subscription `json:"subscription"`
+}
+
+// changeChannels acts locally when the connection is here; otherwise it
+// asks every instance over pub/sub and waits for the owner's answer, or for
+// every instance to say it does not hold it. PUBLISH says how many
+// instances listen, so "nobody has it" needs no timeout.
+func (b *Redis) changeChannels(ctx context.Context, connID string, channels []string, subscribe bool) (Subscription, error) {
+	if sub, err, local := b.changeLocal(connID, channels, subscribe); local {
+		return sub, err
+	}
+	req := controlRequest{ID: randomHex(8), ReplyTo: b.instance, Conn: connID, Channels: channels, Subscribe: subscribe}
+	replies := make(chan controlReply, 16)
+	b.pendingMu.Lock()
+	if !b.listening {
+		b.pendingMu.Unlock()
+		return Subscription{}, fmt.Errorf("broker: route subscribe for %s: control channel not subscribed: %w", connID, redisconn.ErrUnavailable)
+	}
+	b.pending[req.ID] = replies
+	b.pendingMu.Unlock()
+	defer func() {
+		b.pendingMu.Lock()
+		delete(b.pending, req.ID)
+		b.pendingMu.Unlock()
+	}()
+
+	body, _ := json.Marshal(req)
+	listeners, err := b.client.Publish(ctx, b.keys.Key("bus", "control"), body).Result()
+	if err != nil {
+		return Subscription{}, redisconn.Wrap("broker: route subscribe for "+connID, err)
+	}
+	others := int(listeners) - 1 // this instance ignores its own requests
+	timeout := time.NewTimer(controlTimeout)
+	defer timeout.Stop()
+	for answered := 0; answered < others; answered++ {
+		select {
+		case r := <-replies:
+			if !r.Found {
+				continue
+			}
+			switch r.Error {
+			case "":
+				return r.Sub, nil
+			case "too_many_channels":
+				return Subscription{}, fmt.Errorf("broker: subscribe %s: %w", connID, ErrTooManyChannels)
+			default:
+				return Subscription{}, fmt.Errorf("broker: subscribe %s on another instance: %s", connID, r.Error)
+			}
+		case <-timeout.C:
+			return Subscription{}, fmt.Errorf("broker: route subscribe for %s: %d of %d instances did not answer within %s: %w",
+				connID, others-answered, others, controlTimeout, redisconn.ErrUnavailable)
+		case <-ctx.Done():
+			return Subscription{}, fmt.Errorf("broker: route subscribe for %s: %w", connID, ctx.Err())
+		}
+	}
+	// The connection may have arrived here while we asked.
+	if sub, err, local := b.changeLocal(connID, channels, subscribe); local {
+		return sub, err
+	}
+	return Subscription{}, fmt.Errorf("broker: subscribe %s: %w", connID, ErrUnknownConnection)
+}
+
+// changeLocal changes the channels of a connection held here; local is
+// false when this instance does not hold it.
+func (b *Redis) changeLocal(connID string, channels []string, subscribe bool) (sub Subscription, err error, local bool) {
+	if subscribe {
+		sub, err = b.hub.Subscribe(connID, channels)
+	} else {
+		sub, err = b.hub.Unsubscribe(connID, channels)
+	}
+	if errors.Is(err, ErrUnknownConnection) {
+		return Subscription{}, nil, false
+	}
+	return sub, err, true
+}
+
+// Check reports whether this instance can serve: Redis answers and the feed
+// reader is reading. /health turns an error into "degraded".
+func (b *Redis) Check(ctx context.Context) error {
+	select {
+	case <-b.ready:
+	default:
+		return fmt.Errorf("broker: feed not read yet: %w", redisconn.ErrUnavailable)
+	}
+	b.healthMu.Lock()
+	readErr := b.readErr
+	b.healthMu.Unlock()
+	if readErr != nil {
+		return readErr
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return redisconn.Wrap("broker: ping", b.client.Ping(ctx).Err())
+}
+
+// Run reads the feed and the control channel until ctx ends, delivering to
+// the hub. It retries with backoff while Redis is away and, when it comes
+// back, continues where it stopped. It returns nil when ctx ends.
+func (b *Redis) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { b.listenControl(ctx) })
+	defer wg.Wait()
+	b.readFeed(ctx)
+	return nil
+}
+
+func (b *Redis) setReadErr(err error) {
+	b.healthMu.Lock()
+	defer b.healthMu.Unlock()
+	if err != nil && b.readErr == nil {
+		b.logger.Error("redis: feed unavailable; live delivery paused, sends answer 503", slog.Any("error", err))
+	}
+	if err == nil && b.readErr != nil {
+		b.logger.Info("redis: feed available again")
+	}
+	b.readErr = err
+}
+
+// resync reads where the feed stands. On the first call it sets the start;
+// later (after an outage) it decides whether reading on from feedID is
+// still exact: if Redis lost its data (a new epoch) or trimmed entries this
+// instance never read, local connections are ended so their clients resume
+// through Replay.
+func (b *Redis) resync(ctx context.Context) error {
+	keys := []string{b.keys.Key("bus", "epoch"), b.keys.Key("bus", "seq"), b.keys.Key("bus", "feed")}
+	res, err := b.sync.Run(ctx, b.client, keys, newEpoch()).StringSlice()
+	if err != nil {
+		return redisconn.Wrap("broker: read feed position", err)
+	}
+	epoch, lastID := res[0], res[2]
+	seq, err := strconv.ParseUint(res[1], 10, 64)
+	if err != nil {
+		return fmt.Errorf("broker: bus:seq %q: %w", res[1], err)
+	}
+
+	first := false
+	b.readyOnce.Do(func() { first = true })
+	b.mu.Lock()
+	if first {
+		b.epoch, b.head, b.feedID = epoch, seq, lastID
+		b.mu.Unlock()
+		close(b.ready)
+		return nil
+	}
+	lost := epoch != b.epoch || seq < b.head
+	if !lost {
+		// Entries this instance has not read yet: still in the feed?
+		oldest, err := b.client.XRangeN(ctx, b.keys.Key("bus", "feed"), "-", "+", 1).Result()
+		if err != nil {
+			b.mu.Unlock()
+			return redisconn.Wrap("broker: read feed start", err)
+		}
+		if seq > b.head && (len(oldest) == 0 || feedSeq(oldest[0].ID) > b.head+1) {
+			lost = true
+		}
+	}
+	if lost {
+		b.logger.Warn("redis: the feed no longer holds what this instance missed; ending local connections so they resume from their cursors",
+			slog.String("epoch", epoch), slog.Uint64("head", seq), slog.Uint64("delivered", b.head))
+		b.epoch, b.head, b.feedID = epoch, seq, lastID
+		b.moved()
+	}
+	b.mu.Unlock()
+	if lost {
+		b.hub.Each(func(c Conn) {
+			if r, ok := c.(Resyncer); ok {
+				r.Resync()
+			}
+		})
+	}
+	return nil
+}
+
+// Resyncer is a connection that can end itself so that its client resumes
+// from its cursor. The Redis bus asks it of every local connection when its
+// live feed has a gap it cannot fill.
+type Resyncer interface {
+	Resync()
+}
+
+// moved wakes Head's waiters. The caller holds b.mu.
+func (b *Redis) moved() {
+	close(b.advanced)
+	b.advanced = make(chan struct{})
+}
+
+func feedSeq(id string) uint64 {
+	ms, _, _ := strings.Cut(id, "-")
+	n, _ := strconv.ParseUint(ms, 10, 64)
+	return n
+}
+
+// readFeed is the reader loop: XREAD BLOCK from the last id, hand off,
+// repeat; on error, back off and resync.
+func (b *Redis) readFeed(ctx context.Context) {
+	feed := b.keys.Key("bus", "feed")
+	backoff := newBackoff()
+	synced := false
+	// The reader blocks on a connection of its own; go-redis does not
+	// abort a blocked read when its context ends, so shutdown unblocks it
+	// from another connection (CLIENT UNBLOCK) and Run returns at once.
+	// Its client never retries a command by itself: a Redis that restarted
+	// must show up here as an error, so that the reader resyncs (and the
+	// connection's CLIENT ID stays the one shutdown unblocks).
+	opts := *b.client.Options()
+	opts.MaxRetries = -1
+	opts.PoolSize = 1
+	readerClient := redis.NewClient(&opts)
+	defer readerClient.Close()
+	var reader *redis.Conn
+	defer func() {
+		if reader != nil {
+			reader.Close()
+		}
+	}()
+	var readerID atomic.Int64
+	stop := context.AfterFunc(ctx, func() {
+		if id := readerID.Load(); id != 0 {
+			unblockCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = b.client.ClientUnblock(unblockCtx, id).Err()
+		}
+	})
+	defer stop()
+	for ctx.Err() == nil {
+		if reader == nil {
+			reader = readerClient.Conn()
+			id, err := reader.ClientID(ctx).Result()
+			if err != nil {
+				reader.Close()
+				reader = nil
+				if ctx.Err() == nil {
+					b.setReadErr(redisconn.Wrap("broker: open feed reader", err))
+					backoff.wait(ctx)
+				}
+				continue
+			}
+			readerID.Store(id)
+			if ctx.Err() != nil {
+				return // ended before the ID was known: nothing to unblock
+			}
+		}
+		if !synced {
+			if err := b.resync(ctx); err != nil {
+				if ctx.Err() == nil {
+					b.setReadErr(err)
+					backoff.wait(ctx)
+				}
+				continue
+			}
+			synced = true
+		}
+		select {
+		case <-b.epochChanged:
+			synced = false
+			continue
+		default:
+		}
+		b.mu.Lock()
+		from, epoch := b.feedID, b.epoch
+		b.mu.Unlock()
+		streams, err := reader.XRead(ctx, &redis.XReadArgs{
+			Streams: []string{feed, from},
+			Count:   1000,
+			Block:   2 * time.Second,
+		}).Result()
+		switch {
+		case errors.Is(err, redis.Nil) && ctx.Err() != nil:
+			return // unblocked for shutdown
+		case errors.Is(err, redis.Nil):
+			// Idle: a good moment to check that Redis still holds the
+			// data the feed position refers to (go-redis retries a
+			// command on a new connection by itself, so a Redis that
+			// restarted empty may never have shown the reader an error).
+			current, err := b.client.Get(ctx, b.keys.Key("bus", "epoch")).Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				b.setReadErr(redisconn.Wrap("broker: read epoch", err))
+				synced = false
+				continue
+			}
+			if current != epoch {
+				synced = false
+			}
+			b.setReadErr(nil)
+			continue
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
+			b.setReadErr(redisconn.Wrap("broker: read feed", err))
+			reader.Close()
+			reader = nil
+			synced = false
+			backoff.wait(ctx)
+			continue
+		}
+		b.setReadErr(nil)
+		backoff.reset()
+		for _, s := range streams {
+			b.deliver(s.Messages)
+		}
+	}
+}
+
+// deliver hands one batch of feed entries to the hub, in feed order.
+func (b *Redis) deliver(msgs []redis.XMessage) {
+	type done struct {
+		n       Notification
+		reached int
+	}
+	var audit []done
+	advanced := false
+	b.mu.Lock()
+	for _, m := range msgs {
+		b.feedID = m.ID
+		frame, _ := m.Values["f"].(string)
+		user, _ := m.Values["u"].(string)
+		switch m.Values["k"] {
+		case "n":
+			seq := feedSeq(m.ID)
+			if seq <= b.head {
+				continue // covered by a resync's head
+			}
+			b.head = seq
+			advanced = true
+			n := Notification{ID: str(m.Values["i"]), UserID: user, Seq: seq}
+			if chans := str(m.Values["c"]); chans != "" {
+				n.Channels = strings.Split(chans, ",")
+			}
+			f := &Frame{Cursor: str(m.Values["r"]), Seq: seq, JSON: []byte(frame)}
+			audit = append(audit, done{n, b.hub.Deliver(n, f)})
+		case "u":
+			var head struct {
+				Event string `json:"event"`
+			}
+			_ = json.Unmarshal([]byte(frame), &head)
+			b.hub.DeliverToUser(user, &Frame{Event: head.Event, JSON: []byte(frame)})
+		}
+	}
+	if advanced {
+		b.moved()
+	}
+	b.mu.Unlock()
+	for _, d := range audit {
+		b.delivered(d.n, d.reached)
+	}
+}
+
+func str(v any) string { s, _ := v.(string); return s }
+
+// listenControl answers subscribe requests for connections held here and
+// routes answers to this instance's pending requests. go-redis resubscribes
+// by itself after a reconnect.
+func (b *Redis) listenControl(ctx context.Context) {
+	controlCh := b.keys.Key("bus", "control")
+	replyCh := b.keys.Key("bus", "reply", b.instance)
+	ps := b.client.Subscribe(ctx, controlCh, replyCh)
+	defer ps.Close()
+	// With subscriptions in the stream, the confirmation of replyCh says
+	// that answers to this instance's requests will arrive; until then
+	// changeChannels refuses to route.
+	events := ps.ChannelWithSubscriptions(redis.WithChannelSize(256))
+	for {
+		var m *redis.Message
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			switch ev := ev.(type) {
+			case *redis.Subscription:
+				if ev.Kind == "subscribe" && ev.Channel == replyCh {
+					b.pendingMu.Lock()
+					b.listening = true
+					b.pendingMu.Unlock()
+				}
+				continue
+			case *redis.Message:
+				m = ev
+			default:
+				continue
+			}
+			switch m.Channel {
+			case controlCh:
+				b.answer(ctx, []byte(m.Payload))
+			case replyCh:
+				var r controlReply
+				if json.Unmarshal([]byte(m.Payload), &r) != nil {
+					continue
+				}
+				b.pendingMu.Lock()
+				ch := b.pending[r.ID]
+				b.pendingMu.Unlock()
+				if ch != nil {
+					select {
+					case ch <- r:
+					default:
+					}
+				}
+			}
+		}
+	}
+}
+
+func (b *Redis) answer(ctx context.Context, payload []byte) {
+	var req controlRequest
+	if json.Unmarshal(payload, &req) != nil || req.ReplyTo == b.instance {
+		return
+	}
+	reply := controlReply{ID: req.ID}
+	sub, err, local := b.changeLocal(req.Conn, req.Channels, req.Subscribe)
+	if local {
+		reply.Found, reply.Sub = true, sub
+		switch {
+		case errors.Is(err, ErrTooManyChannels):
+			reply.Error = "too_many_channels"
+		case err != nil:
+			reply.Error = err.Error()
+		}
+	}
+	body, _ := json.Marshal(reply)
+	if err := b.client.Publish(ctx, b.keys.Key("bus", "reply", req.ReplyTo), body).Err(); err != nil && ctx.Err() == nil {
+		b.logger.Warn("redis: answer a routed subscribe", slog.String("connection_id", req.Conn), slog.Any("error", err))
+	}
+}
+
+// backoff spaces retries while Redis is away: 50 ms doubling to 2 s.
+type backoff struct{ next time.Duration }
+
+func newBackoff() *backoff { return &backoff{next: 50 * time.Millisecond} }
+
+func (b *backoff) reset() { b.next = 50 * time.Millisecond }
+
+func (b *backoff) wait(ctx context.Context) {
+	t := time.NewTimer(b.next)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	b.next = min(2*b.next, 2*time.Second)
+}

@@ -1,0 +1,333 @@
+package broker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+	"github.com/redis/go-redis/v9"
+
+	"notification-service/broker"
+	"notification-service/inbox"
+	"notification-service/internal/redisconn"
+	"notification-service/internal/redistest"
+)
+
+// prefixes hands every bus under test its own key namespace in one shared
+// redis-server, so the contract's subtests start empty.
+var prefixes atomic.Int64
+
+func newPrefix() redisconn.Prefix {
+	return redisconn.Prefix(fmt.Sprintf("t%d:", prefixes.Add(1)))
+}
+
+// redisInstance is one service instance's bus: its own client and hub on
+// the shared Redis, its reader running until the test ends.
+type redisInstance struct {
+	bus *broker.Redis
+	hub *broker.Hub
+}
+
+func startRedisBus(t *testing.T, client *redis.Client, prefix redisconn.Prefix, hub *broker.Hub, log broker.ScriptedLog, limits broker.HistoryLimits) *broker.Redis {
+	t.Helper()
+	bus := broker.NewRedis(client, hub, log, broker.RedisOptions{Prefix: prefix, History: limits})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = bus.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	// Ready when Head answers: the reader has read the feed's position.
+	waitCtx, stop := context.WithTimeout(context.Background(), contractWait)
+	defer stop()
+	if _, err := bus.Head(waitCtx); err != nil {
+		t.Fatalf("redis bus not ready: %v", err)
+	}
+	return bus
+}
+
+func clientFor(t *testing.T, srv *redistest.Server) *redis.Client {
+	t.Helper()
+	opts, err := redisconn.ParseURL(srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redisconn.Open(opts)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestRedisBus(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	client := clientFor(t, srv)
+	// A bus and its inbox share a prefix: newLog makes the inbox first and
+	// newBus finds the prefix it was made with.
+	var mu sync.Mutex
+	prefixOf := map[broker.UserLog]redisconn.Prefix{}
+	testBus(t, func(t *testing.T, hub *broker.Hub, log broker.UserLog) broker.Bus {
+		var scripted broker.ScriptedLog
+		var prefix redisconn.Prefix
+		switch l := log.(type) {
+		case failingLog:
+			prefix = newPrefix()
+			scripted = failingScriptedLog{}
+		case broker.ScriptedLog:
+			mu.Lock()
+			prefix = prefixOf[log]
+			mu.Unlock()
+			scripted = l
+		default:
+			t.Fatalf("redis bus needs a scripted log, got %T", log)
+		}
+		return startRedisBus(t, client, prefix, hub, scripted, broker.HistoryLimits{MaxPerChannel: contractMaxPerChannel})
+	}, func(t *testing.T, limits inbox.Limits) broker.UserLog {
+		prefix := newPrefix()
+		log := inbox.NewRedis(client, prefix, limits)
+		mu.Lock()
+		prefixOf[log] = prefix
+		mu.Unlock()
+		return log
+	})
+}
+
+// failingScriptedLog is an inbox whose every write fails, inside the
+// publish script as outside it.
+type failingScriptedLog struct{ failingLog }
+
+func (failingScriptedLog) AppendLua() string {
+	return `local function inbox_append() error({err = 'ERR store down'}) end`
+}
+
+// cluster is several instances on one Redis and one prefix.
+func cluster(t *testing.T, srv *redistest.Server, n int) []redisInstance {
+	t.Helper()
+	prefix := newPrefix()
+	out := make([]redisInstance, n)
+	for i := range out {
+		client := clientFor(t, srv)
+		hub := broker.NewHub(0)
+		log := inbox.NewRedis(client, prefix, inbox.Limits{})
+		out[i] = redisInstance{bus: startRedisBus(t, client, prefix, hub, log, broker.HistoryLimits{MaxPerChannel: 100}), hub: hub}
+	}
+	return out
+}
+
+func TestRedisBusAcrossInstances(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+
+	t.Run("a publish on any instance reaches matching connections on every instance, once, in order", func(t *testing.T) {
+		is := is.New(t)
+		nodes := cluster(t, srv, 3)
+		ctx := t.Context()
+		var recs []*recorder
+		for i, node := range nodes {
+			news := newRecorder(nil)
+			alice := newRecorder(nil)
+			is.NoErr(node.hub.Register(fmt.Sprintf("news-%d", i), fmt.Sprintf("reader-%d", i), []string{"news"}, news))
+			is.NoErr(node.hub.Register(fmt.Sprintf("alice-%d", i), "alice", nil, alice))
+			recs = append(recs, news, alice)
+		}
+		var want []uint64
+		for i := range 30 {
+			n := broadcast("news")
+			if i%2 == 1 {
+				n = note("alice")
+			}
+			out, err := nodes[i%3].bus.Publish(ctx, n)
+			is.NoErr(err)
+			want = append(want, out[0].Seq)
+		}
+		var news, alices []uint64
+		for j, seq := range want {
+			if j%2 == 1 {
+				alices = append(alices, seq)
+			} else {
+				news = append(news, seq)
+			}
+		}
+		for i := range nodes {
+			is.Equal(frameSeqs(recs[2*i].wait(t, 15)), news) // every news subscriber, in order
+			is.Equal(frameSeqs(recs[2*i+1].wait(t, 15)), alices)
+		}
+		// Nothing more arrives: once each.
+		last, err := nodes[0].bus.Publish(ctx, broadcast("news"))
+		is.NoErr(err)
+		for i := range nodes {
+			got := recs[2*i].wait(t, 16)
+			is.Equal(len(got), 16)
+			is.Equal(got[15].Seq, last[0].Seq)
+			is.Equal(len(recs[2*i+1].got()), 15)
+		}
+	})
+
+	t.Run("control frames reach the user's connections on every instance", func(t *testing.T) {
+		is := is.New(t)
+		nodes := cluster(t, srv, 2)
+		a, b := newRecorder(nil), newRecorder(nil)
+		is.NoErr(nodes[0].hub.Register("a", "alice", nil, a))
+		is.NoErr(nodes[1].hub.Register("b", "alice", nil, b))
+		is.NoErr(nodes[1].bus.NotifyUser(t.Context(), "alice", broker.EventFrame("read", map[string]any{"id": "n1"})))
+		for _, r := range []*recorder{a, b} {
+			f := r.wait(t, 1)[0]
+			is.Equal(f.Event, "read")
+			is.Equal(decode(t, f)["id"], "n1")
+		}
+	})
+
+	t.Run("a server-side subscribe reaches the instance that holds the connection", func(t *testing.T) {
+		is := is.New(t)
+		nodes := cluster(t, srv, 3)
+		ctx := t.Context()
+		conn := newRecorder(nil)
+		is.NoErr(nodes[2].hub.Register("c-far", "alice", nil, conn))
+
+		sub, err := nodes[0].bus.Subscribe(ctx, "c-far", []string{"news"})
+		is.NoErr(err)
+		is.Equal(sub, broker.Subscription{ConnectionID: "c-far", UserID: "alice", Channels: []string{"news"}})
+		out, err := nodes[1].bus.Publish(ctx, broadcast("news"))
+		is.NoErr(err)
+		is.Equal(frameSeqs(conn.wait(t, 1)), []uint64{out[0].Seq})
+
+		sub, err = nodes[1].bus.Unsubscribe(ctx, "c-far", []string{"news"})
+		is.NoErr(err)
+		is.Equal(sub.Channels, []string{})
+
+		_, err = nodes[0].bus.Subscribe(ctx, "nobody", []string{"news"})
+		is.True(errors.Is(err, broker.ErrUnknownConnection))
+	})
+
+	t.Run("a too-many-channels refusal travels back from the owner", func(t *testing.T) {
+		is := is.New(t)
+		prefix := newPrefix()
+		var nodes []redisInstance
+		for _, max := range []int{0, 1} {
+			client := clientFor(t, srv)
+			hub := broker.NewHub(max)
+			nodes = append(nodes, redisInstance{hub: hub, bus: startRedisBus(t, client, prefix, hub, inbox.NewRedis(client, prefix, inbox.Limits{}), broker.HistoryLimits{})})
+		}
+		is.NoErr(nodes[1].hub.Register("c", "alice", []string{"a"}, newRecorder(nil)))
+		_, err := nodes[0].bus.Subscribe(t.Context(), "c", []string{"b"})
+		is.True(errors.Is(err, broker.ErrTooManyChannels))
+	})
+
+	t.Run("a client resumes on another instance with exactly what it missed, in order", func(t *testing.T) {
+		is := is.New(t)
+		nodes := cluster(t, srv, 2)
+		ctx := t.Context()
+		first := newRecorder(nil)
+		is.NoErr(nodes[0].hub.Register("on-a", "alice", []string{"news"}, first))
+		seen, err := nodes[0].bus.Publish(ctx, note("alice"), broadcast("news"))
+		is.NoErr(err)
+		last := first.wait(t, 2)[1]
+		nodes[0].hub.Unregister("on-a") // dropped
+
+		var missed []uint64
+		for i := range 6 {
+			n := []broker.Notification{note("alice"), broadcast("news"), broadcast("sports"), note("bob")}[i%4]
+			out, err := nodes[i%2].bus.Publish(ctx, n)
+			is.NoErr(err)
+			if n.UserID == "alice" || (n.UserID == "" && n.Channels[0] == "news") {
+				missed = append(missed, out[0].Seq)
+			}
+		}
+		cursor, err := broker.ParseCursor(last.Cursor)
+		is.NoErr(err)
+		is.Equal(cursor.Seq, seen[1].Seq)
+		// Instance B must have read at least as far as the publishes for
+		// its head to cover them: wait for it through a live connection.
+		probe := newRecorder(nil)
+		is.NoErr(nodes[1].hub.Register("probe", "probe", []string{"sports"}, probe))
+		out, err := nodes[0].bus.Publish(ctx, broadcast("sports"))
+		is.NoErr(err)
+		probe.wait(t, 1)
+		_ = out
+
+		frames, err := replay(t, nodes[1].hub, nodes[1].bus, "alice", []string{"news"}, cursor)
+		is.NoErr(err)
+		is.Equal(frameSeqs(frames), missed)
+	})
+}
+
+// resyncRecorder is a connection that counts the bus's requests to resume.
+type resyncRecorder struct {
+	*recorder
+	resyncs atomic.Int32
+	asked   chan struct{}
+}
+
+func (r *resyncRecorder) Resync() {
+	if r.resyncs.Add(1) == 1 {
+		close(r.asked)
+	}
+}
+
+func TestRedisBusRecoversFromOutage(t *testing.T) {
+	t.Run("after Redis restarts with its data, delivery goes on where it stopped", func(t *testing.T) {
+		is := is.New(t)
+		srv := redistest.Start(t, redistest.Options{Persistent: true})
+		nodes := cluster(t, srv, 2)
+		ctx := t.Context()
+		conn := &resyncRecorder{recorder: newRecorder(nil), asked: make(chan struct{})}
+		is.NoErr(nodes[1].hub.Register("c", "alice", []string{"news"}, conn))
+		_, err := nodes[0].bus.Publish(ctx, broadcast("news"))
+		is.NoErr(err)
+		conn.wait(t, 1)
+
+		srv.Stop()
+		_, err = nodes[0].bus.Publish(ctx, broadcast("news"))
+		is.True(errors.Is(err, redisconn.ErrUnavailable)) // refused, not dropped
+		is.True(nodes[1].bus.Check(ctx) != nil)           // degraded
+		srv.Restart()
+
+		waitFor(t, func() bool { return nodes[1].bus.Check(ctx) == nil })
+		_, err = nodes[0].bus.Publish(ctx, broadcast("news"))
+		is.NoErr(err)
+		is.Equal(len(conn.wait(t, 2)), 2)
+		is.Equal(conn.resyncs.Load(), int32(0)) // nothing was lost, nobody had to resume
+	})
+
+	t.Run("after Redis loses its data, local connections are asked to resume", func(t *testing.T) {
+		is := is.New(t)
+		srv := redistest.Start(t, redistest.Options{})
+		nodes := cluster(t, srv, 1)
+		ctx := t.Context()
+		conn := &resyncRecorder{recorder: newRecorder(nil), asked: make(chan struct{})}
+		is.NoErr(nodes[0].hub.Register("c", "alice", []string{"news"}, conn))
+		before, err := nodes[0].bus.Head(ctx)
+		is.NoErr(err)
+		_, err = nodes[0].bus.Publish(ctx, broadcast("news"))
+		is.NoErr(err)
+		conn.wait(t, 1)
+
+		srv.Stop()
+		srv.Restart() // no persistence: everything is gone
+		select {
+		case <-conn.asked:
+		case <-time.After(contractWait):
+			t.Fatal("connection was not asked to resume")
+		}
+		after, err := nodes[0].bus.Head(ctx)
+		is.NoErr(err)
+		is.True(after.Epoch != before.Epoch) // old cursors now answer reset
+	})
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(contractWait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,388 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"notification-service/internal/redistest"
+	"notification-service/internal/streamtest"
+)
+
+// Several real instances (serve, as main runs it) sharing one real Redis:
+// what a deployment behind a load balancer does.
+
+var clusterPrefixes atomic.Int64
+
+// startCluster starts n instances on srv under a prefix of their own.
+func startCluster(t *testing.T, srv *redistest.Server, n int, overrides ...string) []*service {
+	t.Helper()
+	prefix := fmt.Sprintf("c%d:", clusterPrefixes.Add(1))
+	nodes := make([]*service, n)
+	for i := range nodes {
+		nodes[i] = startService(t, append([]string{"REDIS_URL", srv.Addr(), "REDIS_PREFIX", prefix}, overrides...)...)
+	}
+	return nodes
+}
+
+func send(t *testing.T, svc *service, body map[string]any) map[string]any {
+	t.Helper()
+	status, out := svc.do(t, http.MethodPost, "/api/v1/notifications/send", body)
+	if status != http.StatusCreated {
+		t.Fatalf("send: status %d: %v", status, out)
+	}
+	return out
+}
+
+func TestClusterDeliversAcrossInstances(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	nodes := startCluster(t, srv, 3)
+
+	t.Run("a send on one instance reaches SSE and WebSocket clients on the others, once", func(t *testing.T) {
+		is := is.New(t)
+		sse := nodes[1].openSSE(t, query("user_id", "ana", "channels", "news"))
+		sse.Ready(t)
+		ws := nodes[2].openWS(t, query("user_id", "ben", "channels", "news"))
+		is.Equal(ws.NextEvent(t, "ready")["user_id"], "ben")
+
+		var ids []string
+		for i := range 3 {
+			out := send(t, nodes[i], map[string]any{"type": "t", "title": fmt.Sprint(i), "message": "m", "channels": []string{"news"}})
+			ids = append(ids, out["id"].(string))
+		}
+		for _, id := range ids {
+			is.Equal(sse.Next(t).JSON(t)["id"], id) // in order
+			is.Equal(ws.NextEvent(t, "notification")["id"], id)
+		}
+		// A user-addressed one goes to that user only.
+		out := send(t, nodes[0], map[string]any{"type": "t", "title": "x", "message": "m", "user_id": "ana"})
+		is.Equal(sse.Next(t).JSON(t)["id"], out["id"])
+		marker := send(t, nodes[0], map[string]any{"type": "t", "title": "end", "message": "m", "channels": []string{"news"}})
+		is.Equal(ws.NextEvent(t, "notification")["id"], marker["id"]) // ben never saw ana's
+	})
+
+	t.Run("a server-side subscribe reaches the instance holding the connection", func(t *testing.T) {
+		is := is.New(t)
+		ws := nodes[2].openWS(t, query("user_id", "carl"))
+		ready := ws.NextEvent(t, "ready")
+		connID := ready["connection_id"].(string)
+
+		status, sub := nodes[0].do(t, http.MethodPost, "/api/v1/connections/"+connID+"/subscribe", map[string]any{"channels": []string{"deals"}})
+		is.Equal(status, http.StatusOK)
+		is.Equal(sub["channels"], []any{"deals"})
+		out := send(t, nodes[1], map[string]any{"type": "t", "title": "deal", "message": "m", "channels": []string{"deals"}})
+		is.Equal(ws.NextEvent(t, "notification")["id"], out["id"])
+
+		status, _ = nodes[0].do(t, http.MethodPost, "/api/v1/connections/no-such-conn/subscribe", map[string]any{"channels": []string{"deals"}})
+		is.Equal(status, http.StatusNotFound)
+	})
+
+	t.Run("a client dropped from one instance resumes on another with exactly what it missed", func(t *testing.T) {
+		is := is.New(t)
+		sse := nodes[0].openSSE(t, query("user_id", "dora", "channels", "alerts"))
+		sse.Ready(t)
+		first := send(t, nodes[0], map[string]any{"type": "t", "title": "seen", "message": "m", "user_id": "dora"})
+		ev := sse.Next(t)
+		is.Equal(ev.JSON(t)["id"], first["id"])
+		sse.Close()
+
+		var missed []any
+		for i := range 6 {
+			body := map[string]any{"type": "t", "title": fmt.Sprint("missed ", i), "message": "m"}
+			switch i % 3 {
+			case 0:
+				body["user_id"] = "dora"
+			case 1:
+				body["channels"] = []string{"alerts"}
+			case 2:
+				body["channels"] = []string{"elsewhere"}
+			}
+			out := send(t, nodes[i%3], body)
+			if i%3 != 2 {
+				missed = append(missed, out["id"])
+			}
+		}
+		back := streamtest.DialSSE(t, nodes[1].client, nodes[1].url+"/sse?"+query("user_id", "dora", "channels", "alerts"), "Last-Event-ID", ev.ID)
+		back.Ready(t)
+		var got []any
+		for range missed {
+			got = append(got, back.Next(t).JSON(t)["id"])
+		}
+		is.Equal(got, missed)
+		live := send(t, nodes[2], map[string]any{"type": "t", "title": "live", "message": "m", "user_id": "dora"})
+		is.Equal(back.Next(t).JSON(t)["id"], live["id"]) // nothing replayed twice in between
+	})
+
+	t.Run("an idempotency key holds across instances", func(t *testing.T) {
+		is := is.New(t)
+		body := map[string]any{"type": "t", "title": "once", "message": "m", "user_id": "eve"}
+		first := nodes[0].doWithHeaders(t, http.MethodPost, "/api/v1/notifications/send", body, "Idempotency-Key", "order-77")
+		is.Equal(first.status, http.StatusCreated)
+		again := nodes[1].doWithHeaders(t, http.MethodPost, "/api/v1/notifications/send", body, "Idempotency-Key", "order-77")
+		is.Equal(again.status, http.StatusCreated)
+		is.Equal(again.body["id"], first.body["id"])
+		_, box := nodes[2].do(t, http.MethodGet, "/api/v1/notifications/user/eve", nil)
+		is.Equal(box["total"], float64(1))
+	})
+
+	t.Run("inbox reads and marks go to the shared store from any instance", func(t *testing.T) {
+		is := is.New(t)
+		out := send(t, nodes[0], map[string]any{"type": "t", "title": "x", "message": "m", "user_id": "finn"})
+		sse := nodes[2].openSSE(t, query("user_id", "finn"))
+		sse.Ready(t)
+		status, _ := nodes[1].do(t, http.MethodPut, "/api/v1/notifications/finn/"+out["id"].(string)+"/read", nil)
+		is.Equal(status, http.StatusOK)
+		ev := sse.Next(t)
+		is.Equal(ev.Event, "read") // the read event crosses instances too
+		_, box := nodes[2].do(t, http.MethodGet, "/api/v1/notifications/user/finn", nil)
+		is.Equal(box["unread"], float64(0))
+	})
+}
+
+func TestClusterFiresEachScheduleOnce(t *testing.T) {
+	is := is.New(t)
+	srv := redistest.Start(t, redistest.Options{})
+	nodes := startCluster(t, srv, 3)
+	const items = 1000
+
+	watchers := make([]chan string, len(nodes))
+	for i, node := range nodes {
+		sse := node.openSSE(t, query("user_id", fmt.Sprint("watcher-", i), "channels", "timed"))
+		sse.Ready(t)
+		ids := make(chan string, items*2)
+		watchers[i] = ids
+		go func() {
+			for ev := range sse.Events {
+				var n struct{ ID string }
+				if ev.Event == "" && json.Unmarshal([]byte(ev.Data), &n) == nil {
+					ids <- n.ID
+				}
+			}
+		}()
+	}
+
+	at := time.Now().Add(1500 * time.Millisecond).UTC()
+	scheduled := make(map[string]bool, items)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make(chan error, items)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < items; i += 8 {
+				status, body, err := nodes[i%3].tryJSON(http.MethodPost, "/api/v1/notifications/schedule", map[string]any{
+					"type": "t", "title": fmt.Sprint(i), "message": "m", "channels": []string{"timed"},
+					"scheduled_at": at.Add(time.Duration(i%100) * time.Millisecond).Format(time.RFC3339Nano),
+				})
+				if err != nil || status != http.StatusCreated {
+					errs <- fmt.Errorf("schedule %d: %d %v", i, status, err)
+					return
+				}
+				mu.Lock()
+				scheduled[body["id"].(string)] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	is.Equal(len(scheduled), items)
+
+	// Every watcher, whichever instance holds it, sees each item once.
+	for i, ids := range watchers {
+		seen := make(map[string]int, items)
+		deadline := time.After(20 * time.Second)
+		for len(seen) < items {
+			select {
+			case id := <-ids:
+				seen[id]++
+				if seen[id] > 1 {
+					t.Fatalf("watcher %d got %s twice", i, id)
+				}
+				is.True(scheduled[id])
+			case <-deadline:
+				t.Fatalf("watcher %d got %d of %d", i, len(seen), items)
+			}
+		}
+	}
+	// And the fire audit says each fired once across the cluster.
+	fired := map[string]int{}
+	for _, node := range nodes {
+		for _, rec := range records(node.logs.String(), auditRecord("fire", nil)) {
+			fired[rec["schedule_id"].(string)]++
+		}
+	}
+	is.Equal(len(fired), items)
+	for id, n := range fired {
+		if n != 1 {
+			t.Fatalf("%s fired %d times", id, n)
+		}
+	}
+}
+
+func TestClusterAnotherInstanceFiresWhenTheSchedulingOneIsGone(t *testing.T) {
+	is := is.New(t)
+	srv := redistest.Start(t, redistest.Options{})
+	nodes := startCluster(t, srv, 2)
+	sse := nodes[1].openSSE(t, query("user_id", "gil"))
+	sse.Ready(t)
+
+	out := nodes[0].mustSchedule(t, map[string]any{
+		"type": "t", "title": "later", "message": "m", "user_id": "gil",
+		"scheduled_at": time.Now().Add(700 * time.Millisecond).UTC().Format(time.RFC3339Nano),
+	})
+	nodes[0].stop() // gone before the item is due
+	is.NoErr(nodes[0].wait(t))
+
+	ev := sse.Next(t)
+	is.Equal(ev.JSON(t)["id"], out["id"])
+	nodes[1].logs.waitRecord(t, "fire audit", auditRecord("fire", map[string]any{"schedule_id": out["id"]}))
+}
+
+func TestClusterRedisOutage(t *testing.T) {
+	is := is.New(t)
+	// Persistent: what production needs to lose nothing across a restart.
+	srv := redistest.Start(t, redistest.Options{Persistent: true})
+	nodes := startCluster(t, srv, 2)
+	sse := nodes[1].openSSE(t, query("user_id", "hana"))
+	sse.Ready(t)
+
+	var accepted []string
+	var refused int
+	sendOne := func(i int) {
+		status, body, err := nodes[i%2].tryJSON(http.MethodPost, "/api/v1/notifications/send", map[string]any{
+			"type": "t", "title": fmt.Sprint(i), "message": "m", "user_id": "hana",
+		})
+		is.NoErr(err)
+		switch status {
+		case http.StatusCreated:
+			accepted = append(accepted, body["id"].(string))
+		case http.StatusServiceUnavailable:
+			is.Equal(body["error"].(map[string]any)["code"], "store_unavailable")
+			refused++
+		default:
+			t.Fatalf("send %d: status %d %v", i, status, body)
+		}
+	}
+	for i := range 10 {
+		sendOne(i)
+	}
+	srv.Stop()
+	for i := 10; i < 20; i++ {
+		sendOne(i)
+	}
+	status, health := nodes[0].do(t, http.MethodGet, "/health", nil)
+	is.Equal(status, http.StatusServiceUnavailable)
+	is.Equal(health["status"], "degraded")
+	status, _ = nodes[0].do(t, http.MethodPost, "/api/v1/notifications/schedule", map[string]any{
+		"type": "t", "title": "x", "message": "m", "user_id": "hana",
+		"scheduled_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+	})
+	is.Equal(status, http.StatusServiceUnavailable)
+	is.Equal(refused, 10) // nothing accepted while Redis was away
+
+	srv.Restart()
+	waitUntil(t, func() bool {
+		status, _, err := nodes[0].tryJSON(http.MethodGet, "/health", nil)
+		return err == nil && status == http.StatusOK
+	})
+	for i := 20; i < 30; i++ {
+		sendOne(i)
+	}
+	is.Equal(len(accepted), 20)
+
+	// Every accepted notification is in the inbox and reached the live
+	// stream, which stayed open throughout.
+	_, box := nodes[1].do(t, http.MethodGet, "/api/v1/notifications/user/hana?limit=100", nil)
+	is.Equal(box["total"], float64(len(accepted)))
+	got := map[string]bool{}
+	for len(got) < len(accepted) {
+		ev := sse.Next(t)
+		if ev.Event == "" {
+			got[ev.JSON(t)["id"].(string)] = true
+		}
+	}
+	for _, id := range accepted {
+		is.True(got[id])
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 15s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// tryJSON sends a JSON request with extra header pairs and decodes a JSON
+// object answer; a connection error is an outcome, not a failure.
+func (s *service) tryJSON(method, path string, body any, headers ...string) (int, map[string]any, error) {
+	var r io.Reader
+	if body != nil {
+		enc, err := json.Marshal(body)
+		if err != nil {
+			return 0, nil, err
+		}
+		r = bytes.NewReader(enc)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, s.url+path, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil && err != io.EOF {
+		return resp.StatusCode, nil, fmt.Errorf("%s %s: answer is not a JSON object: %w", method, path, err)
+	}
+	return resp.StatusCode, m, nil
+}
+
+type answer struct {
+	status int
+	body   map[string]any
+}
+
+func (s *service) doWithHeaders(t *testing.T, method, path string, body any, headers ...string) answer {
+	t.Helper()
+	status, m, err := s.tryJSON(method, path, body, headers...)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return answer{status, m}
+}
+
+func (s *service) mustSchedule(t *testing.T, body map[string]any) map[string]any {
+	t.Helper()
+	a := s.doWithHeaders(t, http.MethodPost, "/api/v1/notifications/schedule", body)
+	if a.status != http.StatusCreated {
+		t.Fatalf("schedule: status %d: %v", a.status, a.body)
+	}
+	return a.body
+}
