@@ -50,6 +50,8 @@ func newBackend(ctx context.Context, cfg config, logger *slog.Logger, hub *broke
 	if err != nil {
 		return backend{}, fmt.Errorf("REDIS_URL: %w", err)
 	}
+	// go-redis logs through one process-wide logger; main owns the process.
+	redis.SetLogger(redisconn.ClientLog{Logger: logger})
 	client := redisconn.Open(opts)
 	if err := reachRedis(ctx, client); err != nil {
 		client.Close()

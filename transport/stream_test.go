@@ -1018,3 +1018,30 @@ func TestNoGoroutineLeak(t *testing.T) {
 		t.Fatalf("%d disconnect records, want 1002", got)
 	}
 }
+
+// TestResyncAsksClientsToResume: when a Redis bus finds a gap in its live
+// feed it cannot fill, it asks every local connection to resume (the
+// broker.Resyncer hook): SSE gets "reconnect", WebSocket closes 1013, and
+// both come back with their cursor.
+func TestResyncAsksClientsToResume(t *testing.T) {
+	is := is.New(t)
+	ts := newTestServer(t)
+	sse := ts.dialSSE(t, query("user_id", "alice"))
+	sse.Ready(t)
+	ws := ts.dialWS(t, query("user_id", "alice"))
+	ws.NextEvent(t, "ready")
+	waitFor(t, "two connections", func() bool { return ts.Hub.Len() == 2 })
+
+	ts.Hub.Each(func(c broker.Conn) {
+		r, ok := c.(broker.Resyncer)
+		is.True(ok) // every transport connection can be asked
+		r.Resync()
+	})
+
+	ev := sse.Next(t)
+	is.Equal(ev.Event, "reconnect")
+	is.Equal(ev.JSON(t)["reason"], "resync")
+	sse.Ended(t)
+	is.Equal(ws.Closed(t), websocket.StatusTryAgainLater)
+	waitFor(t, "the hub to empty", func() bool { return ts.Hub.Len() == 0 })
+}

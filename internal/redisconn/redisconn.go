@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"strconv"
@@ -91,14 +92,18 @@ func redactErr(err error, raw string) error {
 }
 
 // Open returns a client for opts tuned to fail fast: a send while Redis is
-// down answers 503 within a few seconds instead of hanging on retries.
+// down answers 503 at once instead of hanging on retries.
 func Open(opts *redis.Options) *redis.Client {
 	o := *opts
 	o.DialTimeout = 2 * time.Second
 	o.ReadTimeout = 3 * time.Second
 	o.WriteTimeout = 3 * time.Second
 	o.PoolTimeout = 4 * time.Second
-	o.MaxRetries = 1
+	// No automatic retry: go-redis retries a command after a read
+	// timeout or a reset, and a publish script that ran but whose answer
+	// was lost would run twice, a duplicate notification. The caller gets
+	// the error (503) and retries with its Idempotency-Key instead.
+	o.MaxRetries = -1
 	o.DialerRetries = 1
 	o.ContextTimeoutEnabled = true
 	return redis.NewClient(&o)
@@ -150,4 +155,15 @@ func Unavailable(err error) bool {
 	// Everything else is the connection: refused, reset, EOF, timeouts,
 	// the pool exhausted or closed.
 	return true
+}
+
+// ClientLog routes go-redis's own messages (a failed dial while Redis is
+// away, repeated for every attempt) into the service's structured log at
+// debug level: the service already logs Redis outages once, as errors, where
+// it notices them.
+type ClientLog struct{ Logger *slog.Logger }
+
+// Printf implements go-redis's logging interface.
+func (l ClientLog) Printf(ctx context.Context, format string, v ...any) {
+	l.Logger.DebugContext(ctx, "go-redis", slog.String("message", fmt.Sprintf(format, v...)))
 }
