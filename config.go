@@ -74,6 +74,11 @@ type config struct {
 	RateSendsPerUser         float64 `env:"RATE_SENDS_PER_USER" envDefault:"10"`
 	RateSendsPerUserBurst    int     `env:"RATE_SENDS_PER_USER_BURST" envDefault:"100"`
 	TrustForwardedFor        bool    `env:"TRUST_FORWARDED_FOR" envDefault:"false"`
+
+	// DebugPprofAddr, when set, serves net/http/pprof on this address (a
+	// second listener, e.g. 127.0.0.1:6060), never on PORT: profiles show
+	// request data and cost CPU, so they stay off unless asked for.
+	DebugPprofAddr string `env:"DEBUG_PPROF_ADDR"`
 }
 
 // redisPrefixPattern keeps the prefix out of the way of the key syntax the

@@ -114,6 +114,8 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(server.CloseStreams)
+	fresh := trackFreshConns(srv)
+	srv.RegisterOnShutdown(fresh.closeAll)
 
 	// The components outlive the HTTP drain: they stop only after it.
 	componentsCtx, stopComponents := context.WithCancel(context.WithoutCancel(ctx))
@@ -123,6 +125,13 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 	components.Go(func() { _ = back.scheduler.Run(componentsCtx, server.Fire) })
 	if back.run != nil {
 		components.Go(func() { _ = back.run(componentsCtx) })
+	}
+	if cfg.DebugPprofAddr != "" {
+		components.Go(func() {
+			if err := servePprof(componentsCtx, cfg.DebugPprofAddr, logger); err != nil {
+				logger.Error("profiles not served", slog.Any("error", err))
+			}
+		})
 	}
 
 	serveErr := make(chan error, 1)
@@ -162,4 +171,37 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 	}
 	logger.Info("stopped")
 	return err
+}
+
+// freshConns are connections that have not sent a request yet.
+// http.Server.Shutdown leaves such a connection open for 5 s before it counts
+// as idle (a browser or an HTTP client often opens one ahead of need), which
+// would hold every shutdown that long; with no request on it, closing it at
+// once loses nothing.
+type freshConns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func trackFreshConns(srv *http.Server) *freshConns {
+	f := &freshConns{conns: make(map[net.Conn]struct{})}
+	srv.ConnState = func(c net.Conn, state http.ConnState) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if state == http.StateNew {
+			f.conns[c] = struct{}{}
+		} else {
+			delete(f.conns, c)
+		}
+	}
+	return f
+}
+
+func (f *freshConns) closeAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for c := range f.conns {
+		c.Close()
+	}
+	clear(f.conns)
 }
