@@ -63,8 +63,9 @@ func newBackend(ctx context.Context, cfg config, logger *slog.Logger, hub *broke
 		Prefix: prefix, History: historyLimits, Delivered: delivered, Logger: logger,
 	})
 	scheduler := schedule.NewRedis(client, prefix, logger)
-	// Scheduled items fire on Redis's expiry events: without them nothing
-	// would ever fire, so refuse to start rather than accept schedules.
+	// Scheduled items fire on Redis's expiry events: without them an item
+	// would wait for the scheduler's overdue sweep (about a second late),
+	// so refuse to start and say what to set rather than run degraded.
 	if err := scheduler.Prepare(ctx); err != nil {
 		client.Close()
 		return backend{}, err

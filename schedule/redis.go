@@ -41,11 +41,10 @@ import (
 // of ours makes the instance claim, with one Lua script, every pending item
 // due no later than that trigger's item (at most claimLimit at a time, in due
 // order): the script moves them from the due index to the in-flight set with
-// a lease, so exactly one instance gets each. It fires them in order, then
-// acks them in one call (they are deleted); a failed fire puts its item
-// back, due retryDelay later.
-// Every instance sees every event and races for the claim; the loser's
-// script finds nothing.
+// a lease, so exactly one instance gets each. It fires them in order and
+// acks them (they are deleted), batched, off the firing path; a failed fire
+// puts its item back, due retryDelay later. Every instance sees every event
+// and races for the claim; the loser's script finds nothing.
 //
 // Expiry events alone come late: Redis publishes "expired" only when it
 // deletes a key, and its background cycle samples keys. So each Run keeps
@@ -65,14 +64,15 @@ import (
 // and an instance that died between claim and ack leaves a lease that
 // expires, after which any instance puts the item back and fires it. That
 // last case is the one place an item can fire twice: at least once for the
-// items of a claimed slice fired but not yet acked when the instance died
-// (a few milliseconds' worth); in the normal path each fires exactly once.
+// items fired but not yet acked when the instance died (a few
+// milliseconds' worth); in the normal path each fires exactly once.
 //
 // Redis must publish keyevent notifications for expired keys
 // (notify-keyspace-events with "Ex"): Prepare checks and adds them, and Run
 // adds them again after each reconnect, since a restarted Redis may have
 // forgotten a CONFIG SET. The scripts derive their keys from the prefix, so
-// Redis is one standalone server (or one primary), not a Cluster.
+// Redis is one standalone server (or one primary), not a Cluster; they use
+// SET … PXAT, so Redis 6.2 or later.
 type Redis struct {
 	client *redis.Client
 	prefix redisconn.Prefix
@@ -114,6 +114,10 @@ const (
 	// staleRecheck is the soonest the timer looks again at due items whose
 	// events are on their way.
 	staleRecheck = 100 * time.Millisecond
+	// ackBuffer bounds the fired slices waiting for their ack; a full
+	// buffer holds the worker back. ackLimit bounds the items of one ack.
+	ackBuffer = 64
+	ackLimit  = 1000
 	// settleTimeout bounds one ack or put-back, also during shutdown.
 	settleTimeout = 3 * time.Second
 	minBackoff    = 100 * time.Millisecond
@@ -373,9 +377,9 @@ func (r *Redis) Cancel(ctx context.Context, id string) (Item, error) {
 // Redis answers again. Items it has claimed but not fired when ctx ends are
 // put back, due as before, for another instance (or the next start).
 //
-// Run owns three goroutines besides go-redis's subscription reader: its own
-// (the event reader), the timer loop and the worker that claims and fires;
-// all have ended when it returns.
+// Run owns four goroutines besides go-redis's subscription reader: its own
+// (the event reader), the timer loop, the worker that claims and fires, and
+// the acker; all have ended when it returns.
 func (r *Redis) Run(ctx context.Context, fire FireFunc) error {
 	rn := &runner{
 		r:       r,
@@ -385,6 +389,7 @@ func (r *Redis) Run(ctx context.Context, fire FireFunc) error {
 		resync:  make(chan struct{}, 1),
 		catchUp: make(chan struct{}, 1),
 		wake:    make(chan struct{}, 1),
+		acks:    make(chan []claimed, ackBuffer),
 	}
 	rn.hint.Store(noHint)
 
@@ -396,7 +401,15 @@ func (r *Redis) Run(ctx context.Context, fire FireFunc) error {
 
 	var wg sync.WaitGroup
 	wg.Go(func() { rn.keepTime(ctx) })
-	wg.Go(func() { rn.work(ctx) })
+	var acking sync.WaitGroup
+	acking.Go(func() { rn.ackFired(ctx) })
+	wg.Go(func() {
+		rn.work(ctx)
+		// The worker is the only sender: what it fired is acked before
+		// Run returns.
+		close(rn.acks)
+		acking.Wait()
+	})
 	rn.read(ctx, msgs)
 
 	_ = ps.Close()
@@ -431,6 +444,11 @@ type runner struct {
 	wake     chan struct{}
 	hint     atomic.Int64
 	needSync atomic.Bool
+
+	// acks carries fired items, a claimed slice at a time, from the
+	// worker to the acker, so the round trip of an ack never delays the
+	// next claim.
+	acks chan []claimed
 }
 
 // read hands every message on: it never blocks on Redis or on firing, so
@@ -784,7 +802,7 @@ func (rn *runner) claim(ctx context.Context, ids []string, all bool) ([]claimed,
 			r.logger.LogAttrs(ctx, slog.LevelError, "schedule: undecodable item dropped",
 				slog.String("id", id), slog.Any("error", err))
 			c.item.ID = id
-			rn.settle(ctx, []claimed{c}, "ack", rn.ack)
+			rn.acks <- []claimed{c}
 			continue
 		}
 		batch = append(batch, c)
@@ -792,15 +810,15 @@ func (rn *runner) claim(ctx context.Context, ids []string, all bool) ([]claimed,
 	return batch, nil
 }
 
-// fireAll fires a claimed slice in order, then acks what fired in one
-// call: a round trip per item would delay every item behind it. When ctx
-// ends, the items not fired yet are put back, due as before.
+// fireAll fires a claimed slice in order, then hands what fired to the
+// acker. When ctx ends, the items not fired yet are put back, due as
+// before.
 func (rn *runner) fireAll(ctx context.Context, batch []claimed) {
 	r := rn.r
 	fired := make([]claimed, 0, len(batch))
 	defer func() {
 		if len(fired) > 0 {
-			rn.settle(ctx, fired, "ack", rn.ack)
+			rn.acks <- fired
 		}
 	}()
 	for i, c := range batch {
@@ -835,6 +853,27 @@ func (rn *runner) fireAll(ctx context.Context, batch []claimed) {
 	}
 }
 
+// ackFired acks fired items, as many as are waiting in one call, until the
+// worker closes acks.
+func (rn *runner) ackFired(ctx context.Context) {
+	for cs := range rn.acks {
+		batch := cs
+	more:
+		for len(batch) < ackLimit {
+			select {
+			case cs, ok := <-rn.acks:
+				if !ok {
+					break more
+				}
+				batch = append(batch, cs...)
+			default:
+				break more
+			}
+		}
+		rn.settle(ctx, batch, "ack", rn.ack)
+	}
+}
+
 // settle runs op (an ack or a put-back of items from one claim) until it
 // succeeds, the lease runs out (the items are then put back by whoever sees
 // the lease expire) or Run ends. It works on a context of its own, so a
@@ -842,6 +881,11 @@ func (rn *runner) fireAll(ctx context.Context, batch []claimed) {
 func (rn *runner) settle(ctx context.Context, cs []claimed, what string, op func(context.Context, []claimed) error) {
 	var bo backoff
 	leaseEnd := cs[0].leaseEnd
+	for _, c := range cs[1:] {
+		if c.leaseEnd.Before(leaseEnd) {
+			leaseEnd = c.leaseEnd
+		}
+	}
 	for {
 		opCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 		err := op(opCtx, cs)
@@ -871,12 +915,12 @@ func idsOf(cs []claimed) []string {
 	return ids
 }
 
-// ack deletes fired items of one claim, those the claim still holds.
+// ack deletes fired items, those their claims still hold.
 func (rn *runner) ack(ctx context.Context, cs []claimed) error {
-	args := make([]any, 0, 2+len(cs))
-	args = append(args, string(rn.r.prefix), cs[0].token)
+	args := make([]any, 0, 1+2*len(cs))
+	args = append(args, string(rn.r.prefix))
 	for _, c := range cs {
-		args = append(args, c.item.ID)
+		args = append(args, c.item.ID, c.token)
 	}
 	lost, err := ackScript.Run(ctx, rn.r.client, nil, args...).StringSlice()
 	if err != nil {
@@ -1061,12 +1105,12 @@ end
 return out
 `)
 
-// ackScript: ARGV prefix, token, ids... Deletes the fired items the claim
-// still holds; returns the ids it no longer held.
+// ackScript: ARGV prefix, then id, token pairs. Deletes the fired items
+// their claims still hold; returns the ids no longer held.
 var ackScript = redis.NewScript(luaPrelude + `
-local token, lost = ARGV[2], {}
-for i = 3, #ARGV do
-  local id = ARGV[i]
+local lost = {}
+for i = 2, #ARGV, 2 do
+  local id, token = ARGV[i], ARGV[i + 1]
   if holds(id, token) then
     redis.call('ZREM', INFLIGHT, id)
     redis.call('HDEL', CLAIMS, id)
