@@ -88,14 +88,15 @@ type RedisOptions struct {
 
 // Redis is the bus of a service spread over several instances.
 type Redis struct {
-	client    *redis.Client
-	hub       *Hub
-	log       ScriptedLog
-	keys      redisconn.Prefix
-	limits    HistoryLimits
-	delivered DeliveryFunc
-	logger    *slog.Logger
-	instance  string
+	client       *redis.Client
+	readerClient *redis.Client // the feed reader's own (see NewRedis)
+	hub          *Hub
+	log          ScriptedLog
+	keys         redisconn.Prefix
+	limits       HistoryLimits
+	delivered    DeliveryFunc
+	logger       *slog.Logger
+	instance     string
 
 	publish *redis.Script
 	control *redis.Script
@@ -142,8 +143,17 @@ func NewRedis(client *redis.Client, hub *Hub, log ScriptedLog, opts RedisOptions
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	// The feed reader's client never retries a command by itself: a Redis
+	// that restarted must show up to the reader as an error, so that it
+	// resyncs (and its connection's CLIENT ID stays the one shutdown
+	// unblocks). Its options are copied here, before anything uses the
+	// client: go-redis writes to them while it opens connections.
+	readerOpts := *client.Options()
+	readerOpts.MaxRetries = -1
+	readerOpts.PoolSize = 1
 	b := &Redis{
 		client:       client,
+		readerClient: redis.NewClient(&readerOpts),
 		hub:          hub,
 		log:          log,
 		keys:         opts.Prefix,
@@ -731,13 +741,7 @@ func (b *Redis) readFeed(ctx context.Context) {
 	// The reader blocks on a connection of its own; go-redis does not
 	// abort a blocked read when its context ends, so shutdown unblocks it
 	// from another connection (CLIENT UNBLOCK) and Run returns at once.
-	// Its client never retries a command by itself: a Redis that restarted
-	// must show up here as an error, so that the reader resyncs (and the
-	// connection's CLIENT ID stays the one shutdown unblocks).
-	opts := *b.client.Options()
-	opts.MaxRetries = -1
-	opts.PoolSize = 1
-	readerClient := redis.NewClient(&opts)
+	readerClient := b.readerClient
 	defer readerClient.Close()
 	var reader *redis.Conn
 	defer func() {
