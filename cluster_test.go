@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -146,6 +147,31 @@ func TestClusterDeliversAcrossInstances(t *testing.T) {
 		_, box := nodes[2].do(t, http.MethodGet, "/api/v1/notifications/user/finn", nil)
 		is.Equal(box["unread"], float64(0))
 	})
+}
+
+// TestClusterKeepsToItsPrefix: every key the service writes carries
+// REDIS_PREFIX, so apps and environments can share one Redis.
+func TestClusterKeepsToItsPrefix(t *testing.T) {
+	is := is.New(t)
+	srv := redistest.Start(t, redistest.Options{})
+	nodes := startCluster(t, srv, 2, "REDIS_PREFIX", "acme:staging:")
+	sse := nodes[1].openSSE(t, query("user_id", "ivy", "channels", "news"))
+	sse.Ready(t)
+	out := send(t, nodes[0], map[string]any{"type": "t", "title": "x", "message": "m", "user_id": "ivy"})
+	is.Equal(sse.Next(t).JSON(t)["id"], out["id"])
+	send(t, nodes[0], map[string]any{"type": "t", "title": "x", "message": "m", "channels": []string{"news"}})
+	nodes[1].doWithHeaders(t, http.MethodPost, "/api/v1/notifications/send", map[string]any{"type": "t", "title": "x", "message": "m", "user_id": "ivy"}, "Idempotency-Key", "k1")
+	nodes[0].mustSchedule(t, map[string]any{"type": "t", "title": "x", "message": "m", "user_id": "ivy",
+		"scheduled_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
+
+	keys, err := srv.Client().Keys(t.Context(), "*").Result()
+	is.NoErr(err)
+	is.True(len(keys) > 5) // inbox, history, feed, idempotency, schedule...
+	for _, k := range keys {
+		if !strings.HasPrefix(k, "acme:staging:") {
+			t.Errorf("key %q is outside REDIS_PREFIX", k)
+		}
+	}
 }
 
 func TestClusterFiresEachScheduleOnce(t *testing.T) {
