@@ -42,6 +42,7 @@ const fdReserve = 64
 
 type config struct {
 	url       string
+	sendURL   string
 	scenario  string
 	transport string
 	conns     int
@@ -76,6 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.url, "url", "http://127.0.0.1:8080", "the server's base URL (ignored with -spawn)")
+	fs.StringVar(&cfg.sendURL, "send-url", "", "send REST requests to this instance instead of -url: streams on one instance, sends on another measures cross-instance delivery in Redis mode")
 	fs.StringVar(&cfg.scenario, "scenario", "idle", "idle, broadcast, users or scheduled")
 	fs.StringVar(&cfg.transport, "transport", "sse", "sse, ws, or mix (alternating)")
 	fs.IntVar(&cfg.conns, "conns", 1000, "streams to open (capped by the open-file limit)")
@@ -265,7 +267,11 @@ func measure(ctx context.Context, cfg config, res *result, logf func(string, ...
 	if p.batch.count > 0 {
 		cpu0, err0 := cpuOf(srv)
 		self0 := selfCPU()
-		out = p.drive(ctx, newSender(base, cfg.apiKey, cfg.senders), rec, f, cfg.drain, logf)
+		sendBase := base
+		if cfg.sendURL != "" {
+			sendBase = cfg.sendURL
+		}
+		out = p.drive(ctx, newSender(sendBase, cfg.apiKey, cfg.senders), rec, f, cfg.drain, logf)
 		cpu1, err1 := cpuOf(srv)
 		res.LoadgenCPUSec = round((selfCPU() - self0).Seconds(), 2)
 		cpuUsed, haveCPU = cpu1-cpu0, srv != nil && err0 == nil && err1 == nil
