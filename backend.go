@@ -12,6 +12,7 @@ import (
 	"notification-service/idempotency"
 	"notification-service/inbox"
 	"notification-service/internal/redisconn"
+	"notification-service/metrics"
 	"notification-service/schedule"
 )
 
@@ -23,6 +24,8 @@ type backend struct {
 	inbox     inbox.Store
 	scheduler schedule.Scheduler
 	idem      idempotency.Store
+	// pending counts the scheduled items waiting, for the metrics.
+	pending func(context.Context) (int, error)
 	// check reports whether the shared store is reachable; nil in memory
 	// mode.
 	check func(context.Context) error
@@ -31,17 +34,19 @@ type backend struct {
 	close func()
 }
 
-func newBackend(ctx context.Context, cfg config, logger *slog.Logger, hub *broker.Hub, delivered broker.DeliveryFunc) (backend, error) {
+func newBackend(ctx context.Context, cfg config, logger *slog.Logger, hub *broker.Hub, m *metrics.Metrics, delivered broker.DeliveryFunc) (backend, error) {
 	inboxLimits := inbox.Limits{MaxPerUser: cfg.InboxMaxPerUser, MaxAge: cfg.InboxMaxAge}
 	historyLimits := broker.HistoryLimits{MaxPerChannel: cfg.HistoryMaxPerChannel, MaxAge: cfg.HistoryMaxAge}
 	if cfg.RedisURL == "" {
 		store := inbox.NewMemory(inboxLimits)
+		scheduler := schedule.NewMemory(logger)
 		return backend{
 			mode:      "memory",
 			bus:       broker.NewMemory(hub, store, historyLimits, delivered),
 			inbox:     store,
-			scheduler: schedule.NewMemory(logger),
+			scheduler: scheduler,
 			idem:      idempotency.NewMemory(cfg.IdempotencyTTL),
+			pending:   scheduler.Pending,
 			close:     func() {},
 		}, nil
 	}
@@ -61,8 +66,12 @@ func newBackend(ctx context.Context, cfg config, logger *slog.Logger, hub *broke
 	store := inbox.NewRedis(client, prefix, inboxLimits)
 	bus := broker.NewRedis(client, hub, store, broker.RedisOptions{
 		Prefix: prefix, History: historyLimits, Delivered: delivered, Logger: logger,
+		OnError: m.RedisError("bus"), OnReconnect: m.RedisReconnect("bus"),
 	})
-	scheduler := schedule.NewRedis(client, prefix, logger)
+	scheduler := schedule.NewRedis(client, schedule.RedisOptions{
+		Prefix: prefix, Logger: logger,
+		OnError: m.RedisError("scheduler"), OnReconnect: m.RedisReconnect("scheduler"),
+	})
 	// Scheduled items fire on Redis's expiry events: without them an item
 	// would wait for the scheduler's overdue sweep (about a second late),
 	// so refuse to start and say what to set rather than run degraded.
@@ -76,6 +85,7 @@ func newBackend(ctx context.Context, cfg config, logger *slog.Logger, hub *broke
 		inbox:     store,
 		scheduler: scheduler,
 		idem:      idempotency.NewRedis(client, prefix, cfg.IdempotencyTTL),
+		pending:   scheduler.Pending,
 		check:     bus.Check,
 		run:       bus.Run,
 		close:     func() { client.Close() },

@@ -107,6 +107,7 @@ var everyVariable = map[string]string{
 	"RATE_SENDS_PER_USER":          "1.5",
 	"RATE_SENDS_PER_USER_BURST":    "6",
 	"TRUST_FORWARDED_FOR":          "true",
+	"DEBUG_PPROF_ADDR":             "127.0.0.1:6060",
 }
 
 // The secrets of the configuration tests; errors must never repeat them.
@@ -158,6 +159,7 @@ func TestLoadConfigParsesEveryVariable(t *testing.T) {
 		RateSendsPerUser:         1.5,
 		RateSendsPerUserBurst:    6,
 		TrustForwardedFor:        true,
+		DebugPprofAddr:           "127.0.0.1:6060",
 	})
 }
 

@@ -24,6 +24,7 @@ import (
 	"notification-service/audit"
 	"notification-service/auth"
 	"notification-service/broker"
+	"notification-service/metrics"
 	"notification-service/transport"
 )
 
@@ -68,7 +69,8 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener) error {
 	auditLog := audit.New(logger)
 	hub := broker.NewHub(cfg.MaxChannels)
-	back, err := newBackend(ctx, cfg, logger, hub, func(n broker.Notification, reached int) {
+	m := metrics.New()
+	back, err := newBackend(ctx, cfg, logger, hub, m, func(n broker.Notification, reached int) {
 		auditLog.Record("delivery", slog.String("notification_id", n.ID), slog.String("user_id", n.UserID),
 			slog.Any("channels", n.Channels), slog.Int("connections", reached))
 	})
@@ -78,7 +80,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 	defer back.close()
 	server := transport.New(transport.Deps{
 		Hub: hub, Bus: back.bus, Inbox: back.inbox, Scheduler: back.scheduler,
-		Idempotency: back.idem, Audit: auditLog, Logger: logger, Check: back.check,
+		Idempotency: back.idem, Audit: auditLog, Logger: logger, Check: back.check, Metrics: m,
 	}, transport.Options{
 		Mode:              back.mode,
 		HeartbeatInterval: cfg.HeartbeatInterval,
@@ -113,6 +115,8 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 		IdleTimeout:  cfg.IdleTimeout,
 		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	m.WatchQueues(server.QueueDepth)
+	m.WatchScheduled(back.pending)
 	srv.RegisterOnShutdown(server.CloseStreams)
 	fresh := trackFreshConns(srv)
 	srv.RegisterOnShutdown(fresh.closeAll)

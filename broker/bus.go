@@ -15,7 +15,12 @@ type Bus interface {
 	// connection, as one step: no connection sees a notification before it
 	// is stored, and every connection sees notifications in sequence
 	// order. It returns the notifications with Seq set. On error nothing
-	// was stored or delivered.
+	// was stored or delivered, with one exception: a Redis bus that lost
+	// the answer (a timeout, a reset) returns an error wrapping
+	// redisconn.ErrUnavailable although the publish may have happened.
+	// Publishing the same notification ids again is then safe: the Redis
+	// bus recognises ids it published in the last minutes and returns
+	// their sequence numbers without publishing them twice.
 	Publish(ctx context.Context, ns ...Notification) ([]Notification, error)
 	// Head is the cursor of the newest notification published so far. A
 	// new connection replays from the Head it read before registering, so

@@ -67,6 +67,7 @@ func newEpoch() string {
 
 // Publish implements Bus.
 func (b *Memory) Publish(ctx context.Context, ns ...Notification) ([]Notification, error) {
+	published := time.Now()
 	// Encode outside the lock; only the cursor, which needs the sequence
 	// number, is spliced in under it.
 	bodies := make([][]byte, len(ns))
@@ -99,7 +100,9 @@ func (b *Memory) Publish(ctx context.Context, ns ...Notification) ([]Notificatio
 				b.channel(ch).append(n, now, b.limits)
 			}
 		}
-		reached[i] = b.hub.Deliver(n, spliceCursor(bodies[i], Cursor{Epoch: b.epoch, Seq: n.Seq}))
+		f := spliceCursor(bodies[i], Cursor{Epoch: b.epoch, Seq: n.Seq})
+		f.Published = published
+		reached[i] = b.hub.Deliver(n, f)
 	}
 	b.mu.Unlock()
 

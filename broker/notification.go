@@ -100,6 +100,10 @@ type Frame struct {
 	Cursor string
 	Seq    uint64
 	JSON   []byte
+	// Published is when the bus published the notification, set once per
+	// notification on its live frame (zero on control frames and
+	// replays): the start of the delivery latency the metrics observe.
+	Published time.Time
 }
 
 // NotificationFrame encodes n for delivery with its resume cursor.

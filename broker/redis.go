@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"notification-service/internal/redisconn"
 )
@@ -55,9 +56,20 @@ import (
 // (or one shard), not a cluster.
 
 // feedMaxLen caps the feed (approximately, as XADD MAXLEN ~ does). It only
-// needs to cover an instance's short disconnections; at 300 bytes an entry
-// it holds about 30 MB.
-const feedMaxLen = 100_000
+// needs to cover an instance's short disconnections and stalls: a reader
+// that falls further behind finds a gap and has its connections resume
+// from their cursors. At 300 bytes an entry it holds about 6 MB (at the
+// largest body allowed, 64 KiB, about 1.3 GB: trim bodies, not this).
+const feedMaxLen = 20_000
+
+// publishOnce is how long the bus remembers a published notification id.
+// A publish whose answer was lost (a timeout, a reset after the script
+// ran) fails with ErrUnavailable although it may have happened; running it
+// again with the same ids within this time returns the first run's
+// sequence numbers instead of publishing twice. Scheduled items retry with
+// their own id, and requests with an Idempotency-Key get an id derived from
+// the key, so both retry safely.
+const publishOnce = 10 * time.Minute
 
 // controlTimeout bounds how long a subscribe routed to another instance
 // waits for the owner's answer.
@@ -84,6 +96,12 @@ type RedisOptions struct {
 	// means nothing does.
 	Delivered DeliveryFunc
 	Logger    *slog.Logger
+	// OnError is called for each Redis command of the bus that failed
+	// (metrics); nil means nobody is told.
+	OnError func()
+	// OnReconnect is called when the feed reader reads again after
+	// failing: Redis is back (metrics); nil means nobody is told.
+	OnReconnect func()
 }
 
 // Redis is the bus of a service spread over several instances.
@@ -96,6 +114,8 @@ type Redis struct {
 	limits       HistoryLimits
 	delivered    DeliveryFunc
 	logger       *slog.Logger
+	onError      func()
+	onReconnect  func()
 	instance     string
 
 	publish *redis.Script
@@ -115,6 +135,7 @@ type Redis struct {
 	mu     sync.Mutex
 	epoch  string
 	head   uint64 // the newest sequence number delivered here
+	headID string // the id of the notification at head, "" if unknown
 	feedID string // the last feed entry read
 	// advanced is closed, and replaced, whenever head moves.
 	advanced chan struct{}
@@ -143,6 +164,12 @@ func NewRedis(client *redis.Client, hub *Hub, log ScriptedLog, opts RedisOptions
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.OnError == nil {
+		opts.OnError = func() {}
+	}
+	if opts.OnReconnect == nil {
+		opts.OnReconnect = func() {}
+	}
 	// The feed reader's client never retries a command by itself: a Redis
 	// that restarted must show up to the reader as an error, so that it
 	// resyncs (and its connection's CLIENT ID stays the one shutdown
@@ -151,6 +178,9 @@ func NewRedis(client *redis.Client, hub *Hub, log ScriptedLog, opts RedisOptions
 	readerOpts := *client.Options()
 	readerOpts.MaxRetries = -1
 	readerOpts.PoolSize = 1
+	// The copied options still point at the first client's maintenance
+	// notification handler; a second client must not register over it.
+	readerOpts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	b := &Redis{
 		client:       client,
 		readerClient: redis.NewClient(&readerOpts),
@@ -160,6 +190,8 @@ func NewRedis(client *redis.Client, hub *Hub, log ScriptedLog, opts RedisOptions
 		limits:       opts.History,
 		delivered:    opts.Delivered,
 		logger:       opts.Logger,
+		onError:      opts.OnError,
+		onReconnect:  opts.OnReconnect,
 		instance:     randomHex(8),
 		publish:      redis.NewScript(log.AppendLua() + "\n" + publishLua),
 		control:      redis.NewScript(controlLua),
@@ -181,8 +213,10 @@ func randomHex(n int) string {
 
 // publishLua runs after the inbox's chunk. ARGV: prefix, epoch candidate,
 // now (ms), history max per channel, history max age (ms), feed max
-// length, count, then per notification: user id, id, JSON, channel count,
-// channels.
+// length, count, publish time (µs, the publisher's clock: the start of the
+// delivery latency every instance measures), how long (ms) to remember the
+// first notification's id against a second run, then per notification:
+// user id, id, JSON, channel count, channels.
 //
 // Sequence numbers are read, not incremented, until every store has
 // succeeded: a script that fails half-way keeps the writes it made, and an
@@ -200,13 +234,27 @@ local max_per_channel = tonumber(ARGV[4])
 local max_age = tonumber(ARGV[5])
 local feed_max = ARGV[6]
 local count = tonumber(ARGV[7])
+local published = ARGV[8]
+local once_ttl = tonumber(ARGV[9])
 local seq = tonumber(redis.call('GET', prefix .. 'bus:seq') or '0')
 local first = seq + 1
+
+-- Lua 5.1 writes a number from 10^14 up as 1e+14 when it is concatenated:
+-- format sequence numbers and times explicitly.
+local function num(n) return string.format('%.0f', n) end
+
+-- A notification id published a moment ago is the retry of a publish whose
+-- answer was lost (a timeout, a reset): answer what the first run did.
+local once_key = prefix .. 'bus:once:{' .. ARGV[11] .. '}'
+if once_ttl > 0 then
+  local done = redis.call('GET', once_key)
+  if done then return {epoch, done, 1} end
+end
 
 local function history_append(ch, seq, body)
   local key = prefix .. 'history:{' .. ch .. '}'
   local meta = key .. ':meta'
-  redis.call('ZADD', key, seq, now .. ' ' .. body)
+  redis.call('ZADD', key, seq, num(now) .. ' ' .. body)
   redis.call('HSET', meta, 'last', seq)
   local trimmed = nil
   if max_per_channel > 0 then
@@ -227,10 +275,9 @@ local function history_append(ch, seq, body)
       redis.call('ZREMRANGEBYRANK', key, 0, 0)
     end
     -- A channel nobody broadcasts on any more disappears with its
-    -- entries; its meta outlives them, so a cursor from before can still
-    -- be told it is too old.
+    -- entries. Its meta stays (a few dozen bytes per channel ever used),
+    -- so a cursor from before can still be told it is too old.
     redis.call('PEXPIRE', key, max_age)
-    redis.call('PEXPIRE', meta, 2 * max_age)
   end
   if trimmed then
     local old = tonumber(redis.call('HGET', meta, 'trimmed') or '0')
@@ -238,7 +285,7 @@ local function history_append(ch, seq, body)
   end
 end
 
-local i = 8
+local i = 10
 for k = 0, count - 1 do
   local s = first + k
   local user, id, body, nch = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
@@ -250,13 +297,14 @@ for k = 0, count - 1 do
   else
     for _, ch in ipairs(channels) do history_append(ch, s, body) end
   end
-  local cursor = epoch .. '-' .. s
+  local cursor = epoch .. '-' .. num(s)
   local frame = '{"event":"notification","cursor":"' .. cursor .. '",' .. string.sub(body, 2)
-  redis.call('XADD', prefix .. 'bus:feed', 'MAXLEN', '~', feed_max, s .. '-0',
-    'k', 'n', 'i', id, 'u', user, 'c', table.concat(channels, ','), 'r', cursor, 'f', frame)
+  redis.call('XADD', prefix .. 'bus:feed', 'MAXLEN', '~', feed_max, num(s) .. '-0',
+    'k', 'n', 'i', id, 'u', user, 'c', table.concat(channels, ','), 'r', cursor, 't', published, 'f', frame)
 end
 redis.call('SET', prefix .. 'bus:seq', first + count - 1)
-return {epoch, first}
+if once_ttl > 0 then redis.call('SET', once_key, num(first), 'PX', once_ttl) end
+return {epoch, first, 0}
 `
 
 // controlLua appends a control frame for a user's connections to the feed,
@@ -309,7 +357,9 @@ func (b *Redis) Publish(ctx context.Context, ns ...Notification) ([]Notification
 	if len(ns) == 0 {
 		return nil, nil
 	}
-	args := []any{string(b.keys), newEpoch(), Now().UnixMilli(), b.limits.MaxPerChannel, b.limits.MaxAge.Milliseconds(), feedMaxLen, len(ns)}
+	published := time.Now()
+	args := []any{string(b.keys), newEpoch(), Now().UnixMilli(), b.limits.MaxPerChannel, b.limits.MaxAge.Milliseconds(), feedMaxLen, len(ns),
+		published.UnixMicro(), publishOnce.Milliseconds()}
 	for _, n := range ns {
 		body, err := json.Marshal(n)
 		if err != nil {
@@ -322,7 +372,7 @@ func (b *Redis) Publish(ctx context.Context, ns ...Notification) ([]Notification
 	}
 	res, err := b.publish.Run(ctx, b.client, nil, args...).Slice()
 	if err != nil {
-		return nil, redisconn.Wrap("broker: publish", err)
+		return nil, b.wrap("broker: publish", err)
 	}
 	first, err := asUint(res[1])
 	if err != nil {
@@ -437,7 +487,7 @@ func (b *Redis) Replay(ctx context.Context, connID string, after Cursor) ([]*Fra
 		}
 		res, err := b.replay.Run(ctx, b.client, []string{b.keys.Key("bus", "epoch")}, args...).Slice()
 		if err != nil {
-			return nil, redisconn.Wrap("broker: replay histories", err)
+			return nil, b.wrap("broker: replay histories", err)
 		}
 		if res[0] != epoch {
 			return nil, fmt.Errorf("broker: replay after %s: Redis holds epoch %v: %w", after, res[0], ErrCursorExpired)
@@ -513,7 +563,7 @@ func decodeHistoryEntry(member, score any) (Notification, error) {
 func (b *Redis) NotifyUser(ctx context.Context, userID string, f *Frame) error {
 	keys := []string{b.keys.Key("bus", "seq"), b.keys.Key("bus", "feed")}
 	if err := b.control.Run(ctx, b.client, keys, feedMaxLen, userID, f.JSON).Err(); err != nil {
-		return redisconn.Wrap("broker: notify user "+userID, err)
+		return b.wrap("broker: notify user "+userID, err)
 	}
 	return nil
 }
@@ -569,7 +619,7 @@ func (b *Redis) changeChannels(ctx context.Context, connID string, channels []st
 	body, _ := json.Marshal(req)
 	listeners, err := b.client.Publish(ctx, b.keys.Key("bus", "control"), body).Result()
 	if err != nil {
-		return Subscription{}, redisconn.Wrap("broker: route subscribe for "+connID, err)
+		return Subscription{}, b.wrap("broker: route subscribe for "+connID, err)
 	}
 	others := int(listeners) - 1 // this instance ignores its own requests
 	timeout := time.NewTimer(controlTimeout)
@@ -632,7 +682,7 @@ func (b *Redis) Check(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	return redisconn.Wrap("broker: ping", b.client.Ping(ctx).Err())
+	return b.wrap("broker: ping", b.client.Ping(ctx).Err())
 }
 
 // Run reads the feed and the control channel until ctx ends, delivering to
@@ -654,6 +704,7 @@ func (b *Redis) setReadErr(err error) {
 	}
 	if err == nil && b.readErr != nil {
 		b.logger.Info("redis: feed available again")
+		b.onReconnect()
 	}
 	b.readErr = err
 }
@@ -667,7 +718,7 @@ func (b *Redis) resync(ctx context.Context) error {
 	keys := []string{b.keys.Key("bus", "epoch"), b.keys.Key("bus", "seq"), b.keys.Key("bus", "feed")}
 	res, err := b.sync.Run(ctx, b.client, keys, newEpoch()).StringSlice()
 	if err != nil {
-		return redisconn.Wrap("broker: read feed position", err)
+		return b.wrap("broker: read feed position", err)
 	}
 	epoch, lastID := res[0], res[2]
 	seq, err := strconv.ParseUint(res[1], 10, 64)
@@ -684,22 +735,32 @@ func (b *Redis) resync(ctx context.Context) error {
 		close(b.ready)
 		return nil
 	}
-	lost := epoch != b.epoch || seq < b.head
+	lost := epoch != b.epoch
 	if !lost {
-		// Entries this instance has not read yet: still in the feed?
-		oldest, err := b.client.XRangeN(ctx, b.keys.Key("bus", "feed"), "-", "+", 1).Result()
+		rolledBack, gap, err := b.checkFeed(ctx, seq)
 		if err != nil {
 			b.mu.Unlock()
-			return redisconn.Wrap("broker: read feed start", err)
+			return err
 		}
-		if seq > b.head && (len(oldest) == 0 || feedSeq(oldest[0].ID) > b.head+1) {
-			lost = true
+		if rolledBack {
+			// Redis came back with older data under the same epoch (a
+			// snapshot, an fsync'd-every-second file, a lagging replica):
+			// the sequence numbers after its data will be handed out again,
+			// so every cursor from before must expire. A new epoch does it;
+			// set only if no other instance has set one already.
+			b.logger.Warn("redis: data rolled back to an earlier state; starting a new epoch so old cursors reset",
+				slog.Uint64("redis_seq", seq), slog.Uint64("delivered", b.head))
+			if epoch, err = b.renewEpoch(ctx, epoch); err != nil {
+				b.mu.Unlock()
+				return err
+			}
 		}
+		lost = rolledBack || gap
 	}
 	if lost {
 		b.logger.Warn("redis: the feed no longer holds what this instance missed; ending local connections so they resume from their cursors",
 			slog.String("epoch", epoch), slog.Uint64("head", seq), slog.Uint64("delivered", b.head))
-		b.epoch, b.head, b.feedID = epoch, seq, lastID
+		b.epoch, b.head, b.headID, b.feedID = epoch, seq, "", lastID
 		b.moved()
 	}
 	b.mu.Unlock()
@@ -711,6 +772,52 @@ func (b *Redis) resync(ctx context.Context) error {
 		})
 	}
 	return nil
+}
+
+// checkFeed tells, after an outage, whether reading on from head is still
+// exact. rolledBack: Redis holds older data than this instance delivered
+// (its sequence is behind head, or the feed entry at head is another
+// notification). gap: entries after head were trimmed before being read.
+// The caller holds b.mu.
+func (b *Redis) checkFeed(ctx context.Context, seq uint64) (rolledBack, gap bool, err error) {
+	if seq < b.head {
+		return true, false, nil
+	}
+	feed := b.keys.Key("bus", "feed")
+	oldest, err := b.client.XRangeN(ctx, feed, "-", "+", 1).Result()
+	if err != nil {
+		return false, false, b.wrap("broker: read feed start", err)
+	}
+	if b.head > 0 && b.headID != "" && len(oldest) > 0 && feedSeq(oldest[0].ID) <= b.head {
+		id := strconv.FormatUint(b.head, 10) + "-0"
+		at, err := b.client.XRange(ctx, feed, id, id).Result()
+		if err != nil {
+			return false, false, b.wrap("broker: read feed at head", err)
+		}
+		if len(at) == 0 || str(at[0].Values["i"]) != b.headID {
+			return true, false, nil
+		}
+	}
+	gap = seq > b.head && (len(oldest) == 0 || feedSeq(oldest[0].ID) > b.head+1)
+	return false, gap, nil
+}
+
+// renewEpochLua replaces the epoch only if it is still the one the caller
+// saw, so instances noticing the same rollback agree on one new epoch.
+// KEYS: epoch. ARGV: the epoch seen, the new one.
+const renewEpochLua = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) end
+return redis.call('GET', KEYS[1])
+`
+
+var renewEpochScript = redis.NewScript(renewEpochLua)
+
+func (b *Redis) renewEpoch(ctx context.Context, seen string) (string, error) {
+	epoch, err := renewEpochScript.Run(ctx, b.client, []string{b.keys.Key("bus", "epoch")}, seen, newEpoch()).Text()
+	if err != nil {
+		return "", b.wrap("broker: renew epoch", err)
+	}
+	return epoch, nil
 }
 
 // Resyncer is a connection that can end itself so that its client resumes
@@ -766,7 +873,7 @@ func (b *Redis) readFeed(ctx context.Context) {
 				reader.Close()
 				reader = nil
 				if ctx.Err() == nil {
-					b.setReadErr(redisconn.Wrap("broker: open feed reader", err))
+					b.setReadErr(b.wrap("broker: open feed reader", err))
 					backoff.wait(ctx)
 				}
 				continue
@@ -810,7 +917,7 @@ func (b *Redis) readFeed(ctx context.Context) {
 			// restarted empty may never have shown the reader an error).
 			current, err := b.client.Get(ctx, b.keys.Key("bus", "epoch")).Result()
 			if err != nil && !errors.Is(err, redis.Nil) {
-				b.setReadErr(redisconn.Wrap("broker: read epoch", err))
+				b.setReadErr(b.wrap("broker: read epoch", err))
 				synced = false
 				continue
 			}
@@ -823,7 +930,7 @@ func (b *Redis) readFeed(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			b.setReadErr(redisconn.Wrap("broker: read feed", err))
+			b.setReadErr(b.wrap("broker: read feed", err))
 			reader.Close()
 			reader = nil
 			synced = false
@@ -833,13 +940,19 @@ func (b *Redis) readFeed(ctx context.Context) {
 		b.setReadErr(nil)
 		backoff.reset()
 		for _, s := range streams {
-			b.deliver(s.Messages)
+			if b.deliver(s.Messages) {
+				synced = false // resync ends local connections: they resume
+			}
 		}
 	}
 }
 
 // deliver hands one batch of feed entries to the hub, in feed order.
-func (b *Redis) deliver(msgs []redis.XMessage) {
+// It reports a gap, and stops before it, when the next notification is not
+// the one after head: every sequence number has its own feed entry, so
+// entries were trimmed before this instance read them (it stalled, or fell
+// behind by more than feedMaxLen), and the reader must resync.
+func (b *Redis) deliver(msgs []redis.XMessage) (gap bool) {
 	type done struct {
 		n       Notification
 		reached int
@@ -848,22 +961,32 @@ func (b *Redis) deliver(msgs []redis.XMessage) {
 	advanced := false
 	b.mu.Lock()
 	for _, m := range msgs {
-		b.feedID = m.ID
 		frame, _ := m.Values["f"].(string)
 		user, _ := m.Values["u"].(string)
-		switch m.Values["k"] {
+		kind := m.Values["k"]
+		if kind == "n" {
+			if seq := feedSeq(m.ID); seq > b.head+1 {
+				gap = true
+				break
+			}
+		}
+		b.feedID = m.ID
+		switch kind {
 		case "n":
 			seq := feedSeq(m.ID)
 			if seq <= b.head {
 				continue // covered by a resync's head
 			}
-			b.head = seq
+			b.head, b.headID = seq, str(m.Values["i"])
 			advanced = true
 			n := Notification{ID: str(m.Values["i"]), UserID: user, Seq: seq}
 			if chans := str(m.Values["c"]); chans != "" {
 				n.Channels = strings.Split(chans, ",")
 			}
 			f := &Frame{Cursor: str(m.Values["r"]), Seq: seq, JSON: []byte(frame)}
+			if us, err := strconv.ParseInt(str(m.Values["t"]), 10, 64); err == nil {
+				f.Published = time.UnixMicro(us)
+			}
 			audit = append(audit, done{n, b.hub.Deliver(n, f)})
 		case "u":
 			var head struct {
@@ -880,6 +1003,17 @@ func (b *Redis) deliver(msgs []redis.XMessage) {
 	for _, d := range audit {
 		b.delivered(d.n, d.reached)
 	}
+	return gap
+}
+
+// wrap is redisconn.Wrap that also tells OnError of a command that failed
+// (redis.Nil, an answer, and the caller's own cancellation are not
+// failures).
+func (b *Redis) wrap(op string, err error) error {
+	if err != nil && !errors.Is(err, redis.Nil) && !errors.Is(err, context.Canceled) {
+		b.onError()
+	}
+	return redisconn.Wrap(op, err)
 }
 
 func str(v any) string { s, _ := v.(string); return s }

@@ -100,6 +100,14 @@ func (m *Memory) List(ctx context.Context, userID string) ([]Item, error) {
 	return items, nil
 }
 
+// Pending counts the items waiting for their time (not those being fired),
+// for the metrics' scrape.
+func (m *Memory) Pending(context.Context) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.byID), nil
+}
+
 // Cancel removes a pending item and returns it.
 func (m *Memory) Cancel(ctx context.Context, id string) (Item, error) {
 	m.mu.Lock()

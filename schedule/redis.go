@@ -74,9 +74,11 @@ import (
 // Redis is one standalone server (or one primary), not a Cluster; they use
 // SET … PXAT, so Redis 6.2 or later.
 type Redis struct {
-	client *redis.Client
-	prefix redisconn.Prefix
-	logger *slog.Logger
+	client      *redis.Client
+	prefix      redisconn.Prefix
+	logger      *slog.Logger
+	onError     func()
+	onReconnect func()
 
 	expiredChannel string // __keyevent@<db>__:expired
 	changedChannel string
@@ -138,17 +140,40 @@ const expiryEventsHelp = `notify-keyspace-events must include "Ex" (keyevent not
 // changed from here.
 var errConfigRefused = errors.New("CONFIG refused")
 
+// RedisOptions configure a Redis scheduler.
+type RedisOptions struct {
+	// Prefix starts every key and channel.
+	Prefix redisconn.Prefix
+	// Logger gets fire failures and Redis trouble; nil discards them.
+	Logger *slog.Logger
+	// OnError is called for each Redis command of the scheduler that
+	// failed (metrics); nil means nobody is told.
+	OnError func()
+	// OnReconnect is called when Run has resubscribed to the expiry
+	// events after losing its connection: Redis is back (metrics); nil
+	// means nobody is told.
+	OnReconnect func()
+}
+
 // NewRedis returns a scheduler keeping its items in client's database under
-// prefix. Fire failures and Redis trouble are logged to logger; a nil logger
-// discards them. Call Prepare once at start-up.
-func NewRedis(client *redis.Client, prefix redisconn.Prefix, logger *slog.Logger) *Redis {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+// opts.Prefix. Call Prepare once at start-up.
+func NewRedis(client *redis.Client, opts RedisOptions) *Redis {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.OnError == nil {
+		opts.OnError = func() {}
+	}
+	if opts.OnReconnect == nil {
+		opts.OnReconnect = func() {}
+	}
+	prefix := opts.Prefix
 	return &Redis{
 		client:         client,
 		prefix:         prefix,
-		logger:         logger,
+		logger:         opts.Logger,
+		onError:        opts.OnError,
+		onReconnect:    opts.OnReconnect,
 		expiredChannel: fmt.Sprintf("__keyevent@%d__:expired", client.Options().DB),
 		changedChannel: prefix.Key("sched", "changed"),
 		triggerPrefix:  prefix.Key("sched", "trigger", ""),
@@ -156,6 +181,26 @@ func NewRedis(client *redis.Client, prefix redisconn.Prefix, logger *slog.Logger
 		overdueGrace:   defaultOverdueGrace,
 		queueSize:      eventBuffer,
 	}
+}
+
+// wrap is redisconn.Wrap that also tells OnError of a command that failed
+// (redis.Nil, an answer, and the caller's own cancellation are not
+// failures).
+func (r *Redis) wrap(op string, err error) error {
+	if err != nil && !errors.Is(err, redis.Nil) && !errors.Is(err, context.Canceled) {
+		r.onError()
+	}
+	return redisconn.Wrap(op, err)
+}
+
+// Pending counts the items waiting for their time (not those being fired):
+// one ZCARD, for the metrics' scrape.
+func (r *Redis) Pending(ctx context.Context) (int, error) {
+	n, err := r.client.ZCard(ctx, r.prefix.Key("sched", "due")).Result()
+	if err != nil {
+		return 0, r.wrap("schedule: count pending", err)
+	}
+	return int(n), nil
 }
 
 // DroppedEvents counts expiry events the reader could not hand on because
@@ -194,7 +239,7 @@ func (r *Redis) ensureExpiryEvents(ctx context.Context) error {
 	got, err := r.client.ConfigGet(ctx, param).Result()
 	if err != nil {
 		if redisconn.Unavailable(err) {
-			return redisconn.Wrap("schedule: CONFIG GET "+param, err)
+			return r.wrap("schedule: CONFIG GET "+param, err)
 		}
 		return fmt.Errorf("schedule: CONFIG GET %s: %w: %w", param, errConfigRefused, err)
 	}
@@ -205,7 +250,7 @@ func (r *Redis) ensureExpiryEvents(ctx context.Context) error {
 	}
 	if err := r.client.ConfigSet(ctx, param, want).Err(); err != nil {
 		if redisconn.Unavailable(err) {
-			return redisconn.Wrap("schedule: CONFIG SET "+param, err)
+			return r.wrap("schedule: CONFIG SET "+param, err)
 		}
 		return fmt.Errorf("schedule: CONFIG SET %s %s: %w: %w", param, want, errConfigRefused, err)
 	}
@@ -235,11 +280,11 @@ func (r *Redis) probeExpiryEvents(ctx context.Context) (bool, error) {
 	// Wait for the subscription to be confirmed, so the probe's event
 	// cannot be published before anyone listens.
 	if _, err := ps.ReceiveTimeout(ctx, 2*time.Second); err != nil {
-		return false, redisconn.Wrap(op, err)
+		return false, r.wrap(op, err)
 	}
 	key := r.prefix.Key("sched", "probe", randomHex(8))
 	if err := r.client.Set(ctx, key, "1", time.Millisecond).Err(); err != nil {
-		return false, redisconn.Wrap(op, err)
+		return false, r.wrap(op, err)
 	}
 	// Touch the key until Redis has expired it (1 ms from now), which
 	// publishes the event if events are on.
@@ -248,7 +293,7 @@ func (r *Redis) probeExpiryEvents(ctx context.Context) (bool, error) {
 	for {
 		n, err := r.client.Exists(ctx, key).Result()
 		if err != nil {
-			return false, redisconn.Wrap(op, err)
+			return false, r.wrap(op, err)
 		}
 		if n == 0 {
 			break
@@ -266,7 +311,7 @@ func (r *Redis) probeExpiryEvents(ctx context.Context) (bool, error) {
 			if time.Now().After(deadline) {
 				return false, nil
 			}
-			return false, redisconn.Wrap(op, err)
+			return false, r.wrap(op, err)
 		}
 		if m, ok := msg.(*redis.Message); ok && m.Payload == key {
 			return true, nil
@@ -313,7 +358,7 @@ func (r *Redis) Add(ctx context.Context, it Item) error {
 	}
 	added, err := addScript.Run(ctx, r.client, nil, args...).Int()
 	if err != nil {
-		return redisconn.Wrap("schedule: add "+it.ID, err)
+		return r.wrap("schedule: add "+it.ID, err)
 	}
 	if added == 0 {
 		return fmt.Errorf("schedule: add %s: %w", it.ID, ErrDuplicate)
@@ -325,7 +370,7 @@ func (r *Redis) Add(ctx context.Context, it Item) error {
 func (r *Redis) Get(ctx context.Context, id string) (Item, error) {
 	found, err := getScript.Run(ctx, r.client, nil, string(r.prefix), id).StringSlice()
 	if err != nil {
-		return Item{}, redisconn.Wrap("schedule: get "+id, err)
+		return Item{}, r.wrap("schedule: get "+id, err)
 	}
 	if len(found) == 0 {
 		return Item{}, fmt.Errorf("schedule: get %s: %w", id, ErrNotFound)
@@ -342,7 +387,7 @@ func (r *Redis) Get(ctx context.Context, id string) (Item, error) {
 func (r *Redis) List(ctx context.Context, userID string) ([]Item, error) {
 	raws, err := listScript.Run(ctx, r.client, nil, string(r.prefix), userID).StringSlice()
 	if err != nil {
-		return nil, redisconn.Wrap("schedule: list", err)
+		return nil, r.wrap("schedule: list", err)
 	}
 	items := make([]Item, 0, len(raws))
 	for _, raw := range raws {
@@ -360,7 +405,7 @@ func (r *Redis) List(ctx context.Context, userID string) ([]Item, error) {
 func (r *Redis) Cancel(ctx context.Context, id string) (Item, error) {
 	found, err := cancelScript.Run(ctx, r.client, nil, string(r.prefix), id).StringSlice()
 	if err != nil {
-		return Item{}, redisconn.Wrap("schedule: cancel "+id, err)
+		return Item{}, r.wrap("schedule: cancel "+id, err)
 	}
 	if len(found) == 0 {
 		return Item{}, fmt.Errorf("schedule: cancel %s: %w", id, ErrNotFound)
@@ -456,6 +501,7 @@ type runner struct {
 func (rn *runner) read(ctx context.Context, msgs <-chan any) {
 	r := rn.r
 	var lastDropLog time.Time
+	subscribed := false // to the expiry events, once already
 	for {
 		var msg any
 		select {
@@ -480,6 +526,12 @@ func (rn *runner) read(ctx context.Context, msgs <-chan any) {
 			// Each channel confirms separately, so the last confirmation
 			// starts a catch-up that follows both.
 			r.logger.LogAttrs(ctx, slog.LevelDebug, "schedule: subscribed", slog.String("channel", m.Channel))
+			if m.Channel == r.expiredChannel {
+				if subscribed {
+					r.onReconnect()
+				}
+				subscribed = true
+			}
 			signal(rn.resync)
 			rn.needSync.Store(true)
 			signal(rn.wake)
@@ -600,7 +652,7 @@ func (rn *runner) pass(ctx context.Context, st *passState) (time.Time, error) {
 	res, err := passScript.Run(ctx, r.client, nil, string(r.prefix), from, now.UnixMilli(),
 		checkStale, r.overdueGrace.Milliseconds(), touchLimit).Slice()
 	if err != nil {
-		return time.Time{}, redisconn.Wrap("schedule: timer pass", err)
+		return time.Time{}, rn.r.wrap("schedule: timer pass", err)
 	}
 	if len(res) != 8 {
 		return time.Time{}, fmt.Errorf("schedule: timer pass: unexpected reply %v", res)
@@ -788,7 +840,7 @@ func (rn *runner) claim(ctx context.Context, ids []string, all bool) ([]claimed,
 	defer cancel()
 	vals, err := claimScript.Run(claimCtx, r.client, nil, args...).StringSlice()
 	if err != nil {
-		return nil, redisconn.Wrap("schedule: claim", err)
+		return nil, rn.r.wrap("schedule: claim", err)
 	}
 	batch := make([]claimed, 0, len(vals)/3)
 	for i := 0; i+2 < len(vals); i += 3 {
@@ -924,7 +976,7 @@ func (rn *runner) ack(ctx context.Context, cs []claimed) error {
 	}
 	lost, err := ackScript.Run(ctx, rn.r.client, nil, args...).StringSlice()
 	if err != nil {
-		return redisconn.Wrap("schedule: ack", err)
+		return rn.r.wrap("schedule: ack", err)
 	}
 	for _, id := range lost {
 		rn.r.logger.LogAttrs(ctx, slog.LevelWarn, "schedule: fired after its lease expired; another instance may fire it again",
@@ -936,7 +988,7 @@ func (rn *runner) ack(ctx context.Context, cs []claimed) error {
 // release puts a claimed item back, pending and due at at (ms).
 func (rn *runner) release(ctx context.Context, c claimed, at int64) error {
 	_, err := releaseScript.Run(ctx, rn.r.client, nil, string(rn.r.prefix), c.item.ID, c.token, at).Int()
-	return redisconn.Wrap("schedule: put back "+c.item.ID, err)
+	return rn.r.wrap("schedule: put back "+c.item.ID, err)
 }
 
 // backoff doubles from minBackoff to maxBackoff.

@@ -35,7 +35,7 @@ func TestRedis(t *testing.T) {
 // own, closed when the test ends.
 func newRedis(t testing.TB, srv *redistest.Server, prefix string) *Redis {
 	t.Helper()
-	s := NewRedis(openClient(t, srv), redisconn.Prefix(prefix), testLogger(t))
+	s := NewRedis(openClient(t, srv), RedisOptions{Prefix: redisconn.Prefix(prefix), Logger: testLogger(t)})
 	if err := s.Prepare(t.Context()); err != nil {
 		t.Fatalf("prepare: %v", err)
 	}
@@ -243,7 +243,7 @@ func TestRedisAnotherInstanceFires(t *testing.T) {
 			is := is.New(t)
 			prefix := strings.ReplaceAll(how, " ", "-") + ":"
 			client := openClient(t, srv)
-			gone := NewRedis(client, redisconn.Prefix(prefix), testLogger(t))
+			gone := NewRedis(client, RedisOptions{Prefix: redisconn.Prefix(prefix), Logger: testLogger(t)})
 			stopGone := runUntil(t, gone, func(context.Context, Item) error {
 				t.Error("the stopped instance fired")
 				return nil
@@ -478,7 +478,7 @@ func TestRedisPrepare(t *testing.T) {
 		return got["notify-keyspace-events"]
 	}
 	prepare := func(t *testing.T, srv *redistest.Server) error {
-		return NewRedis(openClient(t, srv), "prep:", testLogger(t)).Prepare(t.Context())
+		return NewRedis(openClient(t, srv), RedisOptions{Prefix: "prep:", Logger: testLogger(t)}).Prepare(t.Context())
 	}
 
 	t.Run("adds to the flags set", func(t *testing.T) {

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
+
 	"notification-service/broker"
 	"notification-service/inbox"
 	"notification-service/schedule"
@@ -38,6 +40,22 @@ type storedResponse struct {
 // and body gets the first answer back (with Idempotent-Replayed: true), a
 // different body under the same key gets 409. Without the header it just
 // runs create.
+// idNamespace names the ids derived from Idempotency-Keys.
+var idNamespace = uuid.MustParse("6f1c9a52-3d0e-4f5b-9a57-2d3c8e1b7a40")
+
+// notificationID is a new id, or, for a request with an Idempotency-Key,
+// one derived from the key and the request: a retry of a send whose answer
+// was lost (Redis timed out after storing it) then carries the same id, and
+// the bus recognises it instead of publishing twice.
+func notificationID(r *http.Request, body []byte) string {
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" || len(key) > 255 {
+		return broker.NewID()
+	}
+	sum := sha256.Sum256(body)
+	return uuid.NewSHA1(idNamespace, []byte(r.Method+" "+r.URL.Path+"\n"+key+"\n"+hex.EncodeToString(sum[:]))).String()
+}
+
 func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, body []byte, create func() (int, any, error)) {
 	key := r.Header.Get("Idempotency-Key")
 	if key == "" {
@@ -128,7 +146,7 @@ func (s *Server) handleSend() http.Handler {
 			writeError(w, badRequest("unknown_field", "scheduled_at", "scheduled_at belongs to /api/v1/notifications/schedule"))
 			return
 		}
-		ns, e := req.toNotifications(broker.NewID(), s.opts.MaxChannels)
+		ns, e := req.toNotifications(notificationID(r, body), s.opts.MaxChannels)
 		if e == nil {
 			e = s.allowSendTo(userIDs(ns))
 		}
@@ -146,6 +164,7 @@ func (s *Server) handleSend() http.Handler {
 			}
 			s.audit.Record("send", slog.String("notification_id", ns[0].ID), slog.Any("user_ids", userIDs(ns)),
 				slog.Any("channels", ns[0].Channels), slog.String("type", ns[0].Type), slog.String("remote_addr", r.RemoteAddr))
+			s.metrics.NotificationAccepted("send")
 			return http.StatusCreated, sendResponse{ID: ns[0].ID, Timestamp: now}, nil
 		})
 	})
@@ -208,7 +227,7 @@ func (s *Server) handleSchedule() http.Handler {
 			writeError(w, e)
 			return
 		}
-		id := broker.NewID()
+		id := notificationID(r, body)
 		ns, e := req.toNotifications(id, s.opts.MaxChannels)
 		if e == nil {
 			e = s.allowSendTo(userIDs(ns))
@@ -220,10 +239,17 @@ func (s *Server) handleSchedule() http.Handler {
 		s.idempotent(w, r, body, func() (int, any, error) {
 			it := schedule.Item{ID: id, ScheduledAt: at, CreatedAt: now, Notifications: ns}
 			if err := s.sched.Add(r.Context(), it); err != nil {
-				return 0, nil, err
+				// The retry of an Add whose answer was lost (same
+				// Idempotency-Key, same derived id): it is there already.
+				existing, getErr := s.sched.Get(r.Context(), id)
+				if !errors.Is(err, schedule.ErrDuplicate) || getErr != nil {
+					return 0, nil, err
+				}
+				it = existing
 			}
 			s.audit.Record("schedule", slog.String("schedule_id", id), slog.Any("user_ids", it.UserIDs()),
 				slog.Any("channels", ns[0].Channels), slog.Time("scheduled_at", at), slog.String("remote_addr", r.RemoteAddr))
+			s.metrics.NotificationAccepted("schedule")
 			return http.StatusCreated, viewOf(it), nil
 		})
 	})

@@ -53,6 +53,8 @@ func statusOf(err error) *apiError {
 		return &apiError{Status: http.StatusConflict, Code: "idempotency_in_progress", Message: "a request with this Idempotency-Key is still in progress"}
 	case errors.Is(err, idempotency.ErrMismatch):
 		return &apiError{Status: http.StatusConflict, Code: "idempotency_key_reused", Message: "this Idempotency-Key was used for a different request"}
+	case errors.Is(err, schedule.ErrDuplicate):
+		return &apiError{Status: http.StatusConflict, Code: "schedule_exists", Message: "a scheduled notification with this id exists or has fired"}
 	case errors.Is(err, redisconn.ErrUnavailable):
 		// Refused, never accepted and dropped: the caller retries.
 		return &apiError{Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the shared store (Redis) is unreachable; nothing was done, retry later"}

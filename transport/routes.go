@@ -4,7 +4,8 @@ import "net/http"
 
 // Handler returns every route of the service, wrapped in its middleware.
 // Each route names who may call it: backend (the API key, when one is
-// set), ownInbox (in token mode, the API key or the token of the user in
+// set; /metrics too, since what it shows is operational detail),
+// ownInbox (in token mode, the API key or the token of the user in
 // the path); the streams check their token themselves, since they must
 // answer before the stream starts.
 func (s *Server) Handler() http.Handler {
@@ -21,6 +22,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /api/v1/connections/{connection_id}/subscribe", s.backend(s.handleConnectionChannels(true)))
 	mux.Handle("POST /api/v1/connections/{connection_id}/unsubscribe", s.backend(s.handleConnectionChannels(false)))
 	mux.Handle("GET /health", s.handleHealth())
+	mux.Handle("GET /metrics", s.backend(s.handleMetrics()))
 	mux.Handle("GET /sse", s.handleSSE())
 	mux.Handle("GET /ws", s.handleWS())
 	return s.recoverPanics(s.cors(jsonMuxErrors(mux)))

@@ -88,6 +88,9 @@ type Deps struct {
 	// Check says whether the shared store is reachable; /health answers
 	// 503 "degraded" while it fails. Nil in memory mode.
 	Check func(context.Context) error
+	// Metrics is told of connections, deliveries, sends and fires, and
+	// serves GET /metrics; nil reports to nobody.
+	Metrics Metrics
 }
 
 // Server serves the HTTP API and the streams.
@@ -101,6 +104,7 @@ type Server struct {
 	audit   audit.Log
 	log     *slog.Logger
 	check   func(context.Context) error
+	metrics Metrics
 	started time.Time
 
 	// tokens verifies browsers' tokens; nil in open mode.
@@ -113,12 +117,16 @@ type Server struct {
 	connectsPerAddr, connectsPerUser *limiterSet
 	sendsPerAddr, sendsPerUser       *limiterSet
 
+	// writers write to hijacked connections (writers.go).
+	writers *writers
+
 	shuttingDown chan struct{}
 
-	// streamsMu guards the count of live WebSocket handlers:
-	// http.Server.Shutdown does not wait for hijacked connections (it does
-	// wait for SSE handlers), so the owner waits for drained instead. (A WaitGroup would forbid a stream
-	// starting while the owner already waits.)
+	// streamsMu guards the count of live hijacked connections (WebSocket,
+	// and SSE over HTTP/1.1): http.Server.Shutdown does not wait for them
+	// (it does wait for SSE handlers over HTTP/2), so the owner waits for
+	// drained instead. (A WaitGroup would forbid a stream starting while
+	// the owner already waits.)
 	streamsMu sync.Mutex
 	streams   int
 	closing   bool
@@ -139,7 +147,7 @@ func New(d Deps, opts Options) *Server {
 	}
 	s := &Server{
 		opts: opts, hub: d.Hub, bus: d.Bus, inbox: d.Inbox, sched: d.Scheduler, idem: d.Idempotency,
-		audit: d.Audit, log: d.Logger, check: d.Check, started: time.Now(),
+		audit: d.Audit, log: d.Logger, check: d.Check, metrics: d.Metrics, started: time.Now(),
 		apiKey:          auth.NewKey(opts.APIKey),
 		expiry:          newExpiryQueue(),
 		slots:           newUserSlots(opts.MaxConnectionsPerUser),
@@ -147,6 +155,7 @@ func New(d Deps, opts Options) *Server {
 		connectsPerUser: newLimiterSet(opts.Rates.ConnectsPerUser, maxRateKeys),
 		sendsPerAddr:    newLimiterSet(opts.Rates.SendsPerAddr, maxRateKeys),
 		sendsPerUser:    newLimiterSet(opts.Rates.SendsPerUser, maxRateKeys),
+		writers:         newWriters(),
 		shuttingDown:    make(chan struct{}),
 		drained:         make(chan struct{}),
 	}
@@ -157,14 +166,24 @@ func New(d Deps, opts Options) *Server {
 		}
 		s.tokens = v
 	}
+	if s.metrics == nil {
+		s.metrics = noMetrics{}
+	}
 	return s
 }
 
-// Run drives the one heartbeat ticker shared by every connection, and the
-// one timer that ends streams whose token expires, until ctx ends.
+// Run drives the one heartbeat ticker shared by every connection, the one
+// timer that closes WebSocket peers that left a ping unanswered, and the
+// one timer that ends streams whose token expires, until ctx ends: no
+// connection has a timer of its own.
 func (s *Server) Run(ctx context.Context) error {
 	t := time.NewTicker(s.opts.HeartbeatInterval)
 	defer t.Stop()
+	// Each heartbeat checks the pongs of the one before; when PongTimeout
+	// is shorter than the interval, pongs is a check in between.
+	pongs := time.NewTimer(time.Hour)
+	pongs.Stop()
+	defer pongs.Stop()
 	expire := time.NewTimer(time.Hour)
 	expire.Stop()
 	defer expire.Stop()
@@ -190,10 +209,19 @@ func (s *Server) Run(ctx context.Context) error {
 			expireDue()
 		case <-expire.C:
 			expireDue()
-		case <-t.C:
+		case now := <-t.C:
 			s.hub.Each(func(c broker.Conn) {
 				if c, ok := c.(*conn); ok {
-					c.heartbeat()
+					c.heartbeat(now)
+				}
+			})
+			if s.opts.PongTimeout < s.opts.HeartbeatInterval {
+				pongs.Reset(s.opts.PongTimeout)
+			}
+		case now := <-pongs.C:
+			s.hub.Each(func(c broker.Conn) {
+				if c, ok := c.(*conn); ok {
+					c.checkPong(now)
 				}
 			})
 		}
@@ -205,8 +233,8 @@ func (s *Server) Run(ctx context.Context) error {
 // http.Server.RegisterOnShutdown.
 func (s *Server) CloseStreams() {
 	s.streamsMu.Lock()
-	defer s.streamsMu.Unlock()
 	if s.closing {
+		s.streamsMu.Unlock()
 		return
 	}
 	s.closing = true
@@ -214,9 +242,16 @@ func (s *Server) CloseStreams() {
 	if s.streams == 0 {
 		close(s.drained)
 	}
+	s.streamsMu.Unlock()
+	// A stream registering after this looks at shuttingDown itself.
+	s.hub.Each(func(c broker.Conn) {
+		if c, ok := c.(*conn); ok {
+			c.kick(reasonShutdown)
+		}
+	})
 }
 
-// streamStarted counts a WebSocket handler in; false means the server is
+// streamStarted counts a hijacked connection in; false means the server is
 // closing and the connection must not start.
 func (s *Server) streamStarted() bool {
 	s.streamsMu.Lock()
@@ -237,8 +272,8 @@ func (s *Server) streamEnded() {
 	}
 }
 
-// WaitStreams waits, after CloseStreams, until every WebSocket handler has
-// returned, or ctx ends.
+// WaitStreams waits, after CloseStreams, until every hijacked connection
+// (WebSocket, and SSE over HTTP/1.1) has ended, or ctx ends.
 func (s *Server) WaitStreams(ctx context.Context) error {
 	select {
 	case <-s.drained:
@@ -258,6 +293,8 @@ func (s *Server) WaitStreams(ctx context.Context) error {
 // Fire publishes a scheduled item that has come due: the scheduler's
 // FireFunc.
 func (s *Server) Fire(ctx context.Context, it schedule.Item) error {
+	// Lateness is the scheduler's: from the time asked for to this call.
+	lateness := time.Since(it.ScheduledAt)
 	ns := make([]broker.Notification, len(it.Notifications))
 	now := broker.Now()
 	for i, n := range it.Notifications {
@@ -269,6 +306,7 @@ func (s *Server) Fire(ctx context.Context, it schedule.Item) error {
 	}
 	s.audit.Record("fire", slog.String("schedule_id", it.ID), slog.Any("user_ids", it.UserIDs()),
 		slog.Any("channels", ns[0].Channels), slog.Time("scheduled_at", it.ScheduledAt),
-		slog.Duration("lateness", time.Since(it.ScheduledAt)))
+		slog.Duration("lateness", lateness))
+	s.metrics.ScheduleFired(lateness)
 	return nil
 }

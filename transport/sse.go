@@ -1,9 +1,11 @@
 package transport
 
 import (
-	"context"
+	"bytes"
+	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"notification-service/auth"
@@ -16,6 +18,14 @@ import (
 // URL or token); a stream that must end later (its token expiring
 // included) is closed after a last event, never answered with an error
 // status.
+//
+// Over HTTP/1.1 the connection is taken out of net/http once the request
+// is admitted (hijacked) and the handler returns after the catch-up: a
+// stream inside net/http keeps its handler goroutine, a 4 KiB read buffer
+// and a 4 KiB write buffer for its whole life, several times what the
+// connection needs otherwise (docs/BENCHMARKS.md). HTTP/2 multiplexes
+// streams on one connection, which cannot be hijacked: there the stream
+// stays inside net/http.
 func (s *Server) handleSSE() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e := s.allowConnectFrom(r); e != nil {
@@ -32,60 +42,154 @@ func (s *Server) handleSSE() http.Handler {
 			writeError(w, e)
 			return
 		}
-		defer release()
-		rc := http.NewResponseController(w)
-		// The server's WriteTimeout would cut the stream silently; each
-		// write sets its own deadline instead.
-		if err := rc.SetWriteDeadline(time.Time{}); err != nil {
-			s.fail(w, r, err)
-			return
-		}
 		h := w.Header()
 		h.Set("Content-Type", "text/event-stream")
 		h.Set("Cache-Control", "no-cache")
 		h.Set("X-Accel-Buffering", "no")
+		c := s.newConn(p.userID, "sse", r.RemoteAddr)
+		c.claims = p.claims
+		c.release = release
+		if s.hijackSSE(w, r, c) {
+			s.stream(r.Context(), c, p)
+			return
+		}
+
+		rc := http.NewResponseController(w)
+		// The server's WriteTimeout would cut the stream silently; each
+		// write sets its own deadline instead.
+		if err := rc.SetWriteDeadline(time.Time{}); err != nil {
+			release()
+			s.fail(w, r, err)
+			return
+		}
 		w.WriteHeader(http.StatusOK)
 		// Send the headers now: the client learns the stream is open even
 		// while its catch-up is still being read.
 		if err := rc.Flush(); err != nil {
+			release()
 			return
 		}
-
-		c := newConn(broker.NewID(), p.userID, "sse", r.RemoteAddr, s.opts.QueueSize)
-		c.claims = p.claims
-		sw := &sseWriter{w: w, rc: rc, timeout: s.opts.WriteTimeout}
-		s.stream(r.Context(), c, p, sw)
+		c.wake = make(chan struct{}, 1)
+		c.out = &responseSink{w: w, rc: rc, timeout: s.opts.WriteTimeout, aborted: &c.aborted}
+		c.w = sseWriter{out: c.out}
+		s.stream(r.Context(), c, p)
+		// This goroutine is the connection's writer whenever it has
+		// something to write, until the stream ends.
+		gone := r.Context().Done()
+		for {
+			select {
+			case <-c.wake:
+				if c.flush() {
+					return
+				}
+			case <-gone:
+				gone = nil
+				c.kick(reasonClientClosed)
+			}
+		}
 	})
 }
+
+// hijackSSE takes an HTTP/1.x stream's connection out of net/http and
+// writes the response head on it. It says false, leaving the response
+// untouched, where the stream must stay inside net/http: HTTP/2, or a
+// server already closing (whose drain waits for handlers, not for
+// hijacked connections; the stream then ends at once with its reconnect
+// hint).
+func (s *Server) hijackSSE(w http.ResponseWriter, r *http.Request, c *conn) bool {
+	if r.ProtoMajor != 1 || !s.streamStarted() {
+		return false
+	}
+	nc, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		s.streamEnded()
+		return false
+	}
+	// Whatever the client sent after its request (nothing, from an
+	// EventSource) stays unread in net/http's buffer, dropped with it.
+	release := c.release
+	c.release = func() { release(); s.streamEnded() }
+	c.out = newSock(nc, s.opts.WriteTimeout, &c.aborted)
+	c.w = sseWriter{out: c.out, conn: nc}
+	c.peerDone = make(chan struct{})
+	go c.watchPeer(nc)
+	if _, err := c.out.Write(sseHead(w.Header())); err != nil {
+		c.broken = true
+		c.kick(reasonWriteFailed)
+	}
+	return true
+}
+
+// sseHead is the response head of a hijacked stream. With neither a
+// Content-Length nor chunked encoding, the body is everything until the
+// connection closes (RFC 9112, section 6.3), which is what an event stream
+// is: each write is events and nothing else.
+func sseHead(h http.Header) []byte {
+	var b bytes.Buffer
+	b.WriteString("HTTP/1.1 200 OK\r\n")
+	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	h.Set("Connection", "close")
+	_ = h.Write(&b)
+	b.WriteString("\r\n")
+	return b.Bytes()
+}
+
+// watchPeer reads the client's side of a hijacked SSE connection. An
+// EventSource sends nothing after its request; the read ends when the
+// client goes away, which ends the stream at once rather than at its next
+// write. Blocked in the read, it is the only goroutine an idle SSE
+// connection has, with the smallest stack there is.
+func (c *conn) watchPeer(nc net.Conn) {
+	defer close(c.peerDone)
+	var discard [64]byte
+	for {
+		if _, err := nc.Read(discard[:]); err != nil {
+			c.kick(reasonClientClosed)
+			return
+		}
+	}
+}
+
+// responseSink is a stream that stays inside net/http: every write is
+// flushed at once, under a deadline of its own.
+type responseSink struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	aborted *atomic.Bool
+}
+
+func (rs *responseSink) Write(b []byte) (int, error) {
+	if err := rs.rc.SetWriteDeadline(time.Now().Add(rs.timeout)); err != nil {
+		return 0, err
+	}
+	if rs.aborted.Load() { // after the deadline: see sock.Write
+		return 0, errAborted
+	}
+	n, err := rs.w.Write(b)
+	if err != nil {
+		return n, err
+	}
+	return n, rs.rc.Flush()
+}
+
+// tryWrite is never called: a stream inside net/http has its handler as
+// its writer, which may wait.
+func (rs *responseSink) tryWrite([]byte) (int, error) { return 0, nil }
+
+func (rs *responseSink) abort() { _ = rs.rc.SetWriteDeadline(time.Now()) }
 
 // sseWriter frames frames as SSE events. Notifications use the default event
 // type and carry their cursor as id:, so EventSource.onmessage sees them and
 // Last-Event-ID resumes after them; control events are named.
 type sseWriter struct {
-	w       http.ResponseWriter
-	rc      *http.ResponseController
-	timeout time.Duration
-	buf     []byte
+	out sink
+	// conn is the hijacked connection, closed when the stream ends; nil
+	// inside net/http, where returning from the handler ends the response.
+	conn net.Conn
 }
 
-func (sw *sseWriter) write(ctx context.Context, frames []*broker.Frame) error {
-	b := sw.buf[:0]
-	for _, f := range frames {
-		b = appendEvent(b, f)
-	}
-	err := sw.sendCtx(ctx, b)
-	// Keep a small buffer for the next write, not a burst's worth for the
-	// connection's whole life.
-	if cap(b) <= maxKeptBuffer {
-		sw.buf = b
-	} else {
-		sw.buf = nil
-	}
-	return err
-}
-
-// maxKeptBuffer is the largest write buffer an SSE connection keeps.
-const maxKeptBuffer = 16 << 10
+func (sseWriter) appendFrame(b []byte, f *broker.Frame) []byte { return appendEvent(b, f) }
 
 func appendEvent(b []byte, f *broker.Frame) []byte {
 	if f.Event == "ready" {
@@ -110,35 +214,11 @@ func appendEvent(b []byte, f *broker.Frame) []byte {
 	return append(b, '\n', '\n')
 }
 
-func (sw *sseWriter) heartbeat(ctx context.Context) error {
-	return sw.sendCtx(ctx, []byte(": heartbeat\n\n"))
-}
-
-// sendCtx is send that gives up when ctx ends (the connection was kicked):
-// moving the deadline to now releases a write blocked on a client that
-// stopped reading.
-func (sw *sseWriter) sendCtx(ctx context.Context, b []byte) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	stop := context.AfterFunc(ctx, func() { _ = sw.rc.SetWriteDeadline(time.Now()) })
-	defer stop()
-	return sw.send(b)
-}
-
-func (sw *sseWriter) send(b []byte) error {
-	if err := sw.rc.SetWriteDeadline(time.Now().Add(sw.timeout)); err != nil {
-		return err
-	}
-	if _, err := sw.w.Write(b); err != nil {
-		return err
-	}
-	return sw.rc.Flush()
-}
+func (sseWriter) appendHeartbeat(b []byte) []byte { return append(b, ": heartbeat\n\n"...) }
 
 // end writes the last event: "reconnect" on shutdown (the browser's own
 // retry then finds another instance), "error" with the reason otherwise.
-func (sw *sseWriter) end(reason string) {
+func (sw sseWriter) end(reason string) {
 	var f *broker.Frame
 	switch reason {
 	case reasonShutdown, reasonResync:
@@ -148,7 +228,13 @@ func (sw *sseWriter) end(reason string) {
 	default:
 		f = broker.EventFrame("error", map[string]any{"code": reason, "message": endMessage(reason)})
 	}
-	_ = sw.send(appendEvent(nil, f))
+	_, _ = sw.out.Write(appendEvent(nil, f))
+}
+
+func (sw sseWriter) close() {
+	if sw.conn != nil {
+		_ = sw.conn.Close()
+	}
 }
 
 func endMessage(reason string) string {

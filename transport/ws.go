@@ -1,14 +1,20 @@
 package transport
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"io"
 	"log/slog"
+	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -18,6 +24,12 @@ import (
 
 // handleWS serves GET /ws: the seed's WebSocket, which also takes
 // subscribe, unsubscribe and ping actions from the client.
+//
+// The handler returns once the catch-up is written: websocket.Accept has
+// taken the connection out of net/http, and what stays is one goroutine
+// reading the client's actions (coder/websocket needs a reader for control
+// frames anyway), small buffers, and a writer goroutine only while there
+// is something to write.
 func (s *Server) handleWS() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e := s.allowConnectFrom(r); e != nil {
@@ -44,46 +56,89 @@ func (s *Server) handleWS() http.Handler {
 			writeError(w, e)
 			return
 		}
-		defer release()
 		// http.Server.Shutdown does not wait for hijacked connections:
-		// count this handler, reader included, so the owner can.
+		// count this one until it has ended, so the owner can.
 		if !s.streamStarted() {
+			release()
 			writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "shutting_down", Message: "the server is shutting down; reconnect"})
 			return
 		}
-		defer s.streamEnded()
-		// A hijacked connection keeps the server's WriteTimeout deadline;
-		// the writer sets its own per write.
-		if err := http.NewResponseController(w).SetWriteDeadline(time.Time{}); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		c := s.newConn(p.userID, "ws", r.RemoteAddr)
+		c.claims = p.claims
+		c.release = func() { release(); s.streamEnded() }
+		c.registered = make(chan struct{})
+		c.firstAction = make(chan struct{})
+		hj := &smallBuffers{ResponseWriter: w, timeout: s.opts.WriteTimeout, aborted: &c.aborted}
+		ws, err := websocket.Accept(hj, r, &websocket.AcceptOptions{
 			InsecureSkipVerify: slices.Contains(s.opts.AllowedOrigins, "*"),
 			OriginPatterns:     s.opts.AllowedOrigins,
 			// Compression with context takeover costs about 1.2 MB per
 			// connection; notifications are small.
 			CompressionMode: websocket.CompressionDisabled,
+			// The heartbeat ticker waits for pongs (conn.heartbeat), so no
+			// goroutine waits for each.
+			OnPongReceived: func(context.Context, []byte) { c.pong() },
+			// The connection's writer answers pings, so that it is the one
+			// writer while the stream lives: coder/websocket writes only
+			// to end the connection (a close frame).
+			OnPingReceived: func(_ context.Context, payload []byte) bool {
+				c.sendControl(appendWSFrame(nil, wsOpPong, payload))
+				return false
+			},
 		})
 		if err != nil {
 			// Accept has already answered the client.
+			c.release()
 			s.log.Info("websocket accept failed", slog.String("remote_addr", r.RemoteAddr), slog.Any("error", err))
 			return
 		}
 		ws.SetReadLimit(s.opts.MaxFrameBytes)
 
-		// The handler's context ends the reader; the stream ends first.
-		ctx, cancel := context.WithCancel(r.Context())
-		c := newConn(broker.NewID(), p.userID, "ws", r.RemoteAddr, s.opts.QueueSize)
-		c.claims = p.claims
-		var reader sync.WaitGroup
-		reader.Go(func() { s.readActions(ctx, ws, c) })
-
-		s.stream(ctx, c, p, &wsWriter{ws: ws, pongTimeout: s.opts.PongTimeout, writeTimeout: s.opts.WriteTimeout})
-		cancel()
-		ws.CloseNow()
-		reader.Wait()
+		// The request's context ends with this handler; the reader's
+		// (act's calls on the bus) ends with the connection.
+		ctx, stopReading := context.WithCancel(context.Background())
+		c.out = hj.sock
+		c.w = &wsWriter{ws: ws, out: hj.sock, stopReading: stopReading}
+		c.peerDone = make(chan struct{})
+		go s.readActions(ctx, ws, c)
+		s.stream(r.Context(), c, p)
 	})
+}
+
+// smallBuffers hands websocket.Accept the hijacked connection with small
+// buffers, instead of the 4 KiB read and 4 KiB write buffers net/http
+// gives a hijacker, which coder/websocket would keep for the connection's
+// whole life. Through them coder/websocket only reads the client's actions
+// and writes the close frame; notifications, pings and pongs are framed by
+// wsWriter and written straight to the socket by the connection's writer.
+// The connection is a sock, so coder/websocket's writes get a deadline
+// too.
+type smallBuffers struct {
+	http.ResponseWriter
+	timeout time.Duration
+	aborted *atomic.Bool
+	sock    *sock // set by Hijack
+}
+
+// wsBufferSize holds the largest control frame (2 + 125 bytes), which
+// coder/websocket then writes to the socket in one piece.
+const wsBufferSize = 256
+
+func (h *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.sock = newSock(nc, h.timeout, h.aborted)
+	// A client may send its first frame right behind its handshake (the
+	// seed's subscribes in onopen): keep what net/http has read ahead.
+	early, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	r := bufio.NewReaderSize(h.sock, max(wsBufferSize, len(early)))
+	if len(early) > 0 {
+		r.Reset(io.MultiReader(bytes.NewReader(bytes.Clone(early)), h.sock))
+		_, _ = r.Peek(len(early))
+	}
+	return h.sock, bufio.NewReadWriter(r, bufio.NewWriterSize(h.sock, wsBufferSize)), nil
 }
 
 // checkUpgrade refuses, before the upgrade, what websocket.Accept would
@@ -126,13 +181,17 @@ type wsAction struct {
 // readActions reads client frames until the connection ends. A bad frame
 // gets an error frame and the connection stays open.
 func (s *Server) readActions(ctx context.Context, ws *websocket.Conn, c *conn) {
+	defer close(c.peerDone)
 	select {
 	case <-c.registered:
 	case <-ctx.Done():
 		return
 	}
 	for {
-		typ, data, err := ws.Read(ctx)
+		// Without a context: one with a Done channel costs coder/websocket
+		// a context.AfterFunc per read, held by every idle connection. The
+		// read ends when the connection closes (wsWriter.close).
+		typ, data, err := ws.Read(context.Background())
 		if err != nil {
 			if errors.Is(err, websocket.ErrMessageTooBig) {
 				c.kick("frame_too_large")
@@ -207,31 +266,51 @@ func errorFrame(code, message string) *broker.Frame {
 	return broker.EventFrame("error", map[string]any{"code": code, "message": message})
 }
 
+// wsWriter sends frames as WebSocket text messages. It frames them itself,
+// so a batch goes out in one write: ws.Write sends one message per call, a
+// system call each, which is most of what a delivery costs.
 type wsWriter struct {
-	ws           *websocket.Conn
-	pongTimeout  time.Duration
-	writeTimeout time.Duration
+	ws  *websocket.Conn
+	out *sock
+	// stopReading ends the reader's context.
+	stopReading context.CancelFunc
 }
 
-func (ww *wsWriter) write(ctx context.Context, frames []*broker.Frame) error {
-	ctx, cancel := context.WithTimeout(ctx, ww.writeTimeout)
-	defer cancel()
-	for _, f := range frames {
-		if err := ww.ws.Write(ctx, websocket.MessageText, f.JSON); err != nil {
-			return err
-		}
+func (*wsWriter) appendFrame(b []byte, f *broker.Frame) []byte { return appendTextMessage(b, f) }
+
+func appendTextMessage(b []byte, f *broker.Frame) []byte {
+	return appendWSFrame(b, wsOpText, f.JSON)
+}
+
+// WebSocket opcodes (RFC 6455, section 5.2).
+const (
+	wsOpText = 0x1
+	wsOpPing = 0x9
+	wsOpPong = 0xA
+)
+
+// appendWSFrame appends one frame as a server sends it: final (never
+// fragmented) and unmasked (RFC 6455, section 5.2).
+func appendWSFrame(b []byte, opcode byte, payload []byte) []byte {
+	const fin = 0x80
+	b = append(b, fin|opcode)
+	switch n := len(payload); {
+	case n < 126:
+		b = append(b, byte(n))
+	case n <= math.MaxUint16:
+		b = append(b, 126)
+		b = binary.BigEndian.AppendUint16(b, uint16(n))
+	default:
+		b = append(b, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
 	}
-	return nil
+	return append(b, payload...)
 }
 
-// heartbeat pings and waits for the pong; a peer that does not answer in
-// time is dropped (a Ping that times out leaves the socket open, so the
-// caller's CloseNow is what closes it).
-func (ww *wsWriter) heartbeat(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, ww.pongTimeout)
-	defer cancel()
-	return ww.ws.Ping(ctx)
-}
+// appendHeartbeat appends a ping. The pong is awaited by the heartbeat
+// ticker (conn.heartbeat, conn.checkPong), which closes a peer that does
+// not answer within PongTimeout, so nothing waits for it.
+func (*wsWriter) appendHeartbeat(b []byte) []byte { return appendWSFrame(b, wsOpPing, nil) }
 
 func (ww *wsWriter) end(reason string) {
 	switch reason {
@@ -246,11 +325,14 @@ func (ww *wsWriter) end(reason string) {
 	case reasonTokenExpired:
 		// The frame says why in the API's terms; the close code says it
 		// to clients that only look at onclose.
-		ctx, cancel := context.WithTimeout(context.Background(), ww.writeTimeout)
-		defer cancel()
-		_ = ww.ws.Write(ctx, websocket.MessageText, errorFrame(reason, endMessage(reason)).JSON)
+		_, _ = ww.out.Write(appendTextMessage(nil, errorFrame(reason, endMessage(reason))))
 		_ = ww.ws.Close(statusTokenExpired, reason)
 	}
+}
+
+func (ww *wsWriter) close() {
+	ww.stopReading()
+	_ = ww.ws.CloseNow()
 }
 
 // statusTokenExpired closes a WebSocket whose token expired: in the range

@@ -143,9 +143,10 @@ func Unavailable(err error) bool {
 	var reply redis.Error
 	if errors.As(err, &reply) {
 		// An error reply is Redis answering: a bug (a script error, a
-		// wrong type) unless it says it cannot serve right now.
+		// wrong type) unless it says it cannot serve right now (OOM: full
+		// under maxmemory-policy noeviction; it refused before writing).
 		msg := reply.Error()
-		for _, transient := range []string{"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "READONLY", "CLUSTERDOWN", "NOREPLICAS"} {
+		for _, transient := range []string{"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "READONLY", "CLUSTERDOWN", "NOREPLICAS", "OOM"} {
 			if strings.HasPrefix(msg, transient) {
 				return true
 			}

@@ -1,0 +1,322 @@
+package broker_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+	"github.com/redis/go-redis/v9"
+
+	"notification-service/broker"
+	"notification-service/inbox"
+	"notification-service/internal/redisconn"
+	"notification-service/internal/redistest"
+)
+
+// Faults of Redis mode, each against a real redis-server: a reader that
+// falls behind the feed's cap, Redis rolling back under the same epoch, a
+// publish whose answer is lost, history meta outliving its entries, very
+// large sequence numbers, and Redis out of memory.
+
+// startFaultBus is startRedisBus with every option available.
+func startFaultBus(t *testing.T, client *redis.Client, hub *broker.Hub, opts broker.RedisOptions) *broker.Redis {
+	t.Helper()
+	log := inbox.NewRedis(client, opts.Prefix, inbox.Limits{})
+	bus := broker.NewRedis(client, hub, log, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = bus.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	waitCtx, stop := context.WithTimeout(context.Background(), contractWait)
+	defer stop()
+	if _, err := bus.Head(waitCtx); err != nil {
+		t.Fatalf("redis bus not ready: %v", err)
+	}
+	return bus
+}
+
+// A feed reader that falls more than the feed's cap (feedMaxLen, 100,000
+// entries) behind, without any Redis error (a stalled process, a slow audit
+// hook, CPU starvation under load), resumes its XREAD from an id that has
+// been trimmed away. XREAD silently answers what is still there, and
+// deliver() accepts any seq > head: the notifications in between are never
+// delivered to this instance's connections, and nobody is asked to resume.
+func TestRedisBusFaultFeedReaderLaggingPastCapLosesSilently(t *testing.T) {
+	if testing.Short() {
+		t.Skip("publishes 100k notifications")
+	}
+	is := is.New(t)
+	srv := redistest.Start(t, redistest.Options{})
+	client := clientFor(t, srv)
+	prefix := newPrefix()
+
+	// The lagging instance: its audit hook (Delivered, called on the reader
+	// goroutine) stalls on the first notification until released.
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	stalled := make(chan struct{})
+	var stallOnce sync.Once
+	hub := broker.NewHub(0)
+	bus := startFaultBus(t, client, hub, broker.RedisOptions{
+		Prefix:  prefix,
+		History: broker.HistoryLimits{MaxPerChannel: 10},
+		Delivered: func(n broker.Notification, _ int) {
+			stallOnce.Do(func() {
+				close(stalled)
+				<-release
+			})
+		},
+	})
+	t.Cleanup(unblock) // runs before the bus's cleanup (LIFO)
+
+	conn := &resyncRecorder{recorder: newRecorder(nil), asked: make(chan struct{})}
+	is.NoErr(hub.Register("c", "alice", []string{"news"}, conn))
+
+	ctx := t.Context()
+	first, err := bus.Publish(ctx, broadcast("news"))
+	is.NoErr(err)
+	select {
+	case <-stalled:
+	case <-time.After(contractWait):
+		t.Fatal("reader did not deliver the first notification")
+	}
+	second, err := bus.Publish(ctx, broadcast("news")) // will be trimmed from the feed
+	is.NoErr(err)
+	// Push more than the feed holds (feedMaxLen = 100,000, MAXLEN ~).
+	batch := make([]broker.Notification, 1000)
+	for range 102 {
+		for i := range batch {
+			batch[i] = broadcast("bulk")
+		}
+		_, err := bus.Publish(ctx, batch...)
+		is.NoErr(err)
+	}
+	last, err := bus.Publish(ctx, broadcast("news"))
+	is.NoErr(err)
+	unblock()
+
+	// Wait until the reader has caught up with the last publish, or has
+	// asked the connection to resume.
+	deadline := time.After(30 * time.Second)
+wait:
+	for {
+		got := conn.got()
+		if len(got) > 0 && got[len(got)-1].Seq == last[0].Seq {
+			break
+		}
+		select {
+		case <-conn.asked:
+			break wait
+		case <-conn.more:
+		case <-deadline:
+			t.Fatalf("reader never caught up: got %v", frameSeqs(conn.got()))
+		}
+	}
+	if conn.resyncs.Load() > 0 {
+		return // the gap was noticed: the client resumes from its cursor
+	}
+	is.Equal(frameSeqs(conn.got()), []uint64{first[0].Seq, second[0].Seq, last[0].Seq}) // seq 2 silently skipped
+}
+
+// A Redis that comes back with older data but the same epoch (RDB
+// persistence, Redis's default: a crash loses what came after the last
+// snapshot; or an AOF with appendfsync everysec, or a failover to a lagging
+// replica) hands out the lost sequence numbers again, to other
+// notifications. The reader notices seq < head and ends its connections,
+// but the epoch stays, so a client's cursor from before the crash is still
+// accepted: once the sequence has passed it again, Replay answers only what
+// follows it, and the notifications that reused the sequence numbers up to
+// the cursor are silently never replayed.
+func TestRedisBusFaultRollbackWithSameEpochReusesCursors(t *testing.T) {
+	is := is.New(t)
+	srv := redistest.Start(t, redistest.Options{})
+	nodes := cluster(t, srv, 1)
+	node := nodes[0]
+	ctx := t.Context()
+	admin := srv.Client()
+
+	conn := &resyncRecorder{recorder: newRecorder(nil), asked: make(chan struct{})}
+	is.NoErr(node.hub.Register("c", "alice", []string{"news"}, conn))
+	_, err := node.bus.Publish(ctx, broadcast("news"))
+	is.NoErr(err)
+	is.NoErr(admin.Save(ctx).Err()) // the last snapshot: seq 1
+	for range 3 {
+		_, err := node.bus.Publish(ctx, broadcast("news"))
+		is.NoErr(err)
+	}
+	frames := conn.wait(t, 4)
+	cursor, err := broker.ParseCursor(frames[3].Cursor) // what the client holds
+	is.NoErr(err)
+
+	srv.Stop() // crash: seqs 2..4 were never snapshotted
+	srv.Restart()
+	select {
+	case <-conn.asked: // the instance noticed and ended the stream
+	case <-time.After(contractWait):
+		t.Fatal("connection was not asked to resume")
+	}
+	// New notifications take seqs 2, 3, 4 again, then 5.
+	var fresh []uint64
+	for range 4 {
+		out, err := node.bus.Publish(ctx, broadcast("news"))
+		is.NoErr(err)
+		fresh = append(fresh, out[0].Seq)
+	}
+	waitFor(t, func() bool {
+		h, err := node.bus.Head(ctx)
+		return err == nil && h.Seq >= fresh[3]
+	})
+
+	// The client reconnects with its cursor from before the crash.
+	got, err := replay(t, node.hub, node.bus, "alice", []string{"news"}, cursor)
+	if errors.Is(err, broker.ErrCursorExpired) {
+		return // reset: the client refetches, nothing silently lost
+	}
+	is.NoErr(err)
+	t.Logf("cursor %s, fresh seqs %v, replayed %v", cursor, fresh, frameSeqs(got))
+	is.Equal(frameSeqs(got), fresh) // everything published after the crash
+}
+
+// The meta key of a channel's history (trimmed, last) expires 2×MaxAge after
+// the channel's last broadcast. After that, Replay finds neither history nor
+// meta and says "nothing missed" to a cursor from before broadcasts it has
+// dropped: a silent gap (the memory bus keeps a global "forgotten" mark and
+// answers ErrCursorExpired). DESIGN §5: a cursor older than what is retained
+// is never silently ignored. The inbox's own meta has no TTL for exactly
+// this reason.
+func TestRedisBusFaultHistoryMetaExpiryHidesGap(t *testing.T) {
+	is := is.New(t)
+	srv := redistest.Start(t, redistest.Options{})
+	client := clientFor(t, srv)
+	hub := broker.NewHub(0)
+	const maxAge = 200 * time.Millisecond
+	bus := startFaultBus(t, client, hub, broker.RedisOptions{Prefix: newPrefix(), History: broker.HistoryLimits{MaxAge: maxAge}})
+	ctx := t.Context()
+
+	_, err := bus.Publish(ctx, broadcast("news"))
+	is.NoErr(err)
+	cursor, err := bus.Head(ctx)
+	is.NoErr(err)
+	missed, err := bus.Publish(ctx, broadcast("news")) // the client is away
+	is.NoErr(err)
+
+	// Within 2×MaxAge the gap is reported.
+	time.Sleep(maxAge + 50*time.Millisecond)
+	_, err = replay(t, hub, bus, "alice", []string{"news"}, cursor)
+	is.True(errors.Is(err, broker.ErrCursorExpired))
+
+	// After it, the same cursor is told nothing was missed.
+	time.Sleep(maxAge + 100*time.Millisecond)
+	got, err := replay(t, hub, bus, "alice", []string{"news"}, cursor)
+	t.Logf("missed seq %d; replay answered %v, %v", missed[0].Seq, frameSeqs(got), err)
+	is.True(errors.Is(err, broker.ErrCursorExpired)) // silent gap otherwise
+}
+
+// Publish answers an error (503) although the script ran: the notification is
+// stored and delivered. Bus.Publish's contract says "On error nothing was
+// stored or delivered", and the HTTP layer relies on it: on error it Aborts
+// the Idempotency-Key ("Nothing was created: release the key so a retry
+// runs again"), so the backend's retry with the same key sends it a second
+// time. Here the reply is lost because the caller's deadline passes while
+// Redis is busy (DEBUG SLEEP stands for any slow moment: a fork, a big
+// script, a network stall); a read timeout (3 s) or a reset does the same.
+func TestRedisBusFaultPublishErrorAfterStoring(t *testing.T) {
+	is := is.New(t)
+	srv := redistest.Start(t, redistest.Options{})
+	client := clientFor(t, srv)
+	hub := broker.NewHub(0)
+	prefix := newPrefix()
+	bus := startFaultBus(t, client, hub, broker.RedisOptions{Prefix: prefix, History: broker.HistoryLimits{MaxPerChannel: 10}})
+	conn := newRecorder(nil)
+	is.NoErr(hub.Register("c", "alice", nil, conn))
+
+	// The publish script is loaded (EVALSHA finds it).
+	_, err := bus.Publish(t.Context(), note("bob"))
+	is.NoErr(err)
+
+	// Redis is busy for a moment.
+	sleeper := redis.NewClient(&redis.Options{Addr: srv.Addr(), ReadTimeout: 5 * time.Second})
+	t.Cleanup(func() { sleeper.Close() })
+	slept := make(chan error, 1)
+	go func() { slept <- sleeper.Do(context.Background(), "DEBUG", "SLEEP", "0.6").Err() }()
+	time.Sleep(100 * time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	n := note("alice")
+	_, err = bus.Publish(ctx, n)
+	is.True(err != nil)                               // the caller is told it failed (503)...
+	is.True(errors.Is(err, redisconn.ErrUnavailable)) // ...as "Redis unavailable"
+	is.NoErr(<-slept)
+
+	// It may have happened (here it did): the caller retries with the same
+	// notification, and the bus publishes it once in all.
+	again, err := bus.Publish(t.Context(), n)
+	is.NoErr(err)
+	is.Equal(again[0].Seq, uint64(2)) // the first run's sequence number
+	is.Equal(len(conn.wait(t, 1)), 1)
+	box, err := inbox.NewRedis(client, prefix, inbox.Limits{}).List(t.Context(), "alice", inbox.Query{Limit: 10})
+	is.NoErr(err)
+	is.Equal(box.Total, 1)
+	_, err = bus.Publish(t.Context(), note("alice")) // a different notification goes through
+	is.NoErr(err)
+	is.Equal(len(conn.wait(t, 2)), 2)
+}
+
+// Lua 5.1 turns a number into a string with "%.14g" when it is concatenated,
+// so from seq 10^14 on the publish script builds the feed id "1e+14-0" and the
+// cursor "<epoch>-1e+14": XADD fails after the inbox write (a partial write,
+// and every later publish fails the same way). The inbox chunk formats with
+// inbox_num for this reason; the publish script does not. Far off (10^14
+// sends), but the design promises seqs up to 2^53.
+func TestRedisBusFaultPublishLargeSeq(t *testing.T) {
+	is := is.New(t)
+	srv := redistest.Start(t, redistest.Options{})
+	client := clientFor(t, srv)
+	hub := broker.NewHub(0)
+	prefix := newPrefix()
+	ctx := t.Context()
+	// Where the sequence would stand after 10^14 - 1 publishes (set before
+	// the bus starts: behind its back it would be a gap in the feed).
+	is.NoErr(client.Set(ctx, prefix.Key("bus", "seq"), "99999999999999", 0).Err())
+	bus := startFaultBus(t, client, hub, broker.RedisOptions{Prefix: prefix})
+	conn := newRecorder(nil)
+	is.NoErr(hub.Register("c", "alice", nil, conn))
+
+	out, err := bus.Publish(ctx, note("alice"))
+	is.NoErr(err)
+	is.Equal(out[0].Seq, uint64(100000000000000))
+	f := conn.wait(t, 1)[0]
+	is.True(strings.HasSuffix(f.Cursor, "-100000000000000"))
+}
+
+// A Redis at maxmemory (noeviction) refuses writes with "OOM command not
+// allowed...": nothing is stored, and a retry later may succeed, yet
+// redisconn.Unavailable does not list OOM, so a send answers 500 instead of
+// 503.
+func TestRedisBusFaultOOMIsUnavailable(t *testing.T) {
+	is := is.New(t)
+	srv := redistest.Start(t, redistest.Options{Args: []string{"--maxmemory-policy", "noeviction"}})
+	client := clientFor(t, srv)
+	hub := broker.NewHub(0)
+	bus := startFaultBus(t, client, hub, broker.RedisOptions{Prefix: newPrefix()})
+	ctx := t.Context()
+	is.NoErr(srv.Client().ConfigSet(ctx, "maxmemory", "1").Err())
+	t.Cleanup(func() { srv.Client().ConfigSet(context.Background(), "maxmemory", "0") })
+
+	_, err := bus.Publish(ctx, note("alice"))
+	t.Logf("publish at maxmemory: %v", err)
+	is.True(err != nil)
+	is.True(errors.Is(err, redisconn.ErrUnavailable)) // 503, not 500
+}

@@ -1,0 +1,209 @@
+package transport_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"notification-service/audit"
+	"notification-service/broker"
+	"notification-service/idempotency"
+	"notification-service/inbox"
+	"notification-service/internal/metricstest"
+	"notification-service/metrics"
+	"notification-service/schedule"
+	"notification-service/transport"
+)
+
+// newMeteredServer is newTestServer with the service's metrics wired as
+// main wires them.
+func newMeteredServer(t *testing.T, tweak ...func(*transport.Options)) *testServer {
+	t.Helper()
+	opts := defaultOptions()
+	for _, f := range tweak {
+		f(&opts)
+	}
+	logs := &logBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	auditLog := audit.New(logger)
+	hub := broker.NewHub(opts.MaxChannels)
+	store := inbox.NewMemory(inbox.Limits{MaxPerUser: 1000, MaxAge: time.Hour})
+	bus := broker.NewMemory(hub, store, broker.HistoryLimits{MaxPerChannel: 1000, MaxAge: time.Hour}, nil)
+	sched := schedule.NewMemory(logger)
+	m := metrics.New()
+	srv := transport.New(transport.Deps{
+		Hub: hub, Bus: bus, Inbox: store, Scheduler: sched,
+		Idempotency: idempotency.NewMemory(time.Hour), Audit: auditLog, Logger: logger, Metrics: m,
+	}, opts)
+	m.WatchQueues(srv.QueueDepth)
+	m.WatchScheduled(sched.Pending)
+	ts := &testServer{Transport: srv, Hub: hub, Bus: bus, Inbox: store, Scheduler: sched, Logs: logs}
+	ts.Server = httptest.NewUnstartedServer(srv.Handler())
+	ts.Config.RegisterOnShutdown(srv.CloseStreams)
+	ts.Start()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = srv.Run(ctx) })
+	wg.Go(func() { _ = sched.Run(ctx, srv.Fire) })
+	t.Cleanup(func() {
+		srv.CloseStreams()
+		ts.Close()
+		cancel()
+		wg.Wait()
+	})
+	return ts
+}
+
+func (ts *testServer) scrape(t *testing.T, headers ...string) metricstest.Samples {
+	t.Helper()
+	return metricstest.Scrape(t, ts.Client(), ts.URL+"/metrics", headers...)
+}
+
+// scrapeUntil scrapes until cond holds: a counter moves just after the
+// write a client has already read.
+func (ts *testServer) scrapeUntil(t *testing.T, what string, cond func(metricstest.Samples) bool) metricstest.Samples {
+	t.Helper()
+	var s metricstest.Samples
+	waitFor(t, what, func() bool {
+		s = ts.scrape(t)
+		return cond(s)
+	})
+	return s
+}
+
+func TestMetricsAfterStreamsSendAndSchedule(t *testing.T) {
+	is := is.New(t)
+	ts := newMeteredServer(t)
+	q := query("user_id", "ana", "channels", "news")
+	sse := ts.dialSSE(t, q)
+	start := sse.Ready(t)["cursor"].(string)
+	ws := ts.dialWS(t, q)
+	ws.NextEvent(t, "ready")
+
+	s := ts.scrape(t)
+	is.Equal(s.Value(`notification_service_connections{transport="sse"}`), 1.0)
+	is.Equal(s.Value(`notification_service_connections{transport="ws"}`), 1.0)
+	is.Equal(s.Value(`notification_service_deliveries_total{transport="sse"}`), 0.0) // ready is no delivery
+	is.Equal(s.Value(`notification_service_scheduled_pending`), 0.0)
+
+	sent := ts.send(t, map[string]any{"title": "now", "user_id": "ana"})
+	is.Equal(sse.Next(t).JSON(t)["id"], sent)
+	is.Equal(ws.NextEvent(t, "notification")["id"], sent)
+
+	at := time.Now().Add(50 * time.Millisecond).UTC().Format(time.RFC3339Nano)
+	status, resp, _ := ts.do(t, http.MethodPost, "/api/v1/notifications/schedule",
+		map[string]any{"title": "later", "channels": []string{"news"}, "scheduled_at": at})
+	is.Equal(status, http.StatusCreated)
+	is.Equal(sse.Next(t).JSON(t)["id"], resp["id"])
+	is.Equal(ws.NextEvent(t, "notification")["id"], resp["id"])
+
+	s = ts.scrapeUntil(t, "four deliveries", func(s metricstest.Samples) bool {
+		return s.Sum("notification_service_deliveries_total") == 4
+	})
+	is.Equal(s.Value(`notification_service_connections{transport="sse"}`), 1.0)
+	is.Equal(s.Value(`notification_service_connections{transport="ws"}`), 1.0)
+	is.Equal(s.Value(`notification_service_deliveries_total{transport="sse"}`), 2.0)
+	is.Equal(s.Value(`notification_service_deliveries_total{transport="ws"}`), 2.0)
+	is.Equal(s.Value(`notification_service_notifications_accepted_total{kind="send"}`), 1.0)
+	is.Equal(s.Value(`notification_service_notifications_accepted_total{kind="schedule"}`), 1.0)
+	is.Equal(s.Sum("notification_service_notifications_accepted_total"), 2.0)
+	is.Equal(s.Value(`notification_service_scheduled_fired_total`), 1.0)
+	is.Equal(s.Value(`notification_service_schedule_lateness_seconds_count`), 1.0)
+	is.Equal(s.Value(`notification_service_scheduled_pending`), 0.0)
+	is.Equal(s.Value(`notification_service_delivery_latency_seconds_count`), 4.0) // every live delivery
+	is.True(s.Value(`notification_service_delivery_latency_seconds_sum`) > 0)
+	is.Equal(s.Value(`notification_service_queued_frames`), 0.0)
+	is.Equal(s.Value(`notification_service_frames_dropped_total`), 0.0)
+	is.True(s.Has("notification_service_build_info"))
+	is.True(s.Has("go_build_info"))
+	is.True(s.Has("go_goroutines"))
+
+	// A replay is a delivery but not a latency: it was published long ago.
+	resumed := ts.dialSSE(t, q+"&"+query("last_event_id", start))
+	resumed.Ready(t)
+	resumed.Next(t)
+	resumed.Next(t)
+	s = ts.scrapeUntil(t, "the replay counted", func(s metricstest.Samples) bool {
+		return s.Value(`notification_service_deliveries_total{transport="sse"}`) == 4
+	})
+	is.Equal(s.Value(`notification_service_delivery_latency_seconds_count`), 4.0)
+	is.Equal(s.Value(`notification_service_connections{transport="sse"}`), 2.0)
+
+	// Leaving is counted by reason.
+	ws.Close()
+	s = ts.scrapeUntil(t, "the WebSocket gone", func(s metricstest.Samples) bool {
+		return s.Value(`notification_service_connections{transport="ws"}`) == 0
+	})
+	is.Equal(s.Value(`notification_service_disconnects_total{reason="client_closed",transport="ws"}`), 1.0)
+}
+
+// TestMetricsScheduledPending: a pending item shows at scrape time.
+func TestMetricsScheduledPending(t *testing.T) {
+	is := is.New(t)
+	ts := newMeteredServer(t)
+	at := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	status, _, _ := ts.do(t, http.MethodPost, "/api/v1/notifications/schedule",
+		map[string]any{"title": "later", "user_id": "ana", "scheduled_at": at})
+	is.Equal(status, http.StatusCreated)
+	is.Equal(ts.scrape(t).Value(`notification_service_scheduled_pending`), 1.0)
+}
+
+// TestMetricsSlowConsumer: the frame a full queue refuses is counted, and
+// the close says why.
+func TestMetricsSlowConsumer(t *testing.T) {
+	is := is.New(t)
+	ts := newMeteredServer(t, func(o *transport.Options) {
+		o.QueueSize = 2
+		o.MaxBodyBytes = 1 << 20
+		o.WriteTimeout = time.Minute
+	})
+	ts.dialSSENoRead(t, query("user_id", "ana"))
+	waitFor(t, "the connection registered", func() bool { return ts.Hub.Len() == 1 })
+	blob := strings.Repeat("x", 32<<10)
+	for i := 0; ts.Hub.Len() == 1; i++ {
+		if i == 4000 {
+			t.Fatal("the slow consumer was never closed")
+		}
+		ts.send(t, map[string]any{"title": fmt.Sprint(i), "user_id": "ana", "data": map[string]any{"blob": blob}})
+	}
+	s := ts.scrapeUntil(t, "the slow consumer's close", func(s metricstest.Samples) bool {
+		return s.Value(`notification_service_connections{transport="sse"}`) == 0
+	})
+	is.Equal(s.Value(`notification_service_disconnects_total{reason="slow_consumer",transport="sse"}`), 1.0)
+	is.True(s.Value(`notification_service_frames_dropped_total`) >= 1)
+}
+
+// TestMetricsNeedTheAPIKey: with an API key configured, /metrics is a
+// backend endpoint like any other.
+func TestMetricsNeedTheAPIKey(t *testing.T) {
+	is := is.New(t)
+	const key = "metrics-test-key-0123456789"
+	ts := newMeteredServer(t, func(o *transport.Options) { o.APIKey = key })
+	status, body, _ := ts.do(t, http.MethodGet, "/metrics", nil)
+	is.Equal(status, http.StatusUnauthorized)
+	is.Equal(body["error"].(map[string]any)["code"], "api_key_missing")
+	status, _, _ = ts.do(t, http.MethodGet, "/metrics", nil, "Authorization", "Bearer wrong-key-0123456789")
+	is.Equal(status, http.StatusUnauthorized)
+	s := ts.scrape(t, "Authorization", "Bearer "+key)
+	is.True(s.Has("notification_service_connections"))
+	s = ts.scrape(t, "X-API-Key", key)
+	is.True(s.Has("notification_service_connections"))
+}
+
+// TestMetricsOff: a server given no metrics answers /metrics 404, in the
+// API's error shape.
+func TestMetricsOff(t *testing.T) {
+	is := is.New(t)
+	ts := newTestServer(t)
+	status, body, _ := ts.do(t, http.MethodGet, "/metrics", nil)
+	is.Equal(status, http.StatusNotFound)
+	is.Equal(body["error"].(map[string]any)["code"], "not_found")
+}
