@@ -24,7 +24,7 @@ func TestNotificationIDFollowsTheIdempotencyKey(t *testing.T) {
 	first := req("order-1", `{"title":"a"}`)
 	_, err := uuid.Parse(first)
 	is.NoErr(err)
-	is.Equal(req("order-1", `{"title":"a"}`), first) // a retry: the same id
+	is.Equal(req("order-1", `{"title":"a"}`), first)  // a retry: the same id
 	is.True(req("order-2", `{"title":"a"}`) != first) // another key
 	is.True(req("order-1", `{"title":"b"}`) != first) // another request
 	is.True(req("", `{"title":"a"}`) != req("", `{"title":"a"}`))
