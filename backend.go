@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -62,6 +63,7 @@ func newBackend(ctx context.Context, cfg config, logger *slog.Logger, hub *broke
 		client.Close()
 		return backend{}, fmt.Errorf("REDIS_URL: cannot reach Redis at %s: %w", opts.Addr, err)
 	}
+	warnAboutEviction(ctx, client, logger)
 	prefix := redisconn.Prefix(cfg.RedisPrefix)
 	store := inbox.NewRedis(client, prefix, inboxLimits)
 	bus := broker.NewRedis(client, hub, store, broker.RedisOptions{
@@ -107,5 +109,20 @@ func reachRedis(ctx context.Context, client *redis.Client) error {
 			return err
 		case <-time.After(250 * time.Millisecond):
 		}
+	}
+}
+
+// warnAboutEviction says at start-up when Redis may evict keys the service
+// cannot lose (an inbox, the sequence number, a pending schedule). Managed
+// Redis often refuses CONFIG; then there is nothing to read, and the README
+// says what to set.
+func warnAboutEviction(ctx context.Context, client *redis.Client, logger *slog.Logger) {
+	policy, err := client.ConfigGet(ctx, "maxmemory-policy").Result()
+	if err != nil {
+		return
+	}
+	if p := policy["maxmemory-policy"]; strings.HasPrefix(p, "allkeys-") {
+		logger.Warn("Redis may evict the service's keys: set maxmemory-policy noeviction, so a full Redis refuses sends (503) instead of losing notifications",
+			slog.String("maxmemory-policy", p))
 	}
 }

@@ -602,7 +602,7 @@ func (b *Redis) changeChannels(ctx context.Context, connID string, channels []st
 		return sub, err
 	}
 	req := controlRequest{ID: randomHex(8), ReplyTo: b.instance, Conn: connID, Channels: channels, Subscribe: subscribe}
-	replies := make(chan controlReply, 16)
+	replies := make(chan controlReply, 64)
 	b.pendingMu.Lock()
 	if !b.listening {
 		b.pendingMu.Unlock()
