@@ -412,3 +412,14 @@ func (s *service) mustSchedule(t *testing.T, body map[string]any) map[string]any
 	}
 	return a.body
 }
+
+// TestClusterWarnsWhenRedisMayEvict: with an allkeys-* policy Redis could
+// drop an inbox or a pending schedule to make room; start-up says so.
+func TestClusterWarnsWhenRedisMayEvict(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{Args: []string{"--maxmemory-policy", "allkeys-lru"}})
+	nodes := startCluster(t, srv, 1)
+	nodes[0].logs.waitRecord(t, "the eviction warning", func(m map[string]any) bool {
+		msg, _ := m["msg"].(string)
+		return m["level"] == "WARN" && strings.Contains(msg, "noeviction") && m["maxmemory-policy"] == "allkeys-lru"
+	})
+}
