@@ -196,8 +196,13 @@ func (h *Hub) Deliver(n Notification, f *Frame) int {
 		return reached
 	}
 	// Several channels: a connection subscribed to more than one of them
-	// still gets the notification once.
-	seen := make(map[*member]struct{})
+	// still gets the notification once. The set is sized for every
+	// member of those channels, so it never grows while filling.
+	size := 0
+	for _, ch := range n.Channels {
+		size += len(h.byChannel[ch])
+	}
+	seen := make(map[*member]struct{}, size)
 	for _, ch := range n.Channels {
 		for m := range h.byChannel[ch] {
 			if _, dup := seen[m]; dup {

@@ -75,9 +75,10 @@ type conn struct {
 	// peerDone is closed when the goroutine watching the client's side of
 	// a hijacked socket has returned; nil inside net/http.
 	peerDone chan struct{}
-	// registered is closed once the hub knows the connection: a WebSocket
-	// client may send its first subscribe the moment the socket opens,
-	// and acting on it earlier would answer connection_not_found.
+	// registered is closed once the hub knows the connection (or the
+	// stream ends without): a WebSocket client may send its first
+	// subscribe the moment the socket opens, and acting on it earlier
+	// would answer connection_not_found.
 	// firstAction is closed once a WebSocket client's first frame has been
 	// handled; a resumed connection's catch-up may wait for it. Both are
 	// nil on SSE.
@@ -464,6 +465,9 @@ func (c *conn) finish() {
 		// word gets a deadline of its own.
 		c.aborted.Store(false)
 		c.w.end(c.reason)
+	}
+	if !c.joined && c.registered != nil {
+		close(c.registered) // the reader waits for it
 	}
 	c.w.close()
 	if c.peerDone != nil {

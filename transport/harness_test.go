@@ -61,6 +61,13 @@ func newTestServer(t testing.TB, tweak ...func(*transport.Options, *inbox.Limits
 // wrapped (wrap may be nil), to observe or hold back its calls.
 func newTestServerWrapping(t testing.TB, wrap func(broker.Bus) broker.Bus, tweak ...func(*transport.Options, *inbox.Limits, *broker.HistoryLimits)) *testServer {
 	t.Helper()
+	return newTestServerStarting(t, (*httptest.Server).Start, wrap, tweak...)
+}
+
+// newTestServerStarting is newTestServerWrapping with the HTTP server
+// started by start (StartTLS with HTTP/2, for instance).
+func newTestServerStarting(t testing.TB, start func(*httptest.Server), wrap func(broker.Bus) broker.Bus, tweak ...func(*transport.Options, *inbox.Limits, *broker.HistoryLimits)) *testServer {
+	t.Helper()
 	opts := defaultOptions()
 	inboxLimits := inbox.Limits{MaxPerUser: 1000, MaxAge: 24 * time.Hour}
 	historyLimits := broker.HistoryLimits{MaxPerChannel: 1000, MaxAge: 24 * time.Hour}
@@ -87,7 +94,7 @@ func newTestServerWrapping(t testing.TB, wrap func(broker.Bus) broker.Bus, tweak
 	ts := &testServer{Transport: srv, Hub: hub, Bus: bus, Inbox: store, Scheduler: sched, Logs: logs}
 	ts.Server = httptest.NewUnstartedServer(srv.Handler())
 	ts.Config.RegisterOnShutdown(srv.CloseStreams)
-	ts.Start()
+	start(ts.Server)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

@@ -273,21 +273,24 @@ func (s *Server) streamEnded() {
 }
 
 // WaitStreams waits, after CloseStreams, until every hijacked connection
-// (WebSocket, and SSE over HTTP/1.1) has ended, or ctx ends.
+// (WebSocket, and SSE over HTTP/1.1) has ended, or ctx ends; then for the
+// shared writers to return.
 func (s *Server) WaitStreams(ctx context.Context) error {
 	select {
 	case <-s.drained:
-		return nil
 	case <-ctx.Done():
 		// select picks at random when both are ready: drained streams with
 		// an expired ctx (Shutdown spent it) are still drained.
 		select {
 		case <-s.drained:
-			return nil
 		default:
+			return fmt.Errorf("transport: %d connections still open: %w", s.hub.Len(), ctx.Err())
 		}
-		return fmt.Errorf("transport: %d connections still open: %w", s.hub.Len(), ctx.Err())
 	}
+	// With every stream ended nobody gives the writers work, and they
+	// never wait on a socket: they return within moments, even when
+	// Shutdown has spent ctx.
+	return s.writers.wait(context.WithoutCancel(ctx))
 }
 
 // Fire publishes a scheduled item that has come due: the scheduler's

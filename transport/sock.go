@@ -17,12 +17,21 @@ type sock struct {
 	// raw reaches the socket's descriptor for writes that must not wait;
 	// nil when the connection has none (TLS).
 	raw syscall.RawConn
+	// now is tryWrite's call on the descriptor, made once: a closure
+	// built per call would cost allocations on every delivery. It works on
+	// next and leaves its result in wrote and err; only the writer role
+	// calls tryWrite, so one set of them is enough.
+	now   func(fd uintptr) bool
+	next  []byte
+	wrote int
+	err   error
 }
 
 func newSock(nc net.Conn, timeout time.Duration, aborted *atomic.Bool) *sock {
 	s := &sock{Conn: nc, timeout: timeout, aborted: aborted}
 	if sc, ok := nc.(syscall.Conn); ok {
 		s.raw, _ = sc.SyscallConn()
+		s.now = s.writeNow
 	}
 	return s
 }
@@ -53,15 +62,18 @@ func (s *sock) tryWrite(b []byte) (int, error) {
 	if s.raw == nil {
 		return 0, nil
 	}
-	var n int
-	var err error
-	if rerr := s.raw.Write(func(fd uintptr) bool {
-		n, err = writeNow(fd, b)
-		return true // never wait here: the caller decides what waits
-	}); rerr != nil {
-		return 0, rerr
+	s.next = b
+	err := s.raw.Write(s.now)
+	s.next = nil
+	if err != nil {
+		return 0, err
 	}
-	return n, err
+	return s.wrote, s.err
+}
+
+func (s *sock) writeNow(fd uintptr) bool {
+	s.wrote, s.err = writeNow(fd, s.next)
+	return true // never wait here: the caller decides what waits
 }
 
 func (s *sock) abort() { _ = s.SetWriteDeadline(time.Now()) }

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"runtime"
 	"sync"
 )
@@ -24,6 +25,8 @@ type writers struct {
 	ready   []*conn // FIFO from head; each connection at most once (it holds the writer role)
 	head    int
 	running int
+	// idle is closed when the last running writer returns (wait).
+	idle chan struct{}
 }
 
 func newWriters() *writers {
@@ -36,6 +39,9 @@ func (w *writers) add(c *conn) {
 	w.ready = append(w.ready, c)
 	start := w.running < w.max
 	if start {
+		if w.running == 0 {
+			w.idle = make(chan struct{})
+		}
 		w.running++
 	}
 	w.mu.Unlock()
@@ -63,6 +69,9 @@ func (w *writers) take() *conn {
 	if w.head == len(w.ready) {
 		w.ready, w.head = w.ready[:0], 0
 		w.running--
+		if w.running == 0 {
+			close(w.idle)
+		}
 		return nil
 	}
 	c := w.ready[w.head]
@@ -76,4 +85,23 @@ func (w *writers) take() *conn {
 		w.ready, w.head = w.ready[:n], 0
 	}
 	return c
+}
+
+// wait returns once no writer runs, or when ctx ends. Once every stream
+// has ended, nothing gives the writers work any more: they finish what
+// they hold and return.
+func (w *writers) wait(ctx context.Context) error {
+	w.mu.Lock()
+	if w.running == 0 {
+		w.mu.Unlock()
+		return nil
+	}
+	idle := w.idle
+	w.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

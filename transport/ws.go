@@ -28,8 +28,8 @@ import (
 // The handler returns once the catch-up is written: websocket.Accept has
 // taken the connection out of net/http, and what stays is one goroutine
 // reading the client's actions (coder/websocket needs a reader for control
-// frames anyway), small buffers, and a writer goroutine only while there
-// is something to write.
+// frames anyway) and small buffers; the shared writers (writers.go) write
+// to it.
 func (s *Server) handleWS() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e := s.allowConnectFrom(r); e != nil {
@@ -94,13 +94,10 @@ func (s *Server) handleWS() http.Handler {
 		}
 		ws.SetReadLimit(s.opts.MaxFrameBytes)
 
-		// The request's context ends with this handler; the reader's
-		// (act's calls on the bus) ends with the connection.
-		ctx, stopReading := context.WithCancel(context.Background())
 		c.out = hj.sock
-		c.w = &wsWriter{ws: ws, out: hj.sock, stopReading: stopReading}
+		c.w = &wsWriter{ws: ws, out: hj.sock}
 		c.peerDone = make(chan struct{})
-		go s.readActions(ctx, ws, c)
+		go s.readActions(ws, c)
 		s.stream(r.Context(), c, p)
 	})
 }
@@ -121,8 +118,9 @@ type smallBuffers struct {
 }
 
 // wsBufferSize holds the largest control frame (2 + 125 bytes), which
-// coder/websocket then writes to the socket in one piece.
-const wsBufferSize = 256
+// coder/websocket then writes to the socket in one piece; client actions
+// are small and rare.
+const wsBufferSize = 128
 
 func (h *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	nc, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
@@ -180,13 +178,10 @@ type wsAction struct {
 
 // readActions reads client frames until the connection ends. A bad frame
 // gets an error frame and the connection stays open.
-func (s *Server) readActions(ctx context.Context, ws *websocket.Conn, c *conn) {
+func (s *Server) readActions(ws *websocket.Conn, c *conn) {
 	defer close(c.peerDone)
-	select {
-	case <-c.registered:
-	case <-ctx.Done():
-		return
-	}
+	// Closed once the stream is registered, or has ended without.
+	<-c.registered
 	for {
 		// Without a context: one with a Done channel costs coder/websocket
 		// a context.AfterFunc per read, held by every idle connection. The
@@ -200,7 +195,12 @@ func (s *Server) readActions(ctx context.Context, ws *websocket.Conn, c *conn) {
 			}
 			return
 		}
-		if reply := s.act(ctx, c, typ, data); reply != nil {
+		// An action's calls on the bus (Redis in Redis mode) are bounded
+		// like a write, not by the connection's life.
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.WriteTimeout)
+		reply := s.act(ctx, c, typ, data)
+		cancel()
+		if reply != nil {
 			c.Deliver(reply)
 		}
 		c.actionHandled()
@@ -272,8 +272,6 @@ func errorFrame(code, message string) *broker.Frame {
 type wsWriter struct {
 	ws  *websocket.Conn
 	out *sock
-	// stopReading ends the reader's context.
-	stopReading context.CancelFunc
 }
 
 func (*wsWriter) appendFrame(b []byte, f *broker.Frame) []byte { return appendTextMessage(b, f) }
@@ -331,7 +329,6 @@ func (ww *wsWriter) end(reason string) {
 }
 
 func (ww *wsWriter) close() {
-	ww.stopReading()
 	_ = ww.ws.CloseNow()
 }
 

@@ -1,0 +1,186 @@
+package transport_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"net/textproto"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"notification-service/broker"
+	"notification-service/inbox"
+	"notification-service/transport"
+)
+
+// TestSSEOverHTTP2: a stream over HTTP/2, which cannot be taken out of
+// net/http, works as over HTTP/1.1: ready, live notifications, heartbeats,
+// resume, and the reconnect hint at shutdown.
+func TestSSEOverHTTP2(t *testing.T) {
+	is := is.New(t)
+	ts := newTestServerStarting(t, func(s *httptest.Server) {
+		s.EnableHTTP2 = true
+		s.StartTLS()
+	}, nil, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+		o.HeartbeatInterval = 50 * time.Millisecond
+	})
+	q := query("user_id", "alice", "channels", "news")
+	sse := ts.dialSSE(t, q)
+	is.Equal(sse.Resp.ProtoMajor, 2)
+	start := sse.Ready(t)["cursor"].(string)
+
+	ids := []string{
+		ts.send(t, map[string]any{"title": "one", "user_id": "alice"}),
+		ts.send(t, map[string]any{"title": "two", "channels": []string{"news"}}),
+	}
+	is.Equal(eventIDs(nextNotifications(t, sseStream{sse}, 2)), ids)
+	select {
+	case line := <-sse.Comments:
+		is.Equal(line, ": heartbeat")
+	case <-time.After(waitTimeout):
+		t.Fatal("no heartbeat comment over HTTP/2")
+	}
+
+	resumed := ts.dialSSE(t, q, "Last-Event-ID", start)
+	is.Equal(resumed.Resp.ProtoMajor, 2)
+	resumed.Ready(t)
+	is.Equal(eventIDs(nextNotifications(t, sseStream{resumed}, 2)), ids)
+
+	ts.Transport.CloseStreams()
+	for _, c := range []*sseClient{sse, resumed} {
+		for {
+			ev := c.Next(t)
+			if ev.Event == "" {
+				continue // a notification queued before the shutdown
+			}
+			is.Equal(ev.Event, "reconnect")
+			break
+		}
+		c.Ended(t)
+	}
+	waitFor(t, "the hub to empty", func() bool { return ts.Hub.Len() == 0 })
+}
+
+// TestSSEResponseHead: over HTTP/1.1 the stream is served on the hijacked
+// connection with a head of its own: the same headers as before (CORS
+// included), no chunked encoding, the body ending with the connection.
+func TestSSEResponseHead(t *testing.T) {
+	is := is.New(t)
+	ts := newTestServer(t)
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	is.NoErr(err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "GET /sse?%s HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\n\r\n", query("user_id", "alice"))
+	is.NoErr(err)
+	is.NoErr(conn.SetReadDeadline(time.Now().Add(waitTimeout)))
+	r := textproto.NewReader(bufio.NewReader(conn))
+	status, err := r.ReadLine()
+	is.NoErr(err)
+	is.Equal(status, "HTTP/1.1 200 OK")
+	h, err := r.ReadMIMEHeader()
+	is.NoErr(err)
+	is.Equal(h.Get("Content-Type"), "text/event-stream")
+	is.Equal(h.Get("Cache-Control"), "no-cache")
+	is.Equal(h.Get("X-Accel-Buffering"), "no")
+	is.Equal(h.Get("Connection"), "close")
+	is.Equal(h.Get("Access-Control-Allow-Origin"), "*")
+	is.True(h.Get("Date") != "")
+	is.Equal(h.Get("Transfer-Encoding"), "")
+	is.Equal(h.Get("Content-Length"), "")
+	line, err := r.ReadLine()
+	is.NoErr(err)
+	is.Equal(line, "retry: 2000")
+	line, err = r.ReadLine()
+	is.NoErr(err)
+	is.Equal(line, "event: ready")
+}
+
+// TestLiveAfterWriteTimeout: the write timeout bounds each write, not the
+// stream: notifications still arrive long after the catch-up's deadline.
+func TestLiveAfterWriteTimeout(t *testing.T) {
+	is := is.New(t)
+	ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+		o.WriteTimeout = 50 * time.Millisecond
+	})
+	q := query("user_id", "alice")
+	sse := sseStream{ts.dialSSE(t, q)}
+	nextEvent(t, sse, "ready")
+	ws := wsStream{ts.dialWS(t, q)}
+	nextEvent(t, ws, "ready")
+	// Time passing is the point here: let the deadline of every write so
+	// far expire.
+	time.Sleep(4 * 50 * time.Millisecond)
+	for range 3 {
+		id := ts.send(t, map[string]any{"title": "x", "user_id": "alice"})
+		is.Equal(eventIDs(nextNotifications(t, sse, 1)), []string{id})
+		is.Equal(eventIDs(nextNotifications(t, ws, 1)), []string{id})
+	}
+	is.Equal(ts.disconnects(), []string(nil))
+}
+
+// TestWSAnswersPings: the server answers a client's ping (through the
+// connection's writer, between notifications).
+func TestWSAnswersPings(t *testing.T) {
+	is := is.New(t)
+	ts := newTestServer(t)
+	ws := ts.dialWS(t, query("user_id", "alice"))
+	ws.NextEvent(t, "ready")
+	for i := range 3 {
+		id := ts.send(t, map[string]any{"title": fmt.Sprint(i), "user_id": "alice"})
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		is.NoErr(ws.Conn.Ping(ctx)) // the reader goroutine takes the pong
+		cancel()
+		is.Equal(ws.NextEvent(t, "notification")["id"], id)
+	}
+}
+
+// TestSlowConsumersDoNotHoldOthers: more peers that stopped reading than
+// there are shared writers; each is closed when its queue overflows, and
+// the peers that read get everything, in order, meanwhile.
+func TestSlowConsumersDoNotHoldOthers(t *testing.T) {
+	is := is.New(t)
+	ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+		o.QueueSize = 8
+		o.MaxBodyBytes = 1 << 20
+		// Far beyond the test's deadlines: a slow peer must not hold a
+		// writer until its write times out.
+		o.WriteTimeout = time.Minute
+	})
+	q := query("user_id", "alice", "channels", "news")
+	const slow = 6
+	for i := range slow {
+		if i%2 == 0 {
+			ts.dialSSENoRead(t, q)
+		} else {
+			ts.dialWSNoRead(t, q)
+		}
+	}
+	fastSSE := sseStream{ts.dialSSE(t, q)}
+	nextEvent(t, fastSSE, "ready")
+	fastWS := wsStream{ts.dialWS(t, q)}
+	nextEvent(t, fastWS, "ready")
+	waitFor(t, "every connection", func() bool { return ts.Hub.Len() == slow+2 })
+
+	blob := strings.Repeat("x", 32<<10)
+	var ids []string
+	start := time.Now()
+	for i := 0; ts.Hub.Len() > 2; i++ {
+		if i == 4000 || time.Since(start) > 2*waitTimeout {
+			t.Fatalf("slow consumers still connected after %d notifications: %d", i, ts.Hub.Len()-2)
+		}
+		ids = append(ids, ts.send(t, map[string]any{"title": fmt.Sprint(i), "channels": []string{"news"}, "data": map[string]any{"blob": blob}}))
+	}
+	for _, c := range []streamConn{fastSSE, fastWS} {
+		got := nextNotifications(t, c, len(ids))
+		is.Equal(eventIDs(got), ids)
+	}
+	waitFor(t, "the disconnect records", func() bool { return len(ts.disconnects()) == slow })
+	for _, reason := range ts.disconnects() {
+		is.Equal(reason, "slow_consumer")
+	}
+}
