@@ -188,8 +188,10 @@ func (m *Metrics) ConnectionOpened(transport string) {
 
 // ConnectionClosed counts a stream that left the hub, and why it ended.
 func (m *Metrics) ConnectionClosed(transport, reason string) {
-	m.series(transport).connections.Dec()
+	// The reason first: a scrape that sees the connection gone also sees
+	// why it went.
 	m.disconnects.WithLabelValues(transport, reason).Inc()
+	m.series(transport).connections.Dec()
 }
 
 // FrameDropped counts a frame the hub could not queue for a connection: its

@@ -105,8 +105,10 @@ func TestMetricsAfterStreamsSendAndSchedule(t *testing.T) {
 	is.Equal(sse.Next(t).JSON(t)["id"], resp["id"])
 	is.Equal(ws.NextEvent(t, "notification")["id"], resp["id"])
 
-	s = ts.scrapeUntil(t, "four deliveries", func(s metricstest.Samples) bool {
-		return s.Sum("notification_service_deliveries_total") == 4
+	// Fire counts its fire after publishing, so the deliveries can be
+	// written before it does: wait for both.
+	s = ts.scrapeUntil(t, "four deliveries and the fire", func(s metricstest.Samples) bool {
+		return s.Sum("notification_service_deliveries_total") == 4 && s.Value(`notification_service_scheduled_fired_total`) == 1
 	})
 	is.Equal(s.Value(`notification_service_connections{transport="sse"}`), 1.0)
 	is.Equal(s.Value(`notification_service_connections{transport="ws"}`), 1.0)
