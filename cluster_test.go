@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -358,36 +356,17 @@ func waitUntil(t *testing.T, cond func() bool) {
 // tryJSON sends a JSON request with extra header pairs and decodes a JSON
 // object answer; a connection error is an outcome, not a failure.
 func (s *service) tryJSON(method, path string, body any, headers ...string) (int, map[string]any, error) {
-	var r io.Reader
-	if body != nil {
-		enc, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, err
-		}
-		r = bytes.NewReader(enc)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, s.url+path, r)
+	status, raw, err := s.try(method, path, body, headers...)
 	if err != nil {
 		return 0, nil, err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
 	var m map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil && err != io.EOF {
-		return resp.StatusCode, nil, fmt.Errorf("%s %s: answer is not a JSON object: %w", method, path, err)
+	if len(bytes.TrimSpace(raw)) > 0 {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return status, nil, fmt.Errorf("%s %s: answer is not a JSON object: %q", method, path, raw)
+		}
 	}
-	return resp.StatusCode, m, nil
+	return status, m, nil
 }
 
 type answer struct {

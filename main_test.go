@@ -122,7 +122,8 @@ func (s *service) do(t *testing.T, method, path string, body any) (int, map[stri
 }
 
 // try is do without failing the test: a connection error is an outcome.
-func (s *service) try(method, path string, body any) (int, []byte, error) {
+// headers are name, value pairs.
+func (s *service) try(method, path string, body any, headers ...string) (int, []byte, error) {
 	var r io.Reader
 	if body != nil {
 		enc, err := json.Marshal(body)
@@ -139,6 +140,9 @@ func (s *service) try(method, path string, body any) (int, []byte, error) {
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {

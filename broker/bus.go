@@ -2,6 +2,8 @@ package broker
 
 import (
 	"context"
+	"slices"
+	"sort"
 	"time"
 )
 
@@ -62,3 +64,36 @@ type HistoryLimits struct {
 // DeliveryFunc observes each publish on this instance: how many local
 // connections it reached. The audit log hangs off it.
 type DeliveryFunc func(n Notification, reached int)
+
+// replayFrames completes a replay: it adds the user's own notifications
+// (from its inbox, own) to the broadcasts found in the channel histories
+// (missed), keeps only what the connection should have received up to
+// head, and encodes them oldest first, each once.
+func replayFrames(missed, own []Notification, userID string, channels []string, head uint64, epoch string) ([]*Frame, error) {
+	subscribed := make(map[string]struct{}, len(channels))
+	for _, ch := range channels {
+		subscribed[ch] = struct{}{}
+	}
+	isSubscribed := func(ch string) bool { _, ok := subscribed[ch]; return ok }
+	for _, n := range own {
+		// Entries newer than head were published after the histories were
+		// read; they reach the connection live. Replaying them here would
+		// move its de-duplication mark past broadcasts it has not seen yet.
+		if n.Seq <= head && Matches(n, userID, isSubscribed) {
+			missed = append(missed, n)
+		}
+	}
+	// A broadcast on several subscribed channels sits in each history.
+	sort.Slice(missed, func(i, j int) bool { return missed[i].Seq < missed[j].Seq })
+	missed = slices.CompactFunc(missed, func(a, b Notification) bool { return a.Seq == b.Seq })
+
+	frames := make([]*Frame, 0, len(missed))
+	for _, n := range missed {
+		f, err := NotificationFrame(n, epoch)
+		if err != nil {
+			return nil, err
+		}
+		frames = append(frames, f)
+	}
+	return frames, nil
+}

@@ -180,32 +180,7 @@ func (b *Memory) Replay(ctx context.Context, connID string, after Cursor) ([]*Fr
 	if err != nil {
 		return nil, fmt.Errorf("broker: replay inbox of %s after %s: %w", userID, after, err)
 	}
-	subscribed := make(map[string]struct{}, len(channels))
-	for _, ch := range channels {
-		subscribed[ch] = struct{}{}
-	}
-	isSubscribed := func(ch string) bool { _, ok := subscribed[ch]; return ok }
-	for _, n := range own {
-		// Entries newer than head were published after the histories were
-		// read; they reach the connection live. Replaying them here would
-		// move its de-duplication mark past broadcasts it has not seen yet.
-		if n.Seq <= head && Matches(n, userID, isSubscribed) {
-			missed = append(missed, n)
-		}
-	}
-	// A broadcast on several subscribed channels sits in each history.
-	sort.Slice(missed, func(i, j int) bool { return missed[i].Seq < missed[j].Seq })
-	missed = slices.CompactFunc(missed, func(a, b Notification) bool { return a.Seq == b.Seq })
-
-	frames := make([]*Frame, 0, len(missed))
-	for _, n := range missed {
-		f, err := NotificationFrame(n, after.Epoch)
-		if err != nil {
-			return nil, err
-		}
-		frames = append(frames, f)
-	}
-	return frames, nil
+	return replayFrames(missed, own, userID, channels, head, after.Epoch)
 }
 
 // NotifyUser implements Bus.

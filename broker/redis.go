@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -515,29 +514,7 @@ func (b *Redis) Replay(ctx context.Context, connID string, after Cursor) ([]*Fra
 	if err != nil {
 		return nil, fmt.Errorf("broker: replay inbox of %s after %s: %w", userID, after, err)
 	}
-	subscribed := make(map[string]struct{}, len(channels))
-	for _, ch := range channels {
-		subscribed[ch] = struct{}{}
-	}
-	isSubscribed := func(ch string) bool { _, ok := subscribed[ch]; return ok }
-	for _, n := range own {
-		// Newer than head: on its way live (see Memory.Replay).
-		if n.Seq <= head && Matches(n, userID, isSubscribed) {
-			missed = append(missed, n)
-		}
-	}
-	sort.Slice(missed, func(i, j int) bool { return missed[i].Seq < missed[j].Seq })
-	missed = slices.CompactFunc(missed, func(a, b Notification) bool { return a.Seq == b.Seq })
-
-	frames := make([]*Frame, 0, len(missed))
-	for _, n := range missed {
-		f, err := NotificationFrame(n, epoch)
-		if err != nil {
-			return nil, err
-		}
-		frames = append(frames, f)
-	}
-	return frames, nil
+	return replayFrames(missed, own, userID, channels, head, epoch)
 }
 
 func decodeHistoryEntry(member, score any) (Notification, error) {

@@ -22,27 +22,10 @@ import (
 // publish whose answer is lost, history meta outliving its entries, very
 // large sequence numbers, and Redis out of memory.
 
-// startFaultBus is startRedisBus with every option available.
+// startFaultBus starts a bus with its own Redis inbox and any options.
 func startFaultBus(t *testing.T, client *redis.Client, hub *broker.Hub, opts broker.RedisOptions) *broker.Redis {
 	t.Helper()
-	log := inbox.NewRedis(client, opts.Prefix, inbox.Limits{})
-	bus := broker.NewRedis(client, hub, log, opts)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = bus.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	waitCtx, stop := context.WithTimeout(context.Background(), contractWait)
-	defer stop()
-	if _, err := bus.Head(waitCtx); err != nil {
-		t.Fatalf("redis bus not ready: %v", err)
-	}
-	return bus
+	return runRedisBus(t, client, hub, inbox.NewRedis(client, opts.Prefix, inbox.Limits{}), opts)
 }
 
 // A feed reader that falls more than the feed's cap (feedMaxLen, 100,000

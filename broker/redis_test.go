@@ -35,7 +35,13 @@ type redisInstance struct {
 
 func startRedisBus(t *testing.T, client *redis.Client, prefix redisconn.Prefix, hub *broker.Hub, log broker.ScriptedLog, limits broker.HistoryLimits) *broker.Redis {
 	t.Helper()
-	bus := broker.NewRedis(client, hub, log, broker.RedisOptions{Prefix: prefix, History: limits})
+	return runRedisBus(t, client, hub, log, broker.RedisOptions{Prefix: prefix, History: limits})
+}
+
+// runRedisBus starts a bus with any options and waits until it is ready.
+func runRedisBus(t *testing.T, client *redis.Client, hub *broker.Hub, log broker.ScriptedLog, opts broker.RedisOptions) *broker.Redis {
+	t.Helper()
+	bus := broker.NewRedis(client, hub, log, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
