@@ -28,18 +28,8 @@ import (
 // stays inside net/http.
 func (s *Server) handleSSE() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if e := s.allowConnectFrom(r); e != nil {
-			writeError(w, e)
-			return
-		}
-		p, e := s.streamParams(r)
-		if e != nil {
-			s.refuse(w, r, e)
-			return
-		}
-		release, e := s.admitUser(p.userID)
-		if e != nil {
-			writeError(w, e)
+		p, release, ok := s.admitStream(w, r, nil)
+		if !ok {
 			return
 		}
 		h := w.Header()
@@ -293,4 +283,33 @@ func (s *Server) streamParams(r *http.Request) (streamParams, *apiError) {
 		p.cursor, _ = broker.ParseCursor(raw)
 	}
 	return p, nil
+}
+
+// admitStream runs the checks every stream passes before it starts, in
+// order: the connect rate of its address, its parameters and token, check
+// (the WebSocket handshake; nil for none), and a slot among its user's
+// connections, which release gives back. When a check fails it has answered
+// the request, and ok is false.
+func (s *Server) admitStream(w http.ResponseWriter, r *http.Request, check func() *apiError) (p streamParams, release func(), ok bool) {
+	if e := s.allowConnectFrom(r); e != nil {
+		writeError(w, e)
+		return p, nil, false
+	}
+	p, e := s.streamParams(r)
+	if e != nil {
+		s.refuse(w, r, e)
+		return p, nil, false
+	}
+	if check != nil {
+		if e := check(); e != nil {
+			writeError(w, e)
+			return p, nil, false
+		}
+	}
+	release, e = s.admitUser(p.userID)
+	if e != nil {
+		writeError(w, e)
+		return p, nil, false
+	}
+	return p, release, true
 }

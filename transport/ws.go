@@ -32,28 +32,17 @@ import (
 // to it.
 func (s *Server) handleWS() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if e := s.allowConnectFrom(r); e != nil {
-			writeError(w, e)
-			return
-		}
-		p, e := s.streamParams(r)
-		if e != nil {
-			s.refuse(w, r, e)
-			return
-		}
-		// websocket.Accept answers these in plain text; the API answers
-		// JSON.
-		if e := s.checkUpgrade(r); e != nil {
-			if e.Status == http.StatusUpgradeRequired {
+		p, release, ok := s.admitStream(w, r, func() *apiError {
+			// websocket.Accept answers these in plain text; the API
+			// answers JSON.
+			e := s.checkUpgrade(r)
+			if e != nil && e.Status == http.StatusUpgradeRequired {
 				w.Header().Set("Upgrade", "websocket")
 				w.Header().Set("Sec-WebSocket-Version", "13")
 			}
-			writeError(w, e)
-			return
-		}
-		release, e := s.admitUser(p.userID)
-		if e != nil {
-			writeError(w, e)
+			return e
+		})
+		if !ok {
 			return
 		}
 		// http.Server.Shutdown does not wait for hijacked connections:
