@@ -314,6 +314,9 @@ func TestClusterRedisOutage(t *testing.T) {
 		"scheduled_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
 	})
 	is.Equal(status, http.StatusServiceUnavailable)
+	status, box := nodes[1].do(t, http.MethodGet, "/api/v1/notifications/user/hana", nil)
+	is.Equal(status, http.StatusServiceUnavailable) // inbox reads too, in JSON
+	is.Equal(box["error"].(map[string]any)["code"], "store_unavailable")
 	is.Equal(refused, 10) // nothing accepted while Redis was away
 
 	srv.Restart()
@@ -328,7 +331,7 @@ func TestClusterRedisOutage(t *testing.T) {
 
 	// Every accepted notification is in the inbox and reached the live
 	// stream, which stayed open throughout.
-	_, box := nodes[1].do(t, http.MethodGet, "/api/v1/notifications/user/hana?limit=100", nil)
+	_, box = nodes[1].do(t, http.MethodGet, "/api/v1/notifications/user/hana?limit=100", nil)
 	is.Equal(box["total"], float64(len(accepted)))
 	got := map[string]bool{}
 	for len(got) < len(accepted) {

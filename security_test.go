@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -78,33 +75,13 @@ func TestServeTokenModeEndToEnd(t *testing.T) {
 // and decodes the JSON answer.
 func (s *service) request(t *testing.T, method, path, body string, headers ...string) (int, map[string]any) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	var r io.Reader
+	var payload any
 	if body != "" {
-		r = strings.NewReader(body)
+		payload = json.RawMessage(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, s.url+path, r)
+	status, m, err := s.tryJSON(method, path, payload, headers...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if len(bytes.TrimSpace(raw)) > 0 {
-		if err := json.Unmarshal(raw, &m); err != nil {
-			t.Fatalf("%s %s: answer is not JSON: %q", method, path, raw)
-		}
-	}
-	return resp.StatusCode, m
+	return status, m
 }
