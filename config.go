@@ -15,6 +15,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"notification-service/auth"
+	"notification-service/idempotency"
 	"notification-service/internal/redisconn"
 )
 
@@ -42,6 +43,10 @@ type config struct {
 	HistoryMaxPerChannel int           `env:"HISTORY_MAX_PER_CHANNEL" envDefault:"1000"`
 	HistoryMaxAge        time.Duration `env:"HISTORY_MAX_AGE" envDefault:"24h"`
 	IdempotencyTTL       time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h"`
+	// IdempotencyClaimLease is how long a request holds its
+	// Idempotency-Key before a retry may take it over (an attempt that
+	// died half-way leaves its claim behind).
+	IdempotencyClaimLease time.Duration `env:"IDEMPOTENCY_CLAIM_LEASE" envDefault:"5s"`
 
 	MaxBodyBytes    int64    `env:"MAX_BODY_BYTES" envDefault:"65536"`
 	MaxFrameBytes   int64    `env:"MAX_FRAME_BYTES" envDefault:"16384"`
@@ -163,6 +168,7 @@ func (c config) validate() error {
 		{"HEARTBEAT_INTERVAL", c.HeartbeatInterval}, {"PONG_TIMEOUT", c.PongTimeout},
 		{"WRITE_TIMEOUT", c.WriteTimeout}, {"SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
 		{"INBOX_MAX_AGE", c.InboxMaxAge}, {"HISTORY_MAX_AGE", c.HistoryMaxAge}, {"IDEMPOTENCY_TTL", c.IdempotencyTTL},
+		{"IDEMPOTENCY_CLAIM_LEASE", c.IdempotencyClaimLease},
 		{"READ_HEADER_TIMEOUT", c.ReadHeaderTimeout}, {"IDLE_TIMEOUT", c.IdleTimeout},
 	} {
 		check(d.value > 0, "%s=%s must be a positive duration such as 30s", d.name, d.value)
@@ -237,4 +243,9 @@ func (c config) logLevel() (slog.Level, error) {
 		}
 	}
 	return level, errors.Join(errs...)
+}
+
+// idempotencyLimits are the Idempotency-Key store's bounds.
+func (c config) idempotencyLimits() idempotency.Limits {
+	return idempotency.Limits{TTL: c.IdempotencyTTL, ClaimLease: c.IdempotencyClaimLease}
 }

@@ -25,6 +25,7 @@ import (
 	"notification-service/auth"
 	"notification-service/broker"
 	"notification-service/metrics"
+	"notification-service/publish"
 	"notification-service/transport"
 )
 
@@ -78,8 +79,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 		return err
 	}
 	defer back.close()
+	publisher := publish.New(back.bus, auditLog, m)
 	server := transport.New(transport.Deps{
-		Hub: hub, Bus: back.bus, Inbox: back.inbox, Scheduler: back.scheduler,
+		Hub: hub, Bus: back.bus, Publisher: publisher, Inbox: back.inbox, Scheduler: back.scheduler,
 		Idempotency: back.idem, Audit: auditLog, Logger: logger, Check: back.check, Metrics: m,
 	}, transport.Options{
 		Mode:              back.mode,
@@ -126,7 +128,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 	defer stopComponents()
 	var components sync.WaitGroup
 	components.Go(func() { _ = server.Run(componentsCtx) })
-	components.Go(func() { _ = back.scheduler.Run(componentsCtx, server.Fire) })
+	components.Go(func() { _ = back.scheduler.Run(componentsCtx, publisher.Fire) })
 	if back.run != nil {
 		components.Go(func() { _ = back.run(componentsCtx) })
 	}

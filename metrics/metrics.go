@@ -55,8 +55,9 @@ type Metrics struct {
 
 	// The children of the hot and common paths, resolved once.
 	sse, ws       transportSeries
-	acceptedSend  prometheus.Counter
-	acceptedSched prometheus.Counter
+	// accepted holds one series per kind, made up front: a label value
+	// from a caller never creates a series.
+	accepted map[string]prometheus.Counter
 	dropped       prometheus.Counter
 	latency       prometheus.Histogram
 	fired         prometheus.Counter
@@ -98,10 +99,12 @@ func New() *Metrics {
 	}
 	accepted := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "notifications_accepted_total",
-		Help: "Notifications accepted by the API, by kind: send (published at once) or schedule (stored to fire later). A batch to several users counts once.",
+		Help: "Notifications accepted, by kind: send (REST, published at once), schedule (REST, stored to fire later), pusher_api (Pusher HTTP API) or laravel_redis (Laravel's redis broadcaster). A batch to several users counts once.",
 	}, []string{"kind"})
-	m.acceptedSend = accepted.WithLabelValues("send")
-	m.acceptedSched = accepted.WithLabelValues("schedule")
+	m.accepted = make(map[string]prometheus.Counter, len(acceptedKinds))
+	for _, kind := range acceptedKinds {
+		m.accepted[kind] = accepted.WithLabelValues(kind)
+	}
 	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Name: "frames_dropped_total",
 		Help: "Frames the hub could not queue for a connection because its queue was full (the connection is then closed as a slow consumer and resumes from its cursor).",
@@ -225,14 +228,14 @@ func (m *Metrics) FramesWritten(transport string, frames []*broker.Frame) {
 	}
 }
 
-// NotificationAccepted counts a send (kind "send") or a schedule (kind
-// "schedule") the API accepted.
+// acceptedKinds are the ways a notification is accepted.
+var acceptedKinds = []string{"send", "schedule", "pusher_api", "laravel_redis"}
+
+// NotificationAccepted counts a notification accepted by one of
+// acceptedKinds; any other kind is not counted.
 func (m *Metrics) NotificationAccepted(kind string) {
-	switch kind {
-	case "send":
-		m.acceptedSend.Inc()
-	case "schedule":
-		m.acceptedSched.Inc()
+	if c, ok := m.accepted[kind]; ok {
+		c.Inc()
 	}
 }
 

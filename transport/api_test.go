@@ -11,8 +11,6 @@ import (
 	"github.com/matryer/is"
 
 	"notification-service/broker"
-	"notification-service/inbox"
-	"notification-service/transport"
 )
 
 // The seed's curl examples, byte for byte (the -d '…' payloads).
@@ -891,7 +889,7 @@ func TestAPISubscribeConnection(t *testing.T) {
 }
 
 func TestAPISubscribeTooManyChannels(t *testing.T) {
-	ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) { o.MaxChannels = 2 })
+	ts := newTestServer(t, func(o *testConfig) { o.MaxChannels = 2 })
 	_, ready := apiSSE(t, ts, "user_id", "u", "channels", "a,b")
 	status, body, hdr := ts.do(t, http.MethodPost, "/api/v1/connections/"+ready["connection_id"].(string)+"/subscribe", `{"channels":["c"]}`)
 	apiWantError(t, status, body, hdr, http.StatusBadRequest, "too_many_channels", "channels")
@@ -1145,7 +1143,7 @@ func TestAPICORS(t *testing.T) {
 	})
 	t.Run("restricted origins", func(t *testing.T) {
 		is := is.New(t)
-		ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+		ts := newTestServer(t, func(o *testConfig) {
 			o.AllowedOrigins = []string{"https://app.example"}
 		})
 		status, _, hdr := ts.do(t, http.MethodGet, "/health", nil, "Origin", "https://app.example")

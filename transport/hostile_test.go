@@ -13,10 +13,6 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/matryer/is"
-
-	"notification-service/broker"
-	"notification-service/inbox"
-	"notification-service/transport"
 )
 
 // Hostile input (DESIGN §8): every bound on what a client may send, each
@@ -268,7 +264,7 @@ func TestHostileRESTWithinBounds(t *testing.T) {
 // TestHostileBoundsAreConfigurable: each size or count bound follows its
 // option, refusing one past it and accepting it exactly.
 func TestHostileBoundsAreConfigurable(t *testing.T) {
-	ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+	ts := newTestServer(t, func(o *testConfig) {
 		o.MaxBodyBytes = 1024
 		o.MaxChannels = 3
 		o.MaxPageSize = 10
@@ -365,7 +361,7 @@ func TestHostileStreamURLs(t *testing.T) {
 // nothing, and leaves the connection usable.
 func TestHostileWSFrames(t *testing.T) {
 	is := is.New(t)
-	ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) { o.MaxChannels = 5 })
+	ts := newTestServer(t, func(o *testConfig) { o.MaxChannels = 5 })
 	// The connection holds as many channels as it may: any new one is over.
 	ws := ts.dialWS(t, query("user_id", "alice", "channels", "a,b,c,d,e"))
 	connID := ws.NextEvent(t, "ready")["connection_id"].(string)
@@ -439,7 +435,7 @@ func TestHostileWSFrames(t *testing.T) {
 // one of exactly MaxFrameBytes is read.
 func TestHostileWSFrameTooLarge(t *testing.T) {
 	const limit = 1024
-	ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) { o.MaxFrameBytes = limit })
+	ts := newTestServer(t, func(o *testConfig) { o.MaxFrameBytes = limit })
 	ping := `{"action":"ping"}`
 	write := func(t *testing.T, ws *wsClient, typ websocket.MessageType, fragments ...string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)

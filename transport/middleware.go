@@ -98,7 +98,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.Error("panic in handler", slog.String("path", r.URL.Path), slog.Any("panic", v))
+				s.logger.Error("panic in handler", slog.String("path", r.URL.Path), slog.Any("panic", v))
 				writeError(w, &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"})
 			}
 		}()
