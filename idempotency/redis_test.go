@@ -110,7 +110,7 @@ func TestRedisStuckClaimExpires(t *testing.T) {
 	expired(t, events)
 
 	is.True(s.Finish(t.Context(), "k", tok, []byte("late")) != nil) // its claim is gone
-	claim(t, s, "k", "other")                                  // nothing recorded, so no mismatch
+	claim(t, s, "k", "other")                                       // nothing recorded, so no mismatch
 }
 
 func TestRedisFinishedKeyExpiresAfterTTL(t *testing.T) {

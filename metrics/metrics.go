@@ -54,14 +54,14 @@ type Metrics struct {
 	redisRecover *prometheus.CounterVec
 
 	// The children of the hot and common paths, resolved once.
-	sse, ws       transportSeries
+	sse, ws transportSeries
 	// accepted holds one series per kind, made up front: a label value
 	// from a caller never creates a series.
 	accepted map[string]prometheus.Counter
-	dropped       prometheus.Counter
-	latency       prometheus.Histogram
-	fired         prometheus.Counter
-	lateness      prometheus.Histogram
+	dropped  prometheus.Counter
+	latency  prometheus.Histogram
+	fired    prometheus.Counter
+	lateness prometheus.Histogram
 }
 
 // transportSeries are one transport's children.

@@ -140,5 +140,5 @@ func userIDs(ns []broker.Notification) []string {
 
 type noMetrics struct{}
 
-func (noMetrics) NotificationAccepted(string)  {}
+func (noMetrics) NotificationAccepted(string) {}
 func (noMetrics) ScheduleFired(time.Duration) {}
