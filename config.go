@@ -80,6 +80,13 @@ type config struct {
 	RateSendsPerUserBurst    int     `env:"RATE_SENDS_PER_USER_BURST" envDefault:"100"`
 	TrustForwardedFor        bool    `env:"TRUST_FORWARDED_FOR" envDefault:"false"`
 
+	// TLS: with both files set the service serves HTTPS (and HTTP/2) on
+	// PORT, reloading a renewed pair without a restart. HTTP2Cleartext
+	// also accepts HTTP/2 without TLS (h2c), for a proxy that speaks it.
+	TLSCertFile    string `env:"TLS_CERT_FILE"`
+	TLSKeyFile     string `env:"TLS_KEY_FILE"`
+	HTTP2Cleartext bool   `env:"HTTP2_CLEARTEXT" envDefault:"false"`
+
 	// DebugPprofAddr, when set, serves net/http/pprof on this address (a
 	// second listener, e.g. 127.0.0.1:6060), never on PORT: profiles show
 	// request data and cost CPU, so they stay off unless asked for.
@@ -203,6 +210,7 @@ func (c config) validate() error {
 		// HTTP trims a header value: such a key could never match.
 		check(strings.TrimSpace(string(c.APIKey)) == string(c.APIKey), "API_KEY starts or ends with whitespace, which no request can carry")
 	}
+	check((c.TLSCertFile == "") == (c.TLSKeyFile == ""), "TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve TLS, or neither")
 	check(cookieNamePattern.MatchString(c.AuthCookie), "AUTH_COOKIE=%q is not a valid cookie name", c.AuthCookie)
 	check(c.MaxConnectionsPerUser >= 0, "MAX_CONNECTIONS_PER_USER=%d must be 0 (no bound) or more", c.MaxConnectionsPerUser)
 	for _, r := range []struct {

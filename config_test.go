@@ -110,6 +110,9 @@ var everyVariable = map[string]string{
 	"RATE_SENDS_PER_USER_BURST":    "6",
 	"TRUST_FORWARDED_FOR":          "true",
 	"DEBUG_PPROF_ADDR":             "127.0.0.1:6060",
+	"TLS_CERT_FILE":                "/etc/tls/cert.pem",
+	"TLS_KEY_FILE":                 "/etc/tls/key.pem",
+	"HTTP2_CLEARTEXT":              "true",
 }
 
 // The secrets of the configuration tests; errors must never repeat them.
@@ -163,6 +166,9 @@ func TestLoadConfigParsesEveryVariable(t *testing.T) {
 		RateSendsPerUserBurst:    6,
 		TrustForwardedFor:        true,
 		DebugPprofAddr:           "127.0.0.1:6060",
+		TLSCertFile:              "/etc/tls/cert.pem",
+		TLSKeyFile:               "/etc/tls/key.pem",
+		HTTP2Cleartext:           true,
 	})
 }
 

@@ -105,8 +105,14 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 		TrustForwardedFor:     cfg.TrustForwardedFor,
 	})
 
+	tlsConfig, err := cfg.tlsConfig(logger)
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Handler: server.Handler(),
+		Handler:   server.Handler(),
+		Protocols: cfg.protocols(),
+		TLSConfig: tlsConfig,
 		// A client trickling its headers (slowloris) is cut off, and one
 		// sending too many gets 431 (net/http answers both before any
 		// handler runs, in plain text).
@@ -141,8 +147,15 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 	}
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("mode", back.mode))
+	go func() {
+		if tlsConfig != nil {
+			serveErr <- srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
+	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("mode", back.mode),
+		slog.Bool("tls", tlsConfig != nil), slog.Bool("h2c", cfg.HTTP2Cleartext))
 	warnOpenAccess(logger, cfg)
 	if back.mode == "memory" {
 		logger.Warn("memory mode: inbox, history and pending schedules live in this process and are lost on restart; set REDIS_URL to share them between instances and keep them")

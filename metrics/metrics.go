@@ -191,8 +191,8 @@ func (m *Metrics) ConnectionOpened(transport string) {
 
 // ConnectionClosed counts a stream that left the hub, and why it ended.
 func (m *Metrics) ConnectionClosed(transport, reason string) {
-	// The reason first: a scrape that sees the connection gone also sees
-	// why it went.
+	// A scrape gathers each metric on its own, so it may see the gauge
+	// drop before the reason is counted, or the other way round.
 	m.disconnects.WithLabelValues(transport, reason).Inc()
 	m.series(transport).connections.Dec()
 }

@@ -98,8 +98,11 @@ func TestMetricsAfterStreamsSendAndSchedule(t *testing.T) {
 
 	// Leaving is counted by reason.
 	ws.Close()
+	// A scrape gathers each metric on its own, not as one snapshot: wait
+	// for both sides of the disconnect.
 	s = ts.scrapeUntil(t, "the WebSocket gone", func(s metricstest.Samples) bool {
-		return s.Value(`notification_service_connections{transport="ws"}`) == 0
+		return s.Value(`notification_service_connections{transport="ws"}`) == 0 &&
+			s.Has(`notification_service_disconnects_total{reason="client_closed",transport="ws"}`)
 	})
 	is.Equal(s.Value(`notification_service_disconnects_total{reason="client_closed",transport="ws"}`), 1.0)
 }
