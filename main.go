@@ -24,12 +24,18 @@ import (
 	"notification-service/audit"
 	"notification-service/auth"
 	"notification-service/broker"
+	"notification-service/internal/version"
 	"notification-service/metrics"
 	"notification-service/publish"
 	"notification-service/transport"
 )
 
 func main() {
+	if len(os.Args) == 2 && (os.Args[1] == "version" || os.Args[1] == "-version" || os.Args[1] == "--version") {
+		b := version.Current()
+		fmt.Printf("notification-service %s (revision %s, %s)\n", b.Version, b.Revision, b.GoVersion)
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// After the first signal starts the graceful shutdown, a second one
@@ -155,6 +161,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 		serveErr <- srv.Serve(ln)
 	}()
 	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("mode", back.mode),
+		slog.String("version", version.Current().Version),
 		slog.Bool("tls", tlsConfig != nil), slog.Bool("h2c", cfg.HTTP2Cleartext))
 	warnOpenAccess(logger, cfg)
 	if back.mode == "memory" {

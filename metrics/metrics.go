@@ -12,7 +12,6 @@ package metrics
 import (
 	"context"
 	"net/http"
-	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"notification-service/broker"
+	"notification-service/internal/version"
 )
 
 const namespace = "notification_service"
@@ -145,19 +145,11 @@ func New() *Metrics {
 // buildInfo is notification_service_build_info: always 1, its labels say
 // which build is running.
 func buildInfo() prometheus.Collector {
-	version, goVersion, revision := "unknown", "unknown", ""
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		version, goVersion = bi.Main.Version, bi.GoVersion
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				revision = s.Value
-			}
-		}
-	}
+	b := version.Current()
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "build_info",
-		Help:        "Always 1; the labels name the running build (module version, Go version, VCS revision when stamped).",
-		ConstLabels: prometheus.Labels{"version": version, "go_version": goVersion, "revision": revision},
+		Help:        "Always 1; the labels name the running build (release or module version, Go version, VCS revision when stamped).",
+		ConstLabels: prometheus.Labels{"version": b.Version, "go_version": b.GoVersion, "revision": b.Revision},
 	})
 	g.Set(1)
 	return g
