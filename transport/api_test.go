@@ -481,7 +481,7 @@ func TestAPIScheduleErrors(t *testing.T) {
 		{name: "scheduled_at a year and an hour ahead", body: `{"title": "x", "user_id": "u1", "scheduled_at": "` + apiAt(time.Now().AddDate(1, 0, 0).Add(time.Hour)) + `"}`, status: bad, code: "validation_failed", field: "scheduled_at"},
 		{name: "no title or message", body: `{"user_id": "u1", ` + future + `}`, status: bad, code: "validation_failed", field: "title"},
 		{name: "no addressee", body: `{"title": "x", ` + future + `}`, status: bad, code: "validation_failed", field: "user_id"},
-		{name: "bad channel", body: `{"title": "x", "channels": ["a,b"], ` + future + `}`, status: bad, code: "validation_failed", field: "channels"},
+		{name: "bad channel", body: `{"title": "x", "channels": ["a b"], ` + future + `}`, status: bad, code: "validation_failed", field: "channels"},
 		{name: "data scalar", body: `{"title": "x", "user_id": "u1", "data": true, ` + future + `}`, status: bad, code: "validation_failed", field: "data"},
 		{name: "unknown field", body: `{"title": "x", "user_id": "u1", "when": "now", ` + future + `}`, status: bad, code: "unknown_field", field: "when"},
 		{name: "trailing garbage", body: `{"title": "x", "user_id": "u1", ` + future + `}]`, status: bad, code: "invalid_json"},
