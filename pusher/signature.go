@@ -79,11 +79,11 @@ func VerifyRequest(app App, r APIRequest, now time.Time, window time.Duration) e
 	if err := checkTimestamp(q.single["auth_timestamp"], now, window); err != nil {
 		return err
 	}
-	sum, present := q.single["body_md5"]
+	sum, hasMD5 := q.single["body_md5"]
 	switch {
-	case len(r.Body) > 0 && !present:
+	case len(r.Body) > 0 && !hasMD5:
 		return unauthorized(ErrAuthMissing, "missing parameter: body_md5 (the request has a body)")
-	case present && !strings.EqualFold(sum, bodyMD5(r.Body)):
+	case hasMD5 && !strings.EqualFold(sum, bodyMD5(r.Body)):
 		return unauthorized(ErrBodyMD5, "body_md5 is not the MD5 of the body received: the body changed after it was signed")
 	}
 	toSign := stringToSign(r.Method, r.Path, q.params)
