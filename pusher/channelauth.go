@@ -71,7 +71,8 @@ func VerifyChannelAuth(app App, socketID, channel, auth, channelData string) err
 			Message: fmt.Sprintf("subscribing to %s channel %q needs an auth signature", kind, truncate(channel, 64))}
 	}
 	key, sig, found := strings.Cut(auth, ":")
-	if !found || !constantTimeEqual(key, app.Key) {
+	// An empty secret would accept HMACs anyone can compute.
+	if !found || !constantTimeEqual(key, app.Key) || app.Secret == "" {
 		return &ProtocolError{Code: CodeUnauthorized, Err: ErrUnauthorized,
 			Message: "invalid auth: it must be the app key, a colon and the signature"}
 	}

@@ -153,3 +153,10 @@ func TestParseChannelDataRefusals(t *testing.T) {
 		})
 	}
 }
+
+func TestVerifyChannelAuthRefusesAnAppWithoutSecret(t *testing.T) {
+	is := is.New(t)
+	open := pusher.App{ID: "3", Key: docApp.Key}
+	auth := pusher.ChannelAuth(open, docSocketID, "private-foobar", "")
+	is.True(errors.Is(pusher.VerifyChannelAuth(open, docSocketID, "private-foobar", auth, ""), pusher.ErrUnauthorized))
+}

@@ -35,10 +35,11 @@ var (
 	// ErrInvalidField: a field is missing or has the wrong type (422, with
 	// the field, as Reverb's validator answers).
 	ErrInvalidField = sentinel("invalid field")
-	// ErrOverLimit: a value breaks one of Pusher's rules: event name
-	// length, channel name, channel count, batch size, socket_id format
-	// (400, with the field, as Pusher and soketi answer).
-	ErrOverLimit = sentinel("value breaks a Pusher limit")
+	// ErrBadValue: a field of the right type whose value breaks one of
+	// Pusher's rules: event name length or reserved prefix, channel name,
+	// channel count, batch size, socket_id format (400, with the field, as
+	// Pusher and soketi answer).
+	ErrBadValue = sentinel("value breaks a Pusher rule")
 	// ErrTooLarge: an event's data, or the whole body, is over its size
 	// limit (413, as Pusher documents and soketi and Reverb answer).
 	ErrTooLarge = sentinel("payload too large")

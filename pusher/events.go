@@ -84,7 +84,7 @@ func (l EventLimits) withDefaults() EventLimits {
 //     empty, a field of the wrong type (data not a string), channel and
 //     channels both given (Reverb's validator: name and data required
 //     strings, channels an array or channel a string);
-//   - 400 ErrOverLimit with the field: name over 200 characters or
+//   - 400 ErrBadValue with the field: name over 200 characters or
 //     reserved (pusher: and pusher_internal: names are the server's), an
 //     invalid channel name, more than MaxChannels channels, a malformed
 //     socket_id (Pusher's documented limits, soketi's 400s);
@@ -108,7 +108,7 @@ func ParseEvent(body []byte, lim EventLimits) (Event, error) {
 // channel in "channel" (Pusher's batch format; pusher-http-php's
 // triggerBatch sends it so). Errors are those of ParseEvent, with fields
 // named batch.N.field; a batch of more than MaxBatch events is a 400
-// ErrOverLimit (soketi: "Cannot batch-send more than 10 messages at once").
+// ErrBadValue (soketi: "Cannot batch-send more than 10 messages at once").
 // Nothing in a refused batch is valid: the caller publishes all or none.
 func ParseBatch(body []byte, lim EventLimits) ([]Event, error) {
 	lim = lim.withDefaults()
@@ -128,7 +128,7 @@ func ParseBatch(body []byte, lim EventLimits) ([]Event, error) {
 	case len(items) == 0:
 		return nil, invalidField("batch", "batch must hold at least one event")
 	case len(items) > lim.MaxBatch:
-		return nil, overLimit("batch", fmt.Sprintf("batch holds %d events; the limit is %d", len(items), lim.MaxBatch))
+		return nil, badValue("batch", fmt.Sprintf("batch holds %d events; the limit is %d", len(items), lim.MaxBatch))
 	}
 	events := make([]Event, 0, len(items))
 	for i, item := range items {
@@ -176,9 +176,9 @@ func parseEventFields(m map[string]json.RawMessage, prefix string, inBatch bool,
 	}
 	switch {
 	case !validEventName(ev.Name):
-		return Event{}, overLimit(prefix+"name", fmt.Sprintf("%sname is over %d characters", prefix, MaxEventNameLength))
+		return Event{}, badValue(prefix+"name", fmt.Sprintf("%sname is over %d characters", prefix, MaxEventNameLength))
 	case reservedEventName(ev.Name):
-		return Event{}, overLimit(prefix+"name", fmt.Sprintf("%sname %q is reserved: pusher: and pusher_internal: events are the server's", prefix, truncate(ev.Name, 64)))
+		return Event{}, badValue(prefix+"name", fmt.Sprintf("%sname %q is reserved: pusher: and pusher_internal: events are the server's", prefix, truncate(ev.Name, 64)))
 	}
 
 	if ev.Data, e = requiredString(m, prefix, "data"); e != nil {
@@ -197,14 +197,14 @@ func parseEventFields(m map[string]json.RawMessage, prefix string, inBatch bool,
 		return Event{}, e
 	}
 	if ev.SocketID != "" && !ValidSocketID(ev.SocketID) {
-		return Event{}, overLimit(prefix+"socket_id", fmt.Sprintf("%ssocket_id %q is not a socket id (digits.digits)", prefix, truncate(ev.SocketID, 64)))
+		return Event{}, badValue(prefix+"socket_id", fmt.Sprintf("%ssocket_id %q is not a socket id (digits.digits)", prefix, truncate(ev.SocketID, 64)))
 	}
 
 	if ev.Info, e = optionalString(m, prefix, "info"); e != nil {
 		return Event{}, e
 	}
 	if len(ev.Info) > maxInfoLength {
-		return Event{}, overLimit(prefix+"info", fmt.Sprintf("%sinfo is over %d bytes", prefix, maxInfoLength))
+		return Event{}, badValue(prefix+"info", fmt.Sprintf("%sinfo is over %d bytes", prefix, maxInfoLength))
 	}
 	return ev, nil
 }
@@ -240,7 +240,7 @@ func eventChannels(m map[string]json.RawMessage, prefix string, inBatch bool, li
 	case len(items) == 0:
 		return nil, invalidField(prefix+"channels", prefix+"channels must name at least one channel")
 	case len(items) > lim.MaxChannels:
-		return nil, overLimit(prefix+"channels", fmt.Sprintf("%schannels names %d channels; the limit is %d", prefix, len(items), lim.MaxChannels))
+		return nil, badValue(prefix+"channels", fmt.Sprintf("%schannels names %d channels; the limit is %d", prefix, len(items), lim.MaxChannels))
 	}
 	names := make([]string, 0, len(items))
 	for i, item := range items {
@@ -312,11 +312,11 @@ func invalidField(field, msg string) *APIError {
 	return &APIError{Status: 422, Field: field, Message: msg, Err: ErrInvalidField}
 }
 
-func overLimit(field, msg string) *APIError {
-	return &APIError{Status: 400, Field: field, Message: msg, Err: ErrOverLimit}
+func badValue(field, msg string) *APIError {
+	return &APIError{Status: 400, Field: field, Message: msg, Err: ErrBadValue}
 }
 
 func invalidChannel(field, name string) *APIError {
-	return overLimit(field, fmt.Sprintf("%s %q is not a valid channel name: 1 to %d characters from A-Z a-z 0-9 - _ = @ , . ;",
+	return badValue(field, fmt.Sprintf("%s %q is not a valid channel name: 1 to %d characters from A-Z a-z 0-9 - _ = @ , . ;",
 		field, truncate(name, 64), MaxChannelNameLength))
 }

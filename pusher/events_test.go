@@ -73,7 +73,7 @@ func TestParseEventBounds(t *testing.T) {
 	_, err = pusher.ParseEvent(body("e", strings.Repeat("x", 101), []string{"c"}), pusher.EventLimits{MaxDataBytes: 100})
 	is.True(errors.Is(err, pusher.ErrTooLarge))
 	_, err = pusher.ParseEvent(body("e", "x", []string{"a", "b", "c"}), pusher.EventLimits{MaxChannels: 2})
-	is.True(errors.Is(err, pusher.ErrOverLimit))
+	is.True(errors.Is(err, pusher.ErrBadValue))
 }
 
 func TestParseEventRefusals(t *testing.T) {
@@ -104,9 +104,9 @@ func TestParseEventRefusals(t *testing.T) {
 		{"a null name", `{"name":null,"data":"x","channel":"c"}`, 422, pusher.ErrInvalidField, "name"},
 		{"a number for a name", `{"name":5,"data":"x","channel":"c"}`, 422, pusher.ErrInvalidField, "name"},
 		{"a name in capitals is not name", `{"Name":"e","data":"x","channel":"c"}`, 422, pusher.ErrInvalidField, "name"},
-		{"a name of 201 characters", `{"name":"` + strings.Repeat("é", 201) + `","data":"x","channel":"c"}`, 400, pusher.ErrOverLimit, "name"},
-		{"a pusher: name", `{"name":"pusher:error","data":"x","channel":"c"}`, 400, pusher.ErrOverLimit, "name"},
-		{"a pusher_internal: name", `{"name":"pusher_internal:member_added","data":"{\"user_id\":\"1\"}","channel":"presence-c"}`, 400, pusher.ErrOverLimit, "name"},
+		{"a name of 201 characters", `{"name":"` + strings.Repeat("é", 201) + `","data":"x","channel":"c"}`, 400, pusher.ErrBadValue, "name"},
+		{"a pusher: name", `{"name":"pusher:error","data":"x","channel":"c"}`, 400, pusher.ErrBadValue, "name"},
+		{"a pusher_internal: name", `{"name":"pusher_internal:member_added","data":"{\"user_id\":\"1\"}","channel":"presence-c"}`, 400, pusher.ErrBadValue, "name"},
 
 		{"no data", `{"name":"e","channel":"c"}`, 422, pusher.ErrInvalidField, "data"},
 		{"empty data", `{"name":"e","data":"","channel":"c"}`, 422, pusher.ErrInvalidField, "data"},
@@ -123,18 +123,18 @@ func TestParseEventRefusals(t *testing.T) {
 		{"no channels", `{"name":"e","data":"x","channels":[]}`, 422, pusher.ErrInvalidField, "channels"},
 		{"a number in channels", `{"name":"e","data":"x","channels":["a",1]}`, 422, pusher.ErrInvalidField, "channels.1"},
 		{"null in channels", `{"name":"e","data":"x","channels":[null]}`, 422, pusher.ErrInvalidField, "channels.0"},
-		{"101 channels", `{"name":"e","data":"x","channels":[` + strings.Join(many, ",") + `]}`, 400, pusher.ErrOverLimit, "channels"},
-		{"an invalid name in channels", `{"name":"e","data":"x","channels":["ok","not ok"]}`, 400, pusher.ErrOverLimit, "channels.1"},
-		{"a channel of 165 characters", `{"name":"e","data":"x","channel":"` + strings.Repeat("c", 165) + `"}`, 400, pusher.ErrOverLimit, "channel"},
-		{"an invalid channel", `{"name":"e","data":"x","channel":"a:b"}`, 400, pusher.ErrOverLimit, "channel"},
+		{"101 channels", `{"name":"e","data":"x","channels":[` + strings.Join(many, ",") + `]}`, 400, pusher.ErrBadValue, "channels"},
+		{"an invalid name in channels", `{"name":"e","data":"x","channels":["ok","not ok"]}`, 400, pusher.ErrBadValue, "channels.1"},
+		{"a channel of 165 characters", `{"name":"e","data":"x","channel":"` + strings.Repeat("c", 165) + `"}`, 400, pusher.ErrBadValue, "channel"},
+		{"an invalid channel", `{"name":"e","data":"x","channel":"a:b"}`, 400, pusher.ErrBadValue, "channel"},
 		{"an empty channel", `{"name":"e","data":"x","channel":""}`, 422, pusher.ErrInvalidField, "channel"},
 		{"a number for a channel", `{"name":"e","data":"x","channel":1}`, 422, pusher.ErrInvalidField, "channel"},
 
-		{"a socket_id that is not one", `{"name":"e","data":"x","channel":"c","socket_id":"abc"}`, 400, pusher.ErrOverLimit, "socket_id"},
-		{"a socket_id with a newline", `{"name":"e","data":"x","channel":"c","socket_id":"1.2\n"}`, 400, pusher.ErrOverLimit, "socket_id"},
+		{"a socket_id that is not one", `{"name":"e","data":"x","channel":"c","socket_id":"abc"}`, 400, pusher.ErrBadValue, "socket_id"},
+		{"a socket_id with a newline", `{"name":"e","data":"x","channel":"c","socket_id":"1.2\n"}`, 400, pusher.ErrBadValue, "socket_id"},
 		{"a number for a socket_id", `{"name":"e","data":"x","channel":"c","socket_id":1.2}`, 422, pusher.ErrInvalidField, "socket_id"},
 		{"a number for info", `{"name":"e","data":"x","channel":"c","info":1}`, 422, pusher.ErrInvalidField, "info"},
-		{"an info of 257 bytes", `{"name":"e","data":"x","channel":"c","info":"` + strings.Repeat("i", 257) + `"}`, 400, pusher.ErrOverLimit, "info"},
+		{"an info of 257 bytes", `{"name":"e","data":"x","channel":"c","info":"` + strings.Repeat("i", 257) + `"}`, 400, pusher.ErrBadValue, "info"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
@@ -181,16 +181,16 @@ func TestParseBatchRefusals(t *testing.T) {
 		{"an event, not a batch", item, pusher.EventLimits{}, 422, pusher.ErrInvalidField, "batch"},
 		{"batch as an object", `{"batch":{"0":` + item + `}}`, pusher.EventLimits{}, 422, pusher.ErrInvalidField, "batch"},
 		{"an empty batch", `{"batch":[]}`, pusher.EventLimits{}, 422, pusher.ErrInvalidField, "batch"},
-		{"a batch of 11", `{"batch":[` + eleven + `]}`, pusher.EventLimits{}, 400, pusher.ErrOverLimit, "batch"},
-		{"a batch over a custom bound", `{"batch":[` + item + `,` + item + `]}`, pusher.EventLimits{MaxBatch: 1}, 400, pusher.ErrOverLimit, "batch"},
+		{"a batch of 11", `{"batch":[` + eleven + `]}`, pusher.EventLimits{}, 400, pusher.ErrBadValue, "batch"},
+		{"a batch over a custom bound", `{"batch":[` + item + `,` + item + `]}`, pusher.EventLimits{MaxBatch: 1}, 400, pusher.ErrBadValue, "batch"},
 		{"an item that is not an object", `{"batch":[` + item + `,"e"]}`, pusher.EventLimits{}, 422, pusher.ErrInvalidField, "batch.1"},
 		{"a null item", `{"batch":[null]}`, pusher.EventLimits{}, 422, pusher.ErrInvalidField, "batch.0"},
 		{"channels in a batch", `{"batch":[{"channels":["a"],"name":"e","data":"x"}]}`, pusher.EventLimits{}, 422, pusher.ErrInvalidField, "batch.0.channels"},
 		{"no channel in an item", `{"batch":[` + item + `,{"name":"e","data":"x"}]}`, pusher.EventLimits{}, 422, pusher.ErrInvalidField, "batch.1.channel"},
 		{"data not a string in the third item", `{"batch":[` + item + `,` + item + `,{"channel":"c","name":"e","data":{"a":1}}]}`, pusher.EventLimits{}, 422, pusher.ErrInvalidField, "batch.2.data"},
 		{"data too large in an item", `{"batch":[{"channel":"c","name":"e","data":"xxxx"}]}`, pusher.EventLimits{MaxDataBytes: 3}, 413, pusher.ErrTooLarge, "batch.0.data"},
-		{"an invalid channel in an item", `{"batch":[{"channel":"a b","name":"e","data":"x"}]}`, pusher.EventLimits{}, 400, pusher.ErrOverLimit, "batch.0.channel"},
-		{"a reserved name in an item", `{"batch":[{"channel":"c","name":"pusher:x","data":"x"}]}`, pusher.EventLimits{}, 400, pusher.ErrOverLimit, "batch.0.name"},
+		{"an invalid channel in an item", `{"batch":[{"channel":"a b","name":"e","data":"x"}]}`, pusher.EventLimits{}, 400, pusher.ErrBadValue, "batch.0.channel"},
+		{"a reserved name in an item", `{"batch":[{"channel":"c","name":"pusher:x","data":"x"}]}`, pusher.EventLimits{}, 400, pusher.ErrBadValue, "batch.0.name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)

@@ -161,7 +161,7 @@ func checkAPIError(t *testing.T, err error) {
 	if !errors.As(err, &ae) {
 		t.Fatalf("error %v (%T) is not an *APIError", err, err)
 	}
-	want := map[error]int{pusher.ErrMalformedBody: 400, pusher.ErrOverLimit: 400, pusher.ErrInvalidField: 422, pusher.ErrTooLarge: 413}[ae.Err]
+	want := map[error]int{pusher.ErrMalformedBody: 400, pusher.ErrBadValue: 400, pusher.ErrInvalidField: 422, pusher.ErrTooLarge: 413}[ae.Err]
 	if want == 0 || ae.Status != want {
 		t.Fatalf("error %v: status %d for %v", err, ae.Status, ae.Err)
 	}

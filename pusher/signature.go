@@ -65,6 +65,11 @@ func VerifyRequest(app App, r APIRequest, now time.Time, window time.Duration) e
 	if err != nil {
 		return err
 	}
+	if app.Secret == "" {
+		// Anyone can compute an HMAC keyed with nothing: a misconfigured
+		// app refuses everything, and says no more than a wrong key.
+		return unauthorized(ErrAuthKey, "unknown auth_key")
+	}
 	for _, name := range []string{"auth_key", "auth_timestamp", "auth_version", "auth_signature"} {
 		if _, ok := q.single[name]; !ok {
 			return unauthorized(ErrAuthMissing, "missing parameter: "+name)

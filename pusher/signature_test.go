@@ -254,3 +254,16 @@ func mustUnescape(q string) string {
 	}
 	return s
 }
+
+// An app whose secret was left empty refuses every request, even one signed
+// with the empty key anybody can compute.
+func TestVerifyRequestRefusesAnAppWithoutSecret(t *testing.T) {
+	is := is.New(t)
+	open := pusher.App{ID: "3", Key: docApp.Key}
+	r := pusher.APIRequest{Method: "POST", Path: "/apps/3/events", Body: docBody}
+	q, err := pusher.Sign(open, r, time.Unix(docTimestamp, 0))
+	is.NoErr(err)
+	r.RawQuery = q
+	err = pusher.VerifyRequest(open, r, time.Unix(docTimestamp, 0), 0)
+	is.True(errors.Is(err, pusher.ErrAuthKey))
+}

@@ -21,12 +21,27 @@ const maxSocketIDLength = 64
 // drawn uniformly from crypto/rand below 10^10 (Pusher's ids look like
 // 445294.25458239; pusher-http-php and Reverb check ^\d+\.\d+$).
 func NewSocketID() string {
+	// One read for both halves; a half past the rejection bound (one draw
+	// in two billion) is drawn again alone.
+	var r [16]byte
+	_, _ = rand.Read(r[:]) // never fails: see randomBelow
+	left, right := binary.LittleEndian.Uint64(r[:8]), binary.LittleEndian.Uint64(r[8:])
+	if left >= socketIDLimit {
+		left = randomBelow(socketIDPart)
+	}
+	if right >= socketIDLimit {
+		right = randomBelow(socketIDPart)
+	}
 	var buf [32]byte
-	b := strconv.AppendUint(buf[:0], randomBelow(socketIDPart), 10)
+	b := strconv.AppendUint(buf[:0], left%socketIDPart, 10)
 	b = append(b, '.')
-	b = strconv.AppendUint(b, randomBelow(socketIDPart), 10)
+	b = strconv.AppendUint(b, right%socketIDPart, 10)
 	return string(b)
 }
+
+// socketIDLimit is the largest multiple of socketIDPart that fits in 64
+// bits: below it, v % socketIDPart is uniform.
+const socketIDLimit = ^uint64(0) - ^uint64(0)%socketIDPart
 
 // randomBelow draws uniformly from [0, n) by rejection: values at or past the
 // largest multiple of n that fits in 64 bits would favour small results.
