@@ -2,6 +2,7 @@ package pusher
 
 import (
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -116,8 +117,10 @@ func BodyTooLarge(limit int) *APIError {
 }
 
 // truncate shortens s to at most n runes for an error message (a hostile
-// channel name of 100 KB must not become a 100 KB log line), marking the cut.
+// channel name of 100 KB must not become a 100 KB log line), marking the cut,
+// and replaces invalid UTF-8, so that every message is valid text.
 func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) <= n {
 		return s
 	}

@@ -110,6 +110,7 @@ func Sign(app App, r APIRequest, at time.Time) (string, error) {
 		return "", fmt.Errorf("pusher: sign: %w", err)
 	}
 	vals.Del("auth_signature")
+	vals.Del("body_md5")
 	vals.Set("auth_key", app.Key)
 	vals.Set("auth_timestamp", strconv.FormatInt(at.Unix(), 10))
 	vals.Set("auth_version", AuthVersion)
