@@ -70,11 +70,7 @@ func TestRealLaravelThroughTheIngester(t *testing.T) {
 // under another prefix is not this app's.
 func TestRealLaravelWithAnotherPrefix(t *testing.T) {
 	is := is.New(t)
-	srv := redistest.Start(t, redistest.Options{})
-	rec := newRecorder()
-	cfg := memoryConfig(srv.Client(), rec, testLogger(t))
-	cfg.Prefix = "laravel-database-"
-	in := startIngester(t, cfg)
+	srv, rec, in := startWithPrefix(t, "laravel-database-")
 
 	runLaravel(t, srv.Addr(), "otra_app_", "empty-payload")
 	runLaravel(t, srv.Addr(), "laravel-database-", "tarea-creada")
@@ -86,11 +82,7 @@ func TestRealLaravelWithAnotherPrefix(t *testing.T) {
 // prefix match only themselves.
 func TestPrefixIsMatchedLiterally(t *testing.T) {
 	is := is.New(t)
-	srv := redistest.Start(t, redistest.Options{})
-	rec := newRecorder()
-	cfg := memoryConfig(srv.Client(), rec, testLogger(t))
-	cfg.Prefix = "app[1]*_"
-	in := startIngester(t, cfg)
+	srv, rec, in := startWithPrefix(t, "app[1]*_")
 
 	laravelBroadcast(t, srv.Client(), "app1X_", `{"event":"otra","data":[]}`, "c")
 	laravelBroadcast(t, srv.Client(), "app[1]*_", `{"event":"esta","data":[]}`, "c")
@@ -98,4 +90,14 @@ func TestPrefixIsMatchedLiterally(t *testing.T) {
 	is.Equal(n.Type, "esta")
 	is.Equal(n.Channels, []string{"c"})
 	is.Equal(in.Stats().Received, uint64(1))
+}
+
+// startWithPrefix starts an ingester alone (memory mode) on a Redis of its
+// own, for Laravel's prefix.
+func startWithPrefix(t *testing.T, prefix string) (*redistest.Server, *recorder, *ingester) {
+	srv := redistest.Start(t, redistest.Options{})
+	rec := newRecorder()
+	cfg := memoryConfig(srv.Client(), rec, testLogger(t))
+	cfg.Prefix = prefix
+	return srv, rec, startIngester(t, cfg)
 }
