@@ -156,13 +156,17 @@ func (in *Ingester) receive(ctx context.Context) {
 	ps := in.cfg.Client.PSubscribe(ctx, in.pattern)
 	// ReceiveTimeout does not watch ctx; closing the subscription does
 	// end it.
+	closed := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(closed)
 		mu.Lock()
 		defer mu.Unlock()
 		ps.Close()
 	})
-	defer stop()
 	defer func() {
+		if !stop() {
+			<-closed // the closing goroutine is Run's too: wait for it
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		ps.Close()

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -266,4 +268,100 @@ func payloadN(t *testing.T, n broker.Notification) int {
 		t.Fatalf("data %s: %v", n.Data, err)
 	}
 	return d.N
+}
+
+// TestIngesterReplacesASilentConnection: a connection that stops carrying
+// anything, without closing (a half-open TCP connection, a frozen proxy),
+// is noticed by an unanswered ping and replaced.
+func TestIngesterReplacesASilentConnection(t *testing.T) {
+	is := is.New(t)
+	srv := redistest.Start(t, redistest.Options{})
+	proxy := startFreezingProxy(t, srv.Addr())
+	rec := newRecorder()
+	viaProxy := redis.NewClient(&redis.Options{Addr: proxy.addr()})
+	t.Cleanup(func() { viaProxy.Close() })
+	in := startIngester(t, memoryConfig(viaProxy, rec, testLogger(t)))
+
+	laravelBroadcast(t, srv.Client(), laravelPrefix, `{"event":"uno","data":[]}`, "c")
+	rec.waitFor(t, 1)
+	proxy.freeze()
+	eventually(t, "a new subscription", func() bool { return in.Stats().Subscriptions == 2 })
+	laravelBroadcast(t, srv.Client(), laravelPrefix, `{"event":"dos","data":[]}`, "c")
+	is.Equal(rec.waitFor(t, 2)[1].Type, "dos")
+}
+
+// freezingProxy forwards TCP connections to a server until freeze, after
+// which the connections open so far carry nothing more in either direction
+// but stay open; new connections work.
+type freezingProxy struct {
+	ln     net.Listener
+	mu     sync.Mutex
+	frozen []*atomic.Bool
+	conns  []net.Conn
+	wg     sync.WaitGroup
+}
+
+func startFreezingProxy(t *testing.T, target string) *freezingProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &freezingProxy{ln: ln}
+	p.wg.Go(func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			frozen := new(atomic.Bool)
+			p.mu.Lock()
+			p.frozen = append(p.frozen, frozen)
+			p.conns = append(p.conns, client, server)
+			p.mu.Unlock()
+			p.wg.Go(func() { pipe(server, client, frozen) })
+			p.wg.Go(func() { pipe(client, server, frozen) })
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		p.mu.Lock()
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.mu.Unlock()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *freezingProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *freezingProxy) freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, f := range p.frozen {
+		f.Store(true)
+	}
+}
+
+// pipe copies src to dst, dropping what it reads once frozen.
+func pipe(dst, src net.Conn, frozen *atomic.Bool) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			return
+		}
+		if frozen.Load() {
+			continue
+		}
+		if _, err := dst.Write(buf[:n]); err != nil {
+			return
+		}
+	}
 }

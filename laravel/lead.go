@@ -6,7 +6,9 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"notification-service/broker"
 	"notification-service/internal/redisconn"
@@ -158,9 +160,14 @@ func (in *Ingester) publish(ctx context.Context, ns []broker.Notification, chann
 // excerptLen bounds how much of a refused payload a log line shows.
 const excerptLen = 200
 
+// excerpt is the start of b, cut at a character boundary.
 func excerpt(b []byte) string {
 	if len(b) <= excerptLen {
-		return string(b)
+		return strings.ToValidUTF8(string(b), "\uFFFD")
 	}
-	return string(b[:excerptLen]) + "…"
+	cut := excerptLen
+	for cut > 0 && !utf8.RuneStart(b[cut]) {
+		cut--
+	}
+	return strings.ToValidUTF8(string(b[:cut]), "\uFFFD") + "…"
 }

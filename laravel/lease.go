@@ -113,6 +113,10 @@ const (
 	endYield                  // the subscription broke: hand over
 )
 
+func (e termEnd) String() string {
+	return [...]string{"stopped", "lease lost", "subscription lost"}[e]
+}
+
 // serve leads for one term and ends it.
 func (in *Ingester) serve(ctx context.Context, token string) termEnd {
 	in.stats.terms.Add(1)
@@ -140,7 +144,7 @@ func (in *Ingester) serve(ctx context.Context, token string) termEnd {
 		}
 		cancel()
 	}
-	in.log.Info("laravel: stopped leading", slog.String("reason", [...]string{"stopped", "lease lost", "subscription lost"}[end]))
+	in.log.Info("laravel: stopped leading", slog.String("reason", end.String()))
 	return end
 }
 
