@@ -33,6 +33,8 @@ type backend struct {
 	// run reads the shared feed until ctx ends; nil in memory mode.
 	run   func(ctx context.Context) error
 	close func()
+	// client is the shared Redis; nil in memory mode.
+	client *redis.Client
 }
 
 func newBackend(ctx context.Context, cfg config, logger *slog.Logger, hub *broker.Hub, m *metrics.Metrics, delivered broker.DeliveryFunc) (backend, error) {
@@ -91,6 +93,7 @@ func newBackend(ctx context.Context, cfg config, logger *slog.Logger, hub *broke
 		check:     bus.Check,
 		run:       bus.Run,
 		close:     func() { client.Close() },
+		client:    client,
 	}, nil
 }
 

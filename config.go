@@ -17,6 +17,8 @@ import (
 	"notification-service/auth"
 	"notification-service/idempotency"
 	"notification-service/internal/redisconn"
+	"notification-service/laravel"
+	"notification-service/pusher"
 )
 
 // config is every setting, read once from the environment (DESIGN §7).
@@ -80,6 +82,20 @@ type config struct {
 	RateSendsPerUserBurst    int     `env:"RATE_SENDS_PER_USER_BURST" envDefault:"100"`
 	TrustForwardedFor        bool    `env:"TRUST_FORWARDED_FOR" envDefault:"false"`
 
+	// Laravel's broadcasting (README "Laravel"). The Pusher app turns on
+	// Pusher's HTTP API (the reverb and pusher broadcasters): all three or
+	// none. LaravelRedisPrefix turns on the redis broadcaster's ingestion:
+	// Laravel's database.redis.options.prefix, on LARAVEL_REDIS_URL
+	// (REDIS_URL when empty). LaravelUserChannelPrefix names the notifiable
+	// model's private channel (private-App.Models.User.{id}).
+	PusherAppID              string        `env:"PUSHER_APP_ID"`
+	PusherAppKey             string        `env:"PUSHER_APP_KEY"`
+	PusherAppSecret          secret        `env:"PUSHER_APP_SECRET"`
+	PusherTimestampWindow    time.Duration `env:"PUSHER_TIMESTAMP_WINDOW" envDefault:"600s"`
+	LaravelRedisURL          string        `env:"LARAVEL_REDIS_URL"`
+	LaravelRedisPrefix       string        `env:"LARAVEL_REDIS_PREFIX"`
+	LaravelUserChannelPrefix string        `env:"LARAVEL_USER_CHANNEL_PREFIX" envDefault:"App.Models.User."`
+
 	// TLS: with both files set the service serves HTTPS (and HTTP/2) on
 	// PORT, reloading a renewed pair without a restart. HTTP2Cleartext
 	// also accepts HTTP/2 without TLS (h2c), for a proxy that speaks it.
@@ -97,9 +113,31 @@ type config struct {
 // stores use ('{' and '}' delimit user and channel names).
 var redisPrefixPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
 
+// laravelPrefixPattern is what a Laravel Redis prefix may hold: never
+// empty (it would subscribe to every channel of a shared Redis) and never a
+// glob character.
+var laravelPrefixPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+
 // mayBeEmpty says whether an empty value of a variable means something
 // (an empty REDIS_URL is memory mode).
 func mayBeEmpty(name string) bool { return name == "REDIS_URL" }
+
+// pusherApp is the configured Pusher app, or nil when none is.
+func (c config) pusherApp() *pusher.App {
+	if c.PusherAppID == "" || c.PusherAppKey == "" || c.PusherAppSecret == "" {
+		return nil
+	}
+	return &pusher.App{ID: c.PusherAppID, Key: c.PusherAppKey, Secret: string(c.PusherAppSecret)}
+}
+
+// mapping is how Laravel's broadcasts become notifications, bounded as a
+// REST send is.
+func (c config) mapping() laravel.Mapping {
+	return laravel.Mapping{
+		UserChannelPrefix: c.LaravelUserChannelPrefix, MaxChannels: c.MaxChannels,
+		MaxDataBytes: int(c.MaxBodyBytes), MaxDepth: c.MaxJSONDepth,
+	}
+}
 
 // loadConfig parses environ into a config. Every error names the
 // environment variable, which caarlos0/env's own errors do not.
@@ -210,6 +248,26 @@ func (c config) validate() error {
 		// HTTP trims a header value: such a key could never match.
 		check(strings.TrimSpace(string(c.APIKey)) == string(c.APIKey), "API_KEY starts or ends with whitespace, which no request can carry")
 	}
+	check(c.PusherTimestampWindow > 0, "PUSHER_TIMESTAMP_WINDOW=%s must be a positive duration such as 600s", c.PusherTimestampWindow)
+	if c.PusherAppID != "" || c.PusherAppKey != "" || c.PusherAppSecret != "" {
+		check(c.PusherAppID != "" && c.PusherAppKey != "" && c.PusherAppSecret != "",
+			"PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET go together: set all three (the same values as Laravel's REVERB_APP_* or PUSHER_APP_*), or none")
+		if app := c.pusherApp(); app != nil {
+			check(app.Validate() == nil, "PUSHER_APP_*: %v", app.Validate())
+		}
+	}
+	if c.LaravelRedisURL != "" {
+		_, err := redisconn.ParseURL(c.LaravelRedisURL)
+		check(err == nil, "LARAVEL_REDIS_URL is not a valid Redis address (host:port, redis://[user:pass@]host:port/db or rediss://...): %v", err)
+		check(c.LaravelRedisPrefix != "", "LARAVEL_REDIS_URL is set but LARAVEL_REDIS_PREFIX is not: set it to Laravel's Redis prefix (database.redis.options.prefix, e.g. laravel_database_)")
+	}
+	if c.LaravelRedisPrefix != "" {
+		check(c.LaravelRedisURL != "" || c.RedisURL != "", "LARAVEL_REDIS_PREFIX is set but neither LARAVEL_REDIS_URL nor REDIS_URL says which Redis Laravel broadcasts on")
+	}
+	check(laravelPrefixPattern.MatchString(c.LaravelRedisPrefix) || c.LaravelRedisPrefix == "",
+		"LARAVEL_REDIS_PREFIX=%q must be 1 to 64 letters, digits or _ . : - (Laravel's Redis prefix)", c.LaravelRedisPrefix)
+	check(c.LaravelUserChannelPrefix != "" && pusher.ValidChannelName("private-"+c.LaravelUserChannelPrefix+"1"),
+		"LARAVEL_USER_CHANNEL_PREFIX=%q must make valid channel names (private-<prefix><id>)", c.LaravelUserChannelPrefix)
 	check((c.TLSCertFile == "") == (c.TLSKeyFile == ""), "TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve TLS, or neither")
 	check(cookieNamePattern.MatchString(c.AuthCookie), "AUTH_COOKIE=%q is not a valid cookie name", c.AuthCookie)
 	check(c.MaxConnectionsPerUser >= 0, "MAX_CONNECTIONS_PER_USER=%d must be 0 (no bound) or more", c.MaxConnectionsPerUser)

@@ -109,6 +109,10 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 		MaxConnectionsPerUser: cfg.MaxConnectionsPerUser,
 		Rates:                 cfg.rates(),
 		TrustForwardedFor:     cfg.TrustForwardedFor,
+		// Laravel: README "Laravel".
+		PusherApp:             cfg.pusherApp(),
+		PusherTimestampWindow: cfg.PusherTimestampWindow,
+		Mapping:               cfg.mapping(),
 	})
 
 	tlsConfig, err := cfg.tlsConfig(logger)
@@ -135,6 +139,14 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 	fresh := trackFreshConns(srv)
 	srv.RegisterOnShutdown(fresh.closeAll)
 
+	var ingester *laravelIngester
+	if cfg.LaravelRedisPrefix != "" {
+		if ingester, err = newLaravelIngester(cfg, logger, back.client, publisher, m); err != nil {
+			return err
+		}
+		defer ingester.close()
+	}
+
 	// The components outlive the HTTP drain: they stop only after it.
 	componentsCtx, stopComponents := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopComponents()
@@ -143,6 +155,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 	components.Go(func() { _ = back.scheduler.Run(componentsCtx, publisher.Fire) })
 	if back.run != nil {
 		components.Go(func() { _ = back.run(componentsCtx) })
+	}
+	if ingester != nil {
+		components.Go(func() { _ = ingester.Run(componentsCtx) })
 	}
 	if cfg.DebugPprofAddr != "" {
 		components.Go(func() {

@@ -174,14 +174,15 @@ func (m *member) subscription() Subscription {
 }
 
 // Deliver hands f, the encoding of n, to every local connection the routing
-// rule selects, once each, and says how many that was.
+// rule selects, once each, but the one n excludes (n.Exclude: Laravel's
+// toOthers), and says how many that was.
 func (h *Hub) Deliver(n Notification, f *Frame) int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	reached := 0
 	if n.UserID != "" {
 		for m := range h.byUser[n.UserID] {
-			if Matches(n, m.userID, m.subscribed) {
+			if m.id != n.Exclude && Matches(n, m.userID, m.subscribed) {
 				m.conn.Deliver(f)
 				reached++
 			}
@@ -190,8 +191,10 @@ func (h *Hub) Deliver(n Notification, f *Frame) int {
 	}
 	if len(n.Channels) == 1 {
 		for m := range h.byChannel[n.Channels[0]] {
-			m.conn.Deliver(f)
-			reached++
+			if m.id != n.Exclude {
+				m.conn.Deliver(f)
+				reached++
+			}
 		}
 		return reached
 	}
@@ -205,7 +208,7 @@ func (h *Hub) Deliver(n Notification, f *Frame) int {
 	seen := make(map[*member]struct{}, size)
 	for _, ch := range n.Channels {
 		for m := range h.byChannel[ch] {
-			if _, dup := seen[m]; dup {
+			if _, dup := seen[m]; dup || m.id == n.Exclude {
 				continue
 			}
 			seen[m] = struct{}{}

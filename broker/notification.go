@@ -36,6 +36,15 @@ type Notification struct {
 	Exclude string `json:"-"`
 }
 
+// Bounds every way in holds a notification to (REST sends, Laravel's
+// broadcasts): a type is an event name (Pusher allows 200 characters, and
+// Laravel's class names such as App\Notifications\Orders\ShipmentDelayed
+// run long), a title a line of text.
+const (
+	MaxTypeLen  = 200
+	MaxTitleLen = 1024
+)
+
 // NewID returns a time-ordered UUID (version 7), so ids sort roughly by
 // creation time in logs and databases.
 func NewID() string {

@@ -44,12 +44,6 @@ const DefaultUserChannelPrefix = "App.Models.User."
 const (
 	// MaxChannelLen is Pusher's and Laravel's bound on a channel name.
 	MaxChannelLen = 164
-	// MaxTypeLen bounds a notification's type: the event name, or a
-	// notification's type (its class name). It is transport's bound on
-	// "type"; Pusher allows event names of 200 characters.
-	MaxTypeLen = 64
-	// maxTitleLen bounds a title taken from the payload (transport's).
-	maxTitleLen = 1024
 	// maxSocketLen bounds a socket id: "digits.digits".
 	maxSocketLen = 64
 )
@@ -223,8 +217,8 @@ func checkType(field, s string) *FieldError {
 		return refuse(field, "missing")
 	case !utf8.ValidString(s):
 		return refuse(field, "not valid UTF-8")
-	case utf8.RuneCountInString(s) > MaxTypeLen:
-		return refuse(field, "longer than %d characters", MaxTypeLen)
+	case utf8.RuneCountInString(s) > broker.MaxTypeLen:
+		return refuse(field, "longer than %d characters", broker.MaxTypeLen)
 	case strings.IndexFunc(s, unicode.IsControl) >= 0:
 		return refuse(field, "contains control characters")
 	}
@@ -233,7 +227,7 @@ func checkType(field, s string) *FieldError {
 
 // fitsTitle says whether a payload's title may become the notification's.
 func fitsTitle(s string) bool {
-	return utf8.RuneCountInString(s) <= maxTitleLen && strings.IndexFunc(s, unicode.IsControl) < 0
+	return utf8.RuneCountInString(s) <= broker.MaxTitleLen && strings.IndexFunc(s, unicode.IsControl) < 0
 }
 
 func (m Mapping) userChannelPrefix() string {

@@ -307,3 +307,49 @@ func (c *pendingCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n))
 }
+
+// LaravelCounts are what Laravel's redis broadcaster ingestion did on this
+// instance (laravel.Stats, without importing it).
+type LaravelCounts struct {
+	Received, Published, Invalid, Failed, Skipped uint64
+	Leading                                       bool
+}
+
+// WatchLaravel reports, at each scrape, the counts of Laravel's redis
+// broadcaster ingestion as fn reads them: messages by outcome, and whether
+// this instance is the one publishing them.
+func (m *Metrics) WatchLaravel(fn func() LaravelCounts) {
+	m.registry.MustRegister(&laravelCollector{
+		fn: fn,
+		messages: prometheus.NewDesc(namespace+"_laravel_redis_messages_total",
+			"Laravel redis broadcaster messages by outcome: received (every pub/sub message), published, invalid (refused by the mapping, logged), failed (the publish was refused), skipped (a new leader could not place them).",
+			[]string{"outcome"}, nil),
+		leading: prometheus.NewDesc(namespace+"_laravel_redis_leading",
+			"1 when this instance holds the lease and publishes Laravel's redis broadcasts, 0 on a standby.", nil, nil),
+	})
+}
+
+type laravelCollector struct {
+	fn                func() LaravelCounts
+	messages, leading *prometheus.Desc
+}
+
+func (c *laravelCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.messages
+	ch <- c.leading
+}
+
+func (c *laravelCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.fn()
+	for _, o := range []struct {
+		outcome string
+		n       uint64
+	}{{"received", s.Received}, {"published", s.Published}, {"invalid", s.Invalid}, {"failed", s.Failed}, {"skipped", s.Skipped}} {
+		ch <- prometheus.MustNewConstMetric(c.messages, prometheus.CounterValue, float64(o.n), o.outcome)
+	}
+	leading := 0.0
+	if s.Leading {
+		leading = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.leading, prometheus.GaugeValue, leading)
+}

@@ -7,6 +7,7 @@ import (
 
 	"notification-service/auth"
 	"notification-service/broker"
+	"notification-service/pusher"
 )
 
 // conn is one live stream (SSE, WebSocket, ...) as the hub sees it: a
@@ -90,12 +91,13 @@ type conn struct {
 	expiry *expiryEntry
 }
 
-// newConn returns a connection of p's user whose writer role is held by
-// the caller, which starts the stream (streams.start) and so writes before
+// newConn returns a connection of p's user, named by a Pusher socket id
+// (digits.digits, what Laravel's toOthers excludes), whose writer role is
+// held by the caller, which starts the stream (streams.start) and so writes before
 // anyone else.
 func (s *streams) newConn(p streamParams, transport, remote string) *conn {
 	return &conn{
-		id: broker.NewID(), userID: p.userID, transport: transport, remote: remote, claims: p.claims,
+		id: pusher.NewSocketID(), userID: p.userID, transport: transport, remote: remote, claims: p.claims,
 		streams: s, queueSize: s.opts.QueueSize, writing: true, release: func() {},
 	}
 }

@@ -172,13 +172,13 @@ func checkAcceptedNotification(t *testing.T, body []byte, n, first broker.Notifi
 		!slices.Equal(n.Channels, first.Channels) || !bytes.Equal(n.Data, first.Data) {
 		t.Fatalf("input %q: a batch whose notifications differ beyond the user: %+v vs %+v", body, n, first)
 	}
-	if n.Type == "" || checkText("type", n.Type, maxTypeLen) != nil {
+	if n.Type == "" || checkText("type", n.Type, broker.MaxTypeLen) != nil {
 		t.Fatalf("input %q: type %q accepted", body, n.Type)
 	}
 	if n.Title == "" && n.Message == "" {
 		t.Fatalf("input %q: neither title nor message", body)
 	}
-	if checkText("title", n.Title, maxTitleLen) != nil || !utf8.ValidString(n.Message) {
+	if checkText("title", n.Title, broker.MaxTitleLen) != nil || !utf8.ValidString(n.Message) {
 		t.Fatalf("input %q: title %q or message %q accepted", body, n.Title, n.Message)
 	}
 	if n.UserID != "" && !idPattern.MatchString(n.UserID) {

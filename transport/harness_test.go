@@ -148,6 +148,13 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
+// text is everything logged so far.
+func (b *logBuffer) text() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // Records returns the audit records with the given action.
 func (b *logBuffer) Records(action string) []map[string]any {
 	b.mu.Lock()

@@ -168,7 +168,7 @@ func hostileRESTCases() []hostileCase {
 		{name: "non-ASCII channel", body: sendBody(`,"channels":["nov\u00e9"]`), code: "validation_failed", field: "channels"},
 
 		// Text fields.
-		{name: "type of 65 characters", body: sendBody(`,"type":"` + strings.Repeat("t", 65) + `"`), code: "validation_failed", field: "type"},
+		{name: "type of 201 characters", body: sendBody(`,"type":"` + strings.Repeat("t", 201) + `"`), code: "validation_failed", field: "type"},
 		{name: "title with a NUL", body: `{"title":"a\u0000b","user_id":"u1"}`, code: "validation_failed", field: "title"},
 		{name: "title with an escape sequence", body: `{"title":"\u001b[31mred","user_id":"u1"}`, code: "validation_failed", field: "title"},
 

@@ -35,8 +35,6 @@ var (
 const channelRule = "1-164 characters of A-Z a-z 0-9 _ - = @ , . ; :"
 
 const (
-	maxTypeLen    = 64
-	maxTitleLen   = 1024
 	maxBatchUsers = 1000
 	// bodyReadTimeout bounds reading one REST body.
 	bodyReadTimeout = 30 * time.Second
@@ -243,13 +241,13 @@ func (req *notificationRequest) toNotifications(id string, maxChannels int) ([]b
 	if typ == "" {
 		typ = "info"
 	}
-	if e := checkText("type", typ, maxTypeLen); e != nil {
+	if e := checkText("type", typ, broker.MaxTypeLen); e != nil {
 		return nil, e
 	}
 	if req.Title == "" && req.Message == "" {
 		return nil, invalid("title", "give a title, a message or both")
 	}
-	if e := checkText("title", req.Title, maxTitleLen); e != nil {
+	if e := checkText("title", req.Title, broker.MaxTitleLen); e != nil {
 		return nil, e
 	}
 	if !utf8.ValidString(req.Message) {

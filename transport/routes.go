@@ -15,6 +15,10 @@ func (s *Server) Handler() http.Handler {
 	browser := s.browserRoutes(mux)
 	mux.Handle("POST /api/v1/notifications/send", s.backend(s.handleSend()))
 	mux.Handle("POST /api/v1/notifications/schedule", s.backend(s.handleSchedule()))
+	// Pusher's HTTP API: each request is signed with the app secret, which
+	// the handler checks against the body it signs.
+	mux.Handle("POST /apps/{app_id}/events", s.handlePusherEvents())
+	mux.Handle("POST /apps/{app_id}/batch_events", s.handlePusherBatchEvents())
 	mux.Handle("GET /api/v1/schedules", s.backend(s.handleListSchedules()))
 	mux.Handle("GET /api/v1/schedules/{id}", s.backend(s.handleGetSchedule()))
 	mux.Handle("DELETE /api/v1/schedules/{id}", s.backend(s.handleCancelSchedule()))

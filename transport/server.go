@@ -15,7 +15,9 @@ import (
 	"notification-service/broker"
 	"notification-service/idempotency"
 	"notification-service/inbox"
+	"notification-service/laravel"
 	"notification-service/publish"
+	"notification-service/pusher"
 	"notification-service/schedule"
 )
 
@@ -66,6 +68,17 @@ type Options struct {
 	MaxConnectionsPerUser int
 	// Rates bound connects and sends; a zero Rate is no limit.
 	Rates RateLimits
+	// PusherApp, when set, serves Pusher's HTTP API (Laravel's pusher
+	// and reverb broadcasters) for this app; nil answers 404.
+	PusherApp *pusher.App
+	// PusherTimestampWindow is how far a signed request's auth_timestamp
+	// may be from now (0: pusher.DefaultTimestampWindow).
+	PusherTimestampWindow time.Duration
+	// PusherEventLimits bound the HTTP API's bodies.
+	PusherEventLimits pusher.EventLimits
+	// Mapping turns Laravel's broadcasts into notifications.
+	Mapping laravel.Mapping
+
 	// TrustForwardedFor keys the per-address rates on the first
 	// X-Forwarded-For hop instead of the peer's address: only behind a
 	// proxy that sets that header itself.
