@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"notification-service/scripts/internal/latency"
 )
 
 // result is one run, written as exactly one JSON line.
@@ -23,12 +25,12 @@ type result struct {
 	Rate      float64 `json:"rate"`     // requests per second asked for; 0: unpaced
 	Sends     int     `json:"sends"`    // requests sent
 
-	Deliveries       int64   `json:"deliveries"`
-	Expected         int64   `json:"expected"`
-	Lost             int64   `json:"lost"`
-	Duplicated       int64   `json:"duplicated"`
-	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
-	LatencyMS        summary `json:"latency_ms"`
+	Deliveries       int64           `json:"deliveries"`
+	Expected         int64           `json:"expected"`
+	Lost             int64           `json:"lost"`
+	Duplicated       int64           `json:"duplicated"`
+	DeliveriesPerSec float64         `json:"deliveries_per_sec"`
+	LatencyMS        latency.Summary `json:"latency_ms"`
 
 	// Server figures; null when the run does not know the server's pid.
 	RSSBeforeKiB   *int64   `json:"rss_before_kib"`
