@@ -30,14 +30,3 @@ func TestReceiverCountsItsRunsMessagesOnly(t *testing.T) {
 	is.True(s.got.at[42] != 0)
 	is.Equal(s.got.at[7], int64(0))
 }
-
-func TestParseCPUTicks(t *testing.T) {
-	is := is.New(t)
-	// The command name may hold spaces and parentheses.
-	stat := "4242 (notif (x) svc) S 1 4242 4242 0 -1 4194560 1000 0 0 0 150 25 0 0 20 0 9 0 100 1000000 500 18446744073709551615"
-	ticks, err := parseCPUTicks([]byte(stat))
-	is.NoErr(err)
-	is.Equal(ticks, int64(175))
-	_, err = parseCPUTicks([]byte("garbage"))
-	is.True(err != nil)
-}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"notification-service/scripts/internal/latency"
+	"notification-service/scripts/internal/proc"
 )
 
 // result is one run, written as exactly one JSON line.
@@ -94,7 +95,7 @@ func (r *result) fill(c deliveryCounts, cpuTicks int64, haveCPU bool) {
 	}
 	r.LatencyMS = c.lat.summarize()
 	if haveCPU {
-		sec := float64(cpuTicks) / clockTicks
+		sec := float64(cpuTicks) / proc.ClockTicks
 		r.ServerCPUSec = &sec
 		if c.delivered > 0 {
 			per := round(sec/float64(c.delivered)*100_000, 3)
