@@ -37,6 +37,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"notification-service/scripts/internal/proc"
 )
 
 func main() {
@@ -59,7 +61,7 @@ func run(ctx context.Context, cfg config, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
-	r := &runner{cfg: cfg, clock: clock{start: time.Now()}, logf: logf, runID: newRunID(), work: cfg.workDir, loadStart: loadAverage()}
+	r := &runner{cfg: cfg, clock: clock{start: time.Now()}, logf: logf, runID: newRunID(), work: cfg.workDir, loadStart: proc.LoadAverage()}
 	logf("run %s; load average %.2f %.2f %.2f", r.runID, r.loadStart[0], r.loadStart[1], r.loadStart[2])
 	err := r.run(ctx)
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {

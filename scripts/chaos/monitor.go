@@ -2,12 +2,11 @@ package main
 
 import (
 	"context"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"notification-service/scripts/internal/proc"
 )
 
 // monitorEvery is how often the monitor looks at every client.
@@ -22,6 +21,9 @@ type monitor struct {
 	fleet  *fleet
 	ledger *ledger
 	sender *sender
+	// pids names the processes whose CPU the timeline shows.
+	pids func() map[string]int
+	cpu  cpuMeter
 
 	mu      sync.Mutex
 	samples []sample
@@ -44,6 +46,9 @@ type tick struct {
 	Accepted int32              `json:"accepted"`
 	Pending  int                `json:"sends_pending"`
 	Load1    float64            `json:"load1"`
+	// CPU is each process's share of one core over the last second, in
+	// percent: redis, A, B, C, and chaos (this program).
+	CPU map[string]float64 `json:"cpu_pct"`
 }
 
 // mark is a moment of the run worth seeing beside the timeline (a fault
@@ -82,7 +87,7 @@ func (m *monitor) look(withTick bool) {
 	waits := slices.Clone(m.waits)
 	m.mu.Unlock()
 	if withTick {
-		t := tick{T: m.seconds(now), Live: live, Per: per, Accepted: m.ledger.acceptedSoFar(), Load1: loadAverage()[0]}
+		t := tick{T: m.seconds(now), Live: live, Per: per, Accepted: m.ledger.acceptedSoFar(), Load1: proc.LoadAverage()[0], CPU: m.cpu.sample(m.pids())}
 		if m.sender != nil {
 			t.Pending = m.sender.pending()
 		}
@@ -158,18 +163,4 @@ func (m *monitor) mark(text string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.marks = append(m.marks, mark{T: m.seconds(m.now()), Text: text})
-}
-
-// loadAverage is /proc/loadavg's three figures (zeros if unreadable): the
-// machine is shared, and a run on a busy machine measures the machine.
-func loadAverage() [3]float64 {
-	var out [3]float64
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return out
-	}
-	for i, f := range strings.Fields(string(b))[:3] {
-		out[i], _ = strconv.ParseFloat(f, 64)
-	}
-	return out
 }

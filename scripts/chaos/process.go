@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -23,6 +24,9 @@ type process struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	starts int
+	// pid is the running process's, 0 when none: the monitor reads it
+	// while faults restart the process.
+	pid atomic.Int64
 }
 
 // start runs the process; it does not wait for it to be ready.
@@ -41,9 +45,14 @@ func (p *process) start() error {
 		return fmt.Errorf("%s: start: %w", p.name, err)
 	}
 	p.cmd, p.exited, p.starts = cmd, make(chan struct{}), p.starts+1
+	p.pid.Store(int64(cmd.Process.Pid))
 	exited := p.exited
 	// Ends when the process does; every stop waits for exited.
-	go func() { _ = cmd.Wait(); close(exited) }()
+	go func() {
+		_ = cmd.Wait()
+		p.pid.Store(0)
+		close(exited)
+	}()
 	return nil
 }
 

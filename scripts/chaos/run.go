@@ -67,7 +67,7 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	r.fleet = newFleet(r.cfg, r.clock, r.layout, r.ev, addrs)
 	r.ledger = newLedger(r.fleet.clients)
-	r.monitor = &monitor{clock: r.clock, fleet: r.fleet, ledger: r.ledger}
+	r.monitor = &monitor{clock: r.clock, fleet: r.fleet, ledger: r.ledger, pids: r.pids}
 
 	runCtx, stopAll := context.WithCancel(ctx)
 	var bg sync.WaitGroup
@@ -166,6 +166,14 @@ func (r *runner) describeRecovery(w *window) string {
 	}
 	return fmt.Sprintf("every client live and caught up %.2fs after the start (%.2fs after the end)",
 		time.Duration(w.recovered-w.start).Seconds(), time.Duration(w.recovered-w.end).Seconds())
+}
+
+// pids names the run's processes for the monitor's CPU figures.
+func (r *runner) pids() map[string]int {
+	return map[string]int{
+		"redis": int(r.redis.pid.Load()), "A": int(r.instances[0].pid.Load()),
+		"B": int(r.instances[1].pid.Load()), "C": int(r.instances[2].pid.Load()), "chaos": os.Getpid(),
+	}
 }
 
 // awaitResolved waits until every send was accepted or refused for good,

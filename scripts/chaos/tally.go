@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"notification-service/scripts/internal/proc"
 )
 
 // result counts everything once the run's goroutines have ended.
@@ -16,7 +18,7 @@ func (r *runner) result(runErr error) *result {
 		Command: os.Args, Machine: thisMachine(), WorkDir: r.work,
 		DurationSec: round(time.Since(r.clock.start).Seconds(), 2),
 	}
-	res.Machine.LoadStart, res.Machine.LoadEnd = r.loadStart, loadAverage()
+	res.Machine.LoadStart, res.Machine.LoadEnd = r.loadStart, proc.LoadAverage()
 	res.Machine.CPUSec = round(ownCPU().Seconds(), 1)
 	if runErr != nil {
 		res.Error = runErr.Error()

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 
 	"github.com/coder/websocket"
@@ -31,7 +32,12 @@ func (f *fleet) readWS(ctx context.Context, c *client, inst int) (bool, error) {
 	})
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
-			return false, statusError{status: resp.StatusCode, body: truncate(err.Error(), 200)}
+			// coder/websocket keeps the start of the body for this.
+			var body []byte
+			if resp.Body != nil {
+				body, _ = io.ReadAll(resp.Body)
+			}
+			return false, statusError{status: resp.StatusCode, body: string(bytes.TrimSpace(body))}
 		}
 		return false, err
 	}
