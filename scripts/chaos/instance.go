@@ -15,6 +15,9 @@ const instanceCount = 3
 
 var instanceNames = [instanceCount]string{"A", "B", "C"}
 
+// proxied is the instance behind the proxy.
+const proxied = 2
+
 // instance is one notification-service process on a fixed port, so a
 // restart comes back where clients and the proxy look for it.
 type instance struct {

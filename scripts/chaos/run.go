@@ -60,11 +60,11 @@ func (r *runner) run(ctx context.Context) error {
 
 	r.layout = newLayout(r.cfg, r.runID, rand.New(rand.NewPCG(r.cfg.seed, 0x1a4)))
 	r.ev = &events{}
-	addrs := [instanceCount]string{
-		strings.TrimPrefix(r.instances[0].base(), "http://"),
-		strings.TrimPrefix(r.instances[1].base(), "http://"),
-		r.proxy.addr(),
+	var addrs [instanceCount]string
+	for i, in := range r.instances {
+		addrs[i] = strings.TrimPrefix(in.base(), "http://")
 	}
+	addrs[proxied] = r.proxy.addr()
 	r.fleet = newFleet(r.cfg, r.clock, r.layout, r.ev, addrs)
 	r.ledger = newLedger(r.fleet.clients)
 	r.monitor = &monitor{clock: r.clock, fleet: r.fleet, ledger: r.ledger, pids: r.pids}
@@ -73,7 +73,13 @@ func (r *runner) run(ctx context.Context) error {
 	var bg sync.WaitGroup
 	sendCtx, stopSending := context.WithCancel(runCtx)
 	resolveCtx, giveUp := context.WithCancel(runCtx)
-	bases := [instanceCount]string{r.instances[0].base(), r.instances[1].base(), r.instances[2].base()}
+	// The backend reaches C through the proxy too, as through a load
+	// balancer: a cut or stalled send is retried with its key elsewhere.
+	var bases [instanceCount]string
+	for i, in := range r.instances {
+		bases[i] = in.base()
+	}
+	bases[proxied] = "http://" + r.proxy.addr()
 	r.sender = newSender(r.cfg, r.clock, r.layout, r.ledger, r.ev, bases)
 	r.monitor.sender = r.sender
 	// One place ends everything this function starts, in order: the
@@ -89,7 +95,7 @@ func (r *runner) run(ctx context.Context) error {
 
 	r.fleet.start(runCtx)
 	bg.Go(func() { r.monitor.run(runCtx) })
-	r.logf("opening %d clients (%d SSE, %d WebSocket) from %d source addresses; instance C behind the proxy at %s",
+	r.logf("opening %d clients (%d SSE, %d WebSocket) from %d source addresses; instance C behind the proxy at %s for clients and sends",
 		len(r.fleet.clients), r.count("sse"), r.count("ws"), sourcesFor(r.cfg.clients, r.cfg.perSource), r.proxy.addr())
 	opening := time.Now()
 	if err := r.fleet.waitLive(runCtx, r.cfg.openWithin); err != nil {
@@ -250,7 +256,7 @@ func (r *runner) setup(ctx context.Context) error {
 			return err
 		}
 	}
-	if r.proxy, err = newProxy(strings.TrimPrefix(r.instances[2].base(), "http://")); err != nil {
+	if r.proxy, err = newProxy(strings.TrimPrefix(r.instances[proxied].base(), "http://")); err != nil {
 		return err
 	}
 	r.logf("redis-server on :%d (appendonly, appendfsync %s), instances A :%d, B :%d, C :%d (behind the proxy); work directory %s",

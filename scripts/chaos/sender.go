@@ -20,7 +20,7 @@ const sendPath = "/api/v1/notifications/send"
 // sender is the backend: a steady stream of sends, each retried until the
 // service accepts it (201, or 201 replayed) on 5xx, timeouts, cut
 // connections, 429 and 409 idempotency_in_progress, on the next instance
-// each time, with the same Idempotency-Key and body. It owns a goroutine per
+// each time (C through the proxy), with the same Idempotency-Key and body. It owns a goroutine per
 // unresolved send; wait returns when all have ended.
 type sender struct {
 	clock

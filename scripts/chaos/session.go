@@ -77,9 +77,16 @@ func (f *fleet) session(ctx context.Context, c *client, inst int) bool {
 		f.ev.add(dropped, now)
 		f.ended(c.spec.transport + " " + endReason(err))
 	default:
-		k := connectFailure(err)
+		k, reason := connectFailure(err), ""
+		if inst == proxied && k == connectOther && errors.Is(err, syscall.ECONNRESET) {
+			// The proxy answers a connect to C while C is down with an
+			// RST, its way of refusing.
+			k, reason = connectRefused, "reset by the proxy (C down, or a cut)"
+		} else {
+			reason = failReason(k, err)
+		}
 		f.ev.add(k, now)
-		f.failed(c.spec.transport + " " + failReason(k, err))
+		f.failed(c.spec.transport + " " + reason)
 	}
 	return opened
 }
