@@ -76,7 +76,11 @@ type sendFigures struct {
 	// send_503, send_timeout, ...
 	Outcomes map[string]int `json:"outcomes"`
 	// AcceptDelayMS is from a send's first attempt to its accepted answer.
-	AcceptDelayMS    latency.Summary `json:"accept_delay_ms"`
+	AcceptDelayMS latency.Summary `json:"accept_delay_ms"`
+	// SlotWaitMS is how long attempts waited for one of the -in-flight
+	// request slots; RequestMS how long they then took to be answered.
+	SlotWaitMS       latency.Summary `json:"slot_wait_ms"`
+	RequestMS        latency.Summary `json:"request_ms"`
 	AbandonedSamples []string        `json:"abandoned_samples,omitempty"`
 	Problems         []string        `json:"problems,omitempty"`
 }
@@ -161,8 +165,11 @@ type faultFigures struct {
 	Proxy           *proxyStats    `json:"proxy,omitempty"`
 	LatencyMS       latencyGroup   `json:"latency_ms"`
 	// AcceptDelayMS is, for sends first tried in the window, from that
-	// first attempt to the accepted answer.
-	AcceptDelayMS latencyGroup `json:"accept_delay_ms"`
+	// first attempt to the accepted answer; SlotWaitMS and RequestMS time
+	// the attempts made in it.
+	AcceptDelayMS latencyGroup    `json:"accept_delay_ms"`
+	SlotWaitMS    latency.Summary `json:"slot_wait_ms"`
+	RequestMS     latency.Summary `json:"request_ms"`
 }
 
 type latencyFigures struct {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"notification-service/scripts/internal/latency"
 )
 
 const sendPath = "/api/v1/notifications/send"
@@ -38,8 +40,9 @@ type sender struct {
 	// unresolved counts sends neither accepted nor abandoned yet.
 	unresolved atomic.Int64
 
-	mu    sync.Mutex
-	sends []*send
+	mu       sync.Mutex
+	sends    []*send
+	attempts []attemptTiming
 	// problems are answers that are bugs here, a few kept as samples.
 	problems []string
 }
@@ -118,13 +121,16 @@ func (s *sender) deliver(ctx context.Context, sd *send) {
 			sd.firstAt = started
 		}
 		sd.attempts++
-		status, code, replayed, err := s.post(ctx, inst, sd)
+		a := s.post(ctx, inst, sd)
+		status, code, replayed, err := a.status, a.code, a.replayed, a.err
 		if ctx.Err() != nil {
 			s.ledger.abandon(sd, "still unaccepted when the run stopped waiting")
 			return
 		}
 		now := s.now()
-		switch k := sendOutcome(status, code, err); k {
+		k := sendOutcome(status, code, err)
+		s.record(attemptTiming{at: started, wait: a.wait, took: a.took, kind: k})
+		switch k {
 		case send201:
 			s.ev.add(send201, now)
 			if replayed {
@@ -149,40 +155,66 @@ func (s *sender) retryDelay(rng *rand.Rand, attempt int) time.Duration {
 	return backoff(rng, attempt, 50*time.Millisecond, 2*time.Second)
 }
 
-// post makes one attempt on instance inst. It returns the status, the
-// error code of a JSON error, and whether the answer was replayed.
-func (s *sender) post(ctx context.Context, inst int, sd *send) (int, string, bool, error) {
+// answer is one attempt's outcome: the status, the error code of a JSON
+// error, whether the answer was replayed, and how long the attempt waited
+// for a slot and then for its answer.
+type answer struct {
+	status     int
+	code       string
+	replayed   bool
+	err        error
+	wait, took time.Duration
+}
+
+// attemptTiming is one request, for the per-window timings.
+type attemptTiming struct {
+	at         int64
+	wait, took time.Duration
+	kind       kind
+}
+
+// post makes one attempt on instance inst.
+func (s *sender) post(ctx context.Context, inst int, sd *send) (a answer) {
+	began := time.Now()
 	select {
 	case s.slots <- struct{}{}:
 	case <-ctx.Done():
-		return 0, "", false, ctx.Err()
+		a.err = ctx.Err()
+		return a
 	}
 	defer func() { <-s.slots }()
+	a.wait = time.Since(began)
+	began = time.Now()
+	defer func() { a.took = time.Since(began) }()
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.sendTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, s.bases[inst]+sendPath, bytes.NewReader(sd.body))
 	if err != nil {
-		return 0, "", false, err
+		a.err = err
+		return a
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", sd.key)
 	resp, err := s.http.Do(req)
 	if err != nil {
-		return 0, "", false, err
+		a.err = err
+		return a
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if err != nil && resp.StatusCode == http.StatusCreated {
 		// The answer was cut: we cannot know it was accepted; retry.
-		return 0, "", false, err
+		a.err = err
+		return a
 	}
-	var answer struct {
+	var e struct {
 		Error struct {
 			Code string `json:"code"`
 		} `json:"error"`
 	}
-	_ = json.Unmarshal(body, &answer)
-	return resp.StatusCode, answer.Error.Code, resp.Header.Get("Idempotent-Replayed") == "true", nil
+	_ = json.Unmarshal(body, &e)
+	a.status, a.code, a.replayed = resp.StatusCode, e.Error.Code, resp.Header.Get("Idempotent-Replayed") == "true"
+	return a
 }
 
 // sendOutcome classifies one attempt's answer.
@@ -207,6 +239,26 @@ func sendOutcome(status int, code string, err error) kind {
 		return send5xx
 	}
 	return send4xx
+}
+
+func (s *sender) record(a attemptTiming) {
+	s.mu.Lock()
+	s.attempts = append(s.attempts, a)
+	s.mu.Unlock()
+}
+
+// timings summarises the attempts started in [from, to]: how long they
+// waited for one of the -in-flight slots, and then for their answer.
+func (s *sender) timings(from, to int64) (wait, took latency.Summary) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var w, t []time.Duration
+	for _, a := range s.attempts {
+		if a.at >= from && a.at <= to {
+			w, t = append(w, a.wait), append(t, a.took)
+		}
+	}
+	return latency.Summarize(w), latency.Summarize(t)
 }
 
 func (s *sender) problem(format string, args ...any) {

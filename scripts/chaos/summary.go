@@ -20,7 +20,8 @@ func (res *result) printSummary(w io.Writer) {
 		m.NumCPU, m.LoadStart[0], m.LoadEnd[0], m.Load1Max, m.CPUSec)
 	fmt.Fprintf(w, "  sends        %d logical: %d accepted (%d replayed), %d never accepted; %d attempts: %s\n",
 		s.Logical, s.Accepted, s.Replayed, s.Abandoned, s.Attempts, counts(s.Outcomes))
-	fmt.Fprintf(w, "               first attempt to acceptance ms: p50 %.1f  p99 %.1f  max %.1f\n", s.AcceptDelayMS.P50, s.AcceptDelayMS.P99, s.AcceptDelayMS.Max)
+	fmt.Fprintf(w, "               first attempt to acceptance ms: p50 %.1f  p99 %.1f  max %.1f; one request ms: p50 %.1f p99 %.1f max %.1f, after waiting for a slot p99 %.1f\n",
+		s.AcceptDelayMS.P50, s.AcceptDelayMS.P99, s.AcceptDelayMS.Max, s.RequestMS.P50, s.RequestMS.P99, s.RequestMS.Max, s.SlotWaitMS.P99)
 	fmt.Fprintf(w, "  deliveries   %d of %d expected: lost %d, duplicated %d, out of order %d, phantom %d, misrouted %d\n",
 		d.Delivered, d.Expected, d.Lost, d.Duplicated, d.OutOfOrder, d.Phantom, d.Misrouted)
 	fmt.Fprintf(w, "               per client: expected p50 %d (min %d, max %d), streams opened p50 %d (max %d)\n",
@@ -35,8 +36,9 @@ func (res *result) printSummary(w io.Writer) {
 		fmt.Fprintf(w, "  fault %-7s at %.1fs, %.1fs long: %s\n", f.Name, f.StartSec, f.DurationSec, f.Detail)
 		fmt.Fprintf(w, "               %s; fewest live %d%s\n", recovery(f), f.MinLive, disconnected(f))
 		fmt.Fprintf(w, "               in the window: %s\n", counts(f.Events))
-		fmt.Fprintf(w, "               sends first tried in it: acceptance ms p50 %.1f p99 %.1f (%d sends); deliveries overlapping it: latency ms p50 %.1f p99 %.1f (%d)\n",
-			f.AcceptDelayMS.P50, f.AcceptDelayMS.P99, f.AcceptDelayMS.Count, f.LatencyMS.P50, f.LatencyMS.P99, f.LatencyMS.Count)
+		fmt.Fprintf(w, "               sends first tried in it: acceptance ms p50 %.1f p99 %.1f (%d sends), one request ms p50 %.1f p99 %.1f, slot wait p99 %.1f\n",
+			f.AcceptDelayMS.P50, f.AcceptDelayMS.P99, f.AcceptDelayMS.Count, f.RequestMS.P50, f.RequestMS.P99, f.SlotWaitMS.P99)
+		fmt.Fprintf(w, "               deliveries overlapping it: latency ms p50 %.1f p99 %.1f (%d)\n", f.LatencyMS.P50, f.LatencyMS.P99, f.LatencyMS.Count)
 	}
 	if res.Final != nil {
 		fmt.Fprintf(w, "  at the end   %s\n", recovery(*res.Final))

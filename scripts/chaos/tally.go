@@ -90,6 +90,7 @@ func (r *runner) result(runErr error) *result {
 			}
 		}
 		f.AcceptDelayMS = groupOf(delays)
+		f.SlotWaitMS, f.RequestMS = r.sender.timings(windows[i][0], windows[i][1])
 		res.Faults = append(res.Faults, f)
 	}
 	if r.final != nil {
@@ -142,6 +143,7 @@ func (r *runner) sendFigures(sends []*send) sendFigures {
 		}
 	}
 	f.Problems = r.sender.problems
+	f.SlotWaitMS, f.RequestMS = r.sender.timings(0, 1<<62)
 	return f
 }
 
