@@ -14,34 +14,42 @@ type cpuMeter struct {
 }
 
 type cpuReading struct {
-	pid   int
-	ticks int64
-	at    time.Time
+	pid       int
+	run, wait int64 // nanoseconds, from schedstat
+	at        time.Time
+}
+
+// cpuShare is one process's use of the CPUs over a sample: Run is the
+// percent of one core it ran, Wait the percent of one core's time its
+// threads spent runnable but waiting for a CPU (other processes had them).
+type cpuShare struct {
+	Run  float64 `json:"run"`
+	Wait float64 `json:"wait"`
 }
 
 // sample reads every process in pids (name → pid; 0: not running) and
-// returns the percent of one core each used since the last sample.
-func (m *cpuMeter) sample(pids map[string]int) map[string]float64 {
+// returns each one's share since the last sample.
+func (m *cpuMeter) sample(pids map[string]int) map[string]cpuShare {
 	if m.last == nil {
 		m.last = map[string]cpuReading{}
 	}
-	out := map[string]float64{}
+	out := map[string]cpuShare{}
 	now := time.Now()
 	for name, pid := range pids {
 		if pid == 0 {
 			delete(m.last, name)
 			continue
 		}
-		ticks, err := proc.CPUTicks(pid)
+		run, wait, err := proc.SchedTimes(pid)
 		if err != nil {
 			delete(m.last, name)
 			continue
 		}
 		if prev, ok := m.last[name]; ok && prev.pid == pid {
-			secs := float64(ticks-prev.ticks) / proc.ClockTicks
-			out[name] = round(100*secs/now.Sub(prev.at).Seconds(), 0)
+			span := float64(now.Sub(prev.at))
+			out[name] = cpuShare{Run: round(100*float64(run-prev.run)/span, 0), Wait: round(100*float64(wait-prev.wait)/span, 0)}
 		}
-		m.last[name] = cpuReading{pid: pid, ticks: ticks, at: now}
+		m.last[name] = cpuReading{pid: pid, run: run, wait: wait, at: now}
 	}
 	return out
 }

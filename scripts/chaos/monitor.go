@@ -46,9 +46,10 @@ type tick struct {
 	Accepted int32              `json:"accepted"`
 	Pending  int                `json:"sends_pending"`
 	Load1    float64            `json:"load1"`
-	// CPU is each process's share of one core over the last second, in
-	// percent: redis, A, B, C, and chaos (this program).
-	CPU map[string]float64 `json:"cpu_pct"`
+	// CPU is, for redis, A, B, C and chaos (this program), the percent of
+	// one core each ran over the last second, and the percent its threads
+	// waited for a CPU while runnable.
+	CPU map[string]cpuShare `json:"cpu_pct"`
 }
 
 // mark is a moment of the run worth seeing beside the timeline (a fault

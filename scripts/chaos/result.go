@@ -63,6 +63,8 @@ type machineFigures struct {
 	LoadEnd    [3]float64 `json:"load_end"`
 	Load1Max   float64    `json:"load1_max"`
 	CPUSec     float64    `json:"chaos_cpu_sec"` // this program: the clients, proxy and sender
+	// CPU is each process's mean share over the whole timeline.
+	CPU map[string]cpuShare `json:"cpu_pct"`
 }
 
 type sendFigures struct {
@@ -170,6 +172,9 @@ type faultFigures struct {
 	AcceptDelayMS latencyGroup    `json:"accept_delay_ms"`
 	SlotWaitMS    latency.Summary `json:"slot_wait_ms"`
 	RequestMS     latency.Summary `json:"request_ms"`
+	// CPU is each process's mean share over the window's timeline ticks
+	// (percent of one core run, and waited for a CPU while runnable).
+	CPU map[string]cpuShare `json:"cpu_pct"`
 }
 
 type latencyFigures struct {

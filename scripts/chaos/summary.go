@@ -18,6 +18,7 @@ func (res *result) printSummary(w io.Writer) {
 	m := res.Machine
 	fmt.Fprintf(w, "  machine      %d CPUs; load average %.2f at the start, %.2f at the end, %.2f at most; this program used %.1fs of CPU\n",
 		m.NumCPU, m.LoadStart[0], m.LoadEnd[0], m.Load1Max, m.CPUSec)
+	fmt.Fprintf(w, "               mean %% of a core ran/waited for a CPU: %s\n", cpuText(m.CPU))
 	fmt.Fprintf(w, "  sends        %d logical: %d accepted (%d replayed), %d never accepted; %d attempts: %s\n",
 		s.Logical, s.Accepted, s.Replayed, s.Abandoned, s.Attempts, counts(s.Outcomes))
 	fmt.Fprintf(w, "               first attempt to acceptance ms: p50 %.1f  p99 %.1f  max %.1f; one request ms: p50 %.1f p99 %.1f max %.1f, after waiting for a slot p99 %.1f\n",
@@ -39,6 +40,7 @@ func (res *result) printSummary(w io.Writer) {
 		fmt.Fprintf(w, "               sends first tried in it: acceptance ms p50 %.1f p99 %.1f (%d sends), one request ms p50 %.1f p99 %.1f, slot wait p99 %.1f\n",
 			f.AcceptDelayMS.P50, f.AcceptDelayMS.P99, f.AcceptDelayMS.Count, f.RequestMS.P50, f.RequestMS.P99, f.SlotWaitMS.P99)
 		fmt.Fprintf(w, "               deliveries overlapping it: latency ms p50 %.1f p99 %.1f (%d)\n", f.LatencyMS.P50, f.LatencyMS.P99, f.LatencyMS.Count)
+		fmt.Fprintf(w, "               %% of a core ran/waited for a CPU: %s\n", cpuText(f.CPU))
 	}
 	if res.Final != nil {
 		fmt.Fprintf(w, "  at the end   %s\n", recovery(*res.Final))
@@ -81,4 +83,14 @@ func counts(m map[string]int) string {
 		return "none"
 	}
 	return strings.Join(topEnds(m, len(m)), ", ")
+}
+
+func cpuText(m map[string]cpuShare) string {
+	var parts []string
+	for _, name := range []string{"A", "B", "C", "redis", "chaos"} {
+		if c, ok := m[name]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.0f/%.0f", name, c.Run, c.Wait))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

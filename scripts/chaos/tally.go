@@ -45,6 +45,7 @@ func (r *runner) result(runErr error) *result {
 		for _, t := range res.Timeline {
 			res.Machine.Load1Max = max(res.Machine.Load1Max, t.Load1)
 		}
+		res.Machine.CPU = meanCPU(res.Timeline, 0, 1<<62)
 	}
 	var sends []*send
 	if r.sender != nil {
@@ -91,6 +92,7 @@ func (r *runner) result(runErr error) *result {
 		}
 		f.AcceptDelayMS = groupOf(delays)
 		f.SlotWaitMS, f.RequestMS = r.sender.timings(windows[i][0], windows[i][1])
+		f.CPU = meanCPU(res.Timeline, r.clock.seconds(windows[i][0]), r.clock.seconds(windows[i][1]))
 		res.Faults = append(res.Faults, f)
 	}
 	if r.final != nil {
@@ -290,4 +292,24 @@ func ownCPU() time.Duration {
 func isRecipient(s *send, client int32) bool {
 	_, ok := slices.BinarySearch(s.recipients, client)
 	return ok
+}
+
+// meanCPU averages the timeline's CPU shares over ticks in [from, to]
+// seconds.
+func meanCPU(ticks []tick, from, to float64) map[string]cpuShare {
+	sum, n := map[string]cpuShare{}, map[string]int{}
+	for _, t := range ticks {
+		if t.T < from || t.T > to {
+			continue
+		}
+		for name, c := range t.CPU {
+			s := sum[name]
+			s.Run, s.Wait = s.Run+c.Run, s.Wait+c.Wait
+			sum[name], n[name] = s, n[name]+1
+		}
+	}
+	for name, s := range sum {
+		sum[name] = cpuShare{Run: round(s.Run/float64(n[name]), 0), Wait: round(s.Wait/float64(n[name]), 0)}
+	}
+	return sum
 }

@@ -47,6 +47,34 @@ func ParseCPUTicks(stat []byte) (int64, error) {
 	return utime + stime, nil
 }
 
+// SchedTimes is how long all of process pid's threads have run on a CPU
+// and how long they waited, runnable, for one (/proc/<pid>/task/*/schedstat,
+// in nanoseconds). On a shared machine the wait is the share of the
+// process's slowness that is other processes' doing.
+func SchedTimes(pid int) (run, wait int64, err error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 2 {
+			continue
+		}
+		r, err1 := strconv.ParseInt(f[0], 10, 64)
+		w, err2 := strconv.ParseInt(f[1], 10, 64)
+		if err1 == nil && err2 == nil {
+			run, wait = run+r, wait+w
+		}
+	}
+	return run, wait, nil
+}
+
 // LoadAverage is /proc/loadavg's three figures (zeros if unreadable).
 func LoadAverage() [3]float64 {
 	var out [3]float64

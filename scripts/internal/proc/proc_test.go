@@ -23,4 +23,8 @@ func TestOwnProcess(t *testing.T) {
 	_, err := CPUTicks(os.Getpid())
 	is.NoErr(err)
 	is.True(LoadAverage()[0] >= 0)
+	run, _, err := SchedTimes(os.Getpid())
+	is.NoErr(err)
+	is.True(run > 0) // this test has run
+
 }
