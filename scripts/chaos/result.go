@@ -81,10 +81,14 @@ type sendFigures struct {
 	AcceptDelayMS latency.Summary `json:"accept_delay_ms"`
 	// SlotWaitMS is how long attempts waited for one of the -in-flight
 	// request slots; RequestMS how long they then took to be answered.
-	SlotWaitMS       latency.Summary `json:"slot_wait_ms"`
-	RequestMS        latency.Summary `json:"request_ms"`
-	AbandonedSamples []string        `json:"abandoned_samples,omitempty"`
-	Problems         []string        `json:"problems,omitempty"`
+	SlotWaitMS latency.Summary `json:"slot_wait_ms"`
+	RequestMS  latency.Summary `json:"request_ms"`
+	// MetInProgress counts sends answered 409 idempotency_in_progress at
+	// least once; Slowest describes the sends slowest to be accepted.
+	MetInProgress    int      `json:"sends_met_409_in_progress"`
+	Slowest          []string `json:"slowest_accepted,omitempty"`
+	AbandonedSamples []string `json:"abandoned_samples,omitempty"`
+	Problems         []string `json:"problems,omitempty"`
 }
 
 type deliveryFigs struct {

@@ -143,6 +143,9 @@ func (s *sender) deliver(ctx context.Context, sd *send) {
 			s.problem("send %d: HTTP %d %s", sd.n, status, code)
 			s.ledger.abandon(sd, "HTTP "+strconv.Itoa(status)+" "+code)
 			return
+		case send409InProgress:
+			s.ev.add(k, now)
+			sd.inProgress++
 		default:
 			s.ev.add(k, now)
 		}

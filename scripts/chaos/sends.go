@@ -26,9 +26,11 @@ type send struct {
 	acceptedAttemptAt int64
 	acceptedAt        int64
 	attempts          int
-	accepted          bool
-	replayed          bool // the 201 was an Idempotent-Replayed answer
-	abandoned         string
+	// inProgress counts its 409 idempotency_in_progress answers.
+	inProgress int
+	accepted   bool
+	replayed   bool // the 201 was an Idempotent-Replayed answer
+	abandoned  string
 }
 
 // sendBody is the REST body of a send.

@@ -59,6 +59,12 @@ func (res *result) printSummary(w io.Writer) {
 	for _, s := range append(d.LostSamples, d.OtherSamples...) {
 		fmt.Fprintf(w, "  sample       %s\n", s)
 	}
+	if s.MetInProgress > 0 {
+		fmt.Fprintf(w, "  409          %d sends were answered 409 idempotency_in_progress at least once; the slowest:\n", s.MetInProgress)
+		for _, x := range s.Slowest {
+			fmt.Fprintf(w, "               %s\n", x)
+		}
+	}
 	for _, s := range append(s.AbandonedSamples, s.Problems...) {
 		fmt.Fprintf(w, "  send         %s\n", s)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"slices"
@@ -123,6 +124,9 @@ func (r *runner) sendFigures(sends []*send) sendFigures {
 	for _, s := range sends {
 		f.ByKind[s.kind]++
 		f.Attempts += s.attempts
+		if s.inProgress > 0 {
+			f.MetInProgress++
+		}
 		switch {
 		case s.accepted:
 			f.Accepted++
@@ -139,6 +143,13 @@ func (r *runner) sendFigures(sends []*send) sendFigures {
 		}
 	}
 	f.AcceptDelayMS = groupOf(delays).Summary
+	slow := slices.Clone(sends)
+	slow = slices.DeleteFunc(slow, func(s *send) bool { return !s.accepted })
+	slices.SortFunc(slow, func(a, b *send) int { return cmp.Compare(b.acceptedAt-b.firstAt, a.acceptedAt-a.firstAt) })
+	for _, s := range slow[:min(5, len(slow))] {
+		f.Slowest = append(f.Slowest, fmt.Sprintf("send %d (%s): first tried at %.2fs, accepted %.2fs later after %d attempts, %d of them answered 409 idempotency_in_progress%s",
+			s.n, s.kind, r.clock.seconds(s.firstAt), time.Duration(s.acceptedAt-s.firstAt).Seconds(), s.attempts, s.inProgress, replayedText(s.replayed)))
+	}
 	for k, v := range r.ev.count(0, 1<<62) {
 		if strings.HasPrefix(k, "send_") {
 			f.Outcomes[k] = v
@@ -312,4 +323,11 @@ func meanCPU(ticks []tick, from, to float64) map[string]cpuShare {
 		sum[name] = cpuShare{Run: round(s.Run/float64(n[name]), 0), Wait: round(s.Wait/float64(n[name]), 0)}
 	}
 	return sum
+}
+
+func replayedText(replayed bool) string {
+	if replayed {
+		return "; the 201 was a replay (an earlier attempt had published)"
+	}
+	return "; the 201 was a fresh publish"
 }
