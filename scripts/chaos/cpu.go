@@ -45,7 +45,9 @@ func (m *cpuMeter) sample(pids map[string]int) map[string]cpuShare {
 			delete(m.last, name)
 			continue
 		}
-		if prev, ok := m.last[name]; ok && prev.pid == pid {
+		// Threads that ended take their times with them (a process
+		// shutting down): such a sample says nothing and is skipped.
+		if prev, ok := m.last[name]; ok && prev.pid == pid && run >= prev.run && wait >= prev.wait {
 			span := float64(now.Sub(prev.at))
 			out[name] = cpuShare{Run: round(100*float64(run-prev.run)/span, 0), Wait: round(100*float64(wait-prev.wait)/span, 0)}
 		}
