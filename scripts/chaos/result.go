@@ -163,8 +163,8 @@ type faultFigures struct {
 	RecoveredSec         *float64 `json:"recovered_sec"`
 	RecoveredAfterEndSec *float64 `json:"recovered_after_end_sec"`
 	// MinLive is the fewest live clients seen (every 100 ms) in the
-	// window; DisconnectedSec from the first sample with a client down
-	// to the first with all live again.
+	// window; DisconnectedSec how long, in all, at least one client was
+	// not live (null: never seen).
 	MinLive         int            `json:"min_live"`
 	DisconnectedSec *float64       `json:"disconnected_sec"`
 	Events          map[string]int `json:"events"`

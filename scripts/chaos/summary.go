@@ -81,7 +81,7 @@ func disconnected(f faultFigures) string {
 	if f.DisconnectedSec == nil {
 		return ""
 	}
-	return fmt.Sprintf(", some disconnected for %.2fs", *f.DisconnectedSec)
+	return fmt.Sprintf(", some client disconnected for %.2fs in all", *f.DisconnectedSec)
 }
 
 func counts(m map[string]int) string {

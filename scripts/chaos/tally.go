@@ -245,16 +245,16 @@ func (r *runner) faultFigures(w *window, bounds [2]int64) faultFigures {
 	f.Events = r.ev.count(w.start, to+1)
 	samples := r.monitor.between(w.start, to)
 	f.MinLive = len(r.fleet.clients)
-	var down int64 = -1
-	for _, s := range samples {
+	var down time.Duration
+	for i, s := range samples {
 		f.MinLive = min(f.MinLive, s.live)
-		if s.live < len(r.fleet.clients) && down < 0 {
-			down = s.at
+		if s.live < len(r.fleet.clients) && i+1 < len(samples) {
+			down += time.Duration(samples[i+1].at - s.at)
 		}
-		if s.live == len(r.fleet.clients) && down >= 0 && f.DisconnectedSec == nil {
-			d := round(time.Duration(s.at-down).Seconds(), 2)
-			f.DisconnectedSec = &d
-		}
+	}
+	if down > 0 {
+		d := round(down.Seconds(), 2)
+		f.DisconnectedSec = &d
 	}
 	return f
 }
