@@ -232,7 +232,7 @@ func (r *runner) setup(ctx context.Context) error {
 			return err
 		}
 	}
-	port, err := loopback.FreePort()
+	port, err := loopback.StablePort()
 	if err != nil {
 		return err
 	}
@@ -247,7 +247,7 @@ func (r *runner) setup(ctx context.Context) error {
 	}
 	env = append(env, r.cfg.env...)
 	for i := range r.instances {
-		port, err := loopback.FreePort()
+		port, err := loopback.StablePort()
 		if err != nil {
 			return err
 		}

@@ -6,7 +6,11 @@ package loopback
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -53,6 +57,36 @@ func RaiseFDLimit() (uint64, error) {
 		}
 	}
 	return lim.Cur, nil
+}
+
+// StablePort is a TCP port free on every address now and outside the
+// kernel's ephemeral range (net.ipv4.ip_local_port_range), so that a
+// server restarted on it later does not find it taken by some outgoing
+// connection's local port: with thousands of connections coming and going,
+// a port from the ephemeral range often is.
+func StablePort() (int, error) {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				low = v
+			}
+		}
+	}
+	const first = 10000
+	if low <= first+100 {
+		return 0, fmt.Errorf("the ephemeral port range starts at %d: no stable ports below it", low)
+	}
+	for range 200 {
+		port := first + rand.IntN(low-first)
+		ln, err := net.Listen("tcp", ":"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port, nil
+	}
+	return 0, fmt.Errorf("no free port between %d and %d", first, low)
 }
 
 // FreePort is a TCP port on 127.0.0.1 that nobody listened on a moment ago.

@@ -2,6 +2,9 @@ package loopback
 
 import (
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/matryer/is"
@@ -28,4 +31,18 @@ func TestDialFromSource(t *testing.T) {
 	is.NoErr(err)
 	defer peer.Close()
 	is.Equal(peer.RemoteAddr().(*net.TCPAddr).IP.String(), "127.0.0.7") // the server sees the chosen source
+}
+
+func TestStablePortIsBelowTheEphemeralRange(t *testing.T) {
+	is := is.New(t)
+	port, err := StablePort()
+	is.NoErr(err)
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		low, _ = strconv.Atoi(strings.Fields(string(b))[0])
+	}
+	is.True(port >= 10000 && port < low) // below the ephemeral range
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(port))
+	is.NoErr(err) // and it is free
+	ln.Close()
 }
