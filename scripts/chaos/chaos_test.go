@@ -246,3 +246,13 @@ func TestJudgeFailsOnEveryBrokenPromise(t *testing.T) {
 	is.True(!bad.OK)
 	is.Equal(len(bad.Failures), 4)
 }
+
+func TestInstancesKeepTheirOwnPort(t *testing.T) {
+	is := is.New(t)
+	env := make([]string, 1, 8) // room to grow: appends must not share it
+	env[0] = "REDIS_URL=x"
+	a := newInstance(0, "bin", t.TempDir(), 1001, env)
+	b := newInstance(1, "bin", t.TempDir(), 1002, env)
+	is.Equal(a.env, []string{"REDIS_URL=x", "PORT=1001"})
+	is.Equal(b.env, []string{"REDIS_URL=x", "PORT=1002"})
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -30,7 +31,8 @@ func newInstance(i int, bin, dir string, port int, env []string) *instance {
 	return &instance{index: i, port: port, process: process{
 		name:    "instance " + instanceNames[i],
 		argv:    []string{bin},
-		env:     append(env, "PORT="+strconv.Itoa(port)),
+		// A copy: the caller's slice is shared by the three instances.
+		env:     append(slices.Clone(env), "PORT="+strconv.Itoa(port)),
 		logPath: filepath.Join(dir, "instance-"+instanceNames[i]+".log"),
 	}}
 }
