@@ -29,8 +29,8 @@ type instance struct {
 
 func newInstance(i int, bin, dir string, port int, env []string) *instance {
 	return &instance{index: i, port: port, process: process{
-		name:    "instance " + instanceNames[i],
-		argv:    []string{bin},
+		name: "instance " + instanceNames[i],
+		argv: []string{bin},
 		// A copy: the caller's slice is shared by the three instances.
 		env:     append(slices.Clone(env), "PORT="+strconv.Itoa(port)),
 		logPath: filepath.Join(dir, "instance-"+instanceNames[i]+".log"),

@@ -120,6 +120,7 @@ func (r *runner) run(ctx context.Context) error {
 	}
 
 	stopSending()
+	<-r.sender.dispatched // from here pending only falls
 	r.monitor.mark("sending stopped")
 	r.logf("sending stopped; waiting up to %s for %d unresolved sends", r.cfg.resolveMax, r.sender.pending())
 	r.awaitResolved(runCtx)

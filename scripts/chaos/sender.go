@@ -35,6 +35,8 @@ type sender struct {
 	slots  chan struct{}
 	wg     sync.WaitGroup
 	done   chan struct{}
+	// dispatched is closed when no new send will start.
+	dispatched chan struct{}
 	// started is set by start: wait waits for done only then.
 	started atomic.Bool
 	// unresolved counts sends neither accepted nor abandoned yet.
@@ -57,6 +59,8 @@ func newSender(cfg config, clk clock, l *layout, led *ledger, ev *events, bases 
 		}},
 		slots: make(chan struct{}, cfg.inFlight),
 		done:  make(chan struct{}),
+
+		dispatched: make(chan struct{}),
 	}
 }
 
@@ -68,6 +72,7 @@ func (s *sender) start(ctx, resolve context.Context) {
 	go func() {
 		defer close(s.done)
 		s.dispatch(ctx, resolve)
+		close(s.dispatched)
 		s.wg.Wait()
 	}()
 }
@@ -123,7 +128,7 @@ func (s *sender) deliver(ctx context.Context, sd *send) {
 		sd.attempts++
 		a := s.post(ctx, inst, sd)
 		status, code, replayed, err := a.status, a.code, a.replayed, a.err
-		if ctx.Err() != nil {
+		if ctx.Err() != nil && status != http.StatusCreated {
 			s.ledger.abandon(sd, "still unaccepted when the run stopped waiting")
 			return
 		}
