@@ -7,16 +7,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"syscall"
 	"time"
-)
 
-// ipBindAddressNoPort is Linux's IP_BIND_ADDRESS_NO_PORT (not in package
-// syscall). With it, binding a source address leaves the port to connect,
-// which picks one unique for the whole 4-tuple; without it bind picks a port
-// free on that address for any destination, and ports in TIME_WAIT from the
-// previous run are off limits.
-const ipBindAddressNoPort = 24
+	"notification-service/scripts/internal/loopback"
+)
 
 // target is the server under test as the clients see it: where to connect,
 // from which source address, and what every stream asks for.
@@ -58,7 +52,7 @@ func newTarget(rawURL string, perSource int, token func(string) string) (*target
 		perSource: max(perSource, 1),
 		loopback:  ip != nil && ip.To4() != nil && ip.IsLoopback(),
 		token:     token,
-		dialer:    net.Dialer{Timeout: 10 * time.Second, Control: bindAddressNoPort},
+		dialer:    net.Dialer{Timeout: 10 * time.Second, Control: loopback.BindAddressNoPort},
 	}
 	tg.wsClient = &http.Client{Transport: &http.Transport{
 		// Proxy stays nil: a load test never goes through HTTP_PROXY.
@@ -85,7 +79,7 @@ func (tg *target) localAddr(i int) net.Addr {
 	if !tg.loopback {
 		return nil
 	}
-	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i/tg.perSource))}
+	return loopback.Source(1, i/tg.perSource)
 }
 
 // dial opens connection i's TCP connection.
@@ -117,28 +111,4 @@ type streamIndexKey struct{}
 
 func withStreamIndex(ctx context.Context, i int) context.Context {
 	return context.WithValue(ctx, streamIndexKey{}, i)
-}
-
-func bindAddressNoPort(_, _ string, c syscall.RawConn) error {
-	// Best effort: a kernel without the option still works for runs small
-	// enough not to need it.
-	return c.Control(func(fd uintptr) {
-		_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
-	})
-}
-
-// raiseFDLimit lifts the soft limit on open files to the hard limit and
-// returns it: every connection is a descriptor.
-func raiseFDLimit() (uint64, error) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 0, fmt.Errorf("read the open-file limit: %w", err)
-	}
-	if lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-			return 0, fmt.Errorf("raise the open-file limit to %d: %w", lim.Max, err)
-		}
-	}
-	return lim.Cur, nil
 }

@@ -34,6 +34,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"notification-service/scripts/internal/loopback"
 )
 
 // fdReserve is the descriptors kept for everything but the streams: the
@@ -183,7 +185,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 // measure runs the scenario and fills res. An error ends the run early;
 // problems found along the way go to res.Errors.
 func measure(ctx context.Context, cfg config, res *result, logf func(string, ...any)) error {
-	limit, err := raiseFDLimit()
+	limit, err := loopback.RaiseFDLimit()
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,9 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"notification-service/scripts/internal/latency"
+	"notification-service/scripts/internal/proc"
 )
 
 // result is one run, written as exactly one JSON line.
@@ -23,12 +26,12 @@ type result struct {
 	Rate      float64 `json:"rate"`     // requests per second asked for; 0: unpaced
 	Sends     int     `json:"sends"`    // requests sent
 
-	Deliveries       int64   `json:"deliveries"`
-	Expected         int64   `json:"expected"`
-	Lost             int64   `json:"lost"`
-	Duplicated       int64   `json:"duplicated"`
-	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
-	LatencyMS        summary `json:"latency_ms"`
+	Deliveries       int64           `json:"deliveries"`
+	Expected         int64           `json:"expected"`
+	Lost             int64           `json:"lost"`
+	Duplicated       int64           `json:"duplicated"`
+	DeliveriesPerSec float64         `json:"deliveries_per_sec"`
+	LatencyMS        latency.Summary `json:"latency_ms"`
 
 	// Server figures; null when the run does not know the server's pid.
 	RSSBeforeKiB   *int64   `json:"rss_before_kib"`
@@ -92,7 +95,7 @@ func (r *result) fill(c deliveryCounts, cpuTicks int64, haveCPU bool) {
 	}
 	r.LatencyMS = c.lat.summarize()
 	if haveCPU {
-		sec := float64(cpuTicks) / clockTicks
+		sec := float64(cpuTicks) / proc.ClockTicks
 		r.ServerCPUSec = &sec
 		if c.delivered > 0 {
 			per := round(sec/float64(c.delivered)*100_000, 3)

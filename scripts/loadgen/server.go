@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,12 +11,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
-)
 
-// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat:
-// 100 on every Linux architecture in use (what `getconf CLK_TCK` prints),
-// and not available from Go without cgo.
-const clockTicks = 100
+	"notification-service/scripts/internal/loopback"
+	"notification-service/scripts/internal/proc"
+)
 
 // errServerStart marks a spawned server that never became healthy: the run
 // exits with its own code so scripts/bench can tell "the server refused
@@ -38,7 +34,7 @@ type server struct {
 // and PORT set to a free port, and waits until /health answers. It returns
 // the server and its base URL.
 func spawnServer(ctx context.Context, binary string, env []string, logPath string) (*server, string, error) {
-	port, err := freePort()
+	port, err := loopback.FreePort()
 	if err != nil {
 		return nil, "", err
 	}
@@ -157,35 +153,8 @@ func (s *server) minRSS(ctx context.Context, samples int, every time.Duration) (
 	return best, nil
 }
 
-// cpuTicks is the server's user plus system CPU time, in clockTicks.
-func (s *server) cpuTicks() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.pid))
-	if err != nil {
-		return 0, err
-	}
-	return parseCPUTicks(b)
-}
-
-// parseCPUTicks reads utime and stime (fields 14 and 15) from a
-// /proc/<pid>/stat line. The command name (field 2) is in parentheses and
-// may hold spaces, so fields are counted from the last ')'.
-func parseCPUTicks(stat []byte) (int64, error) {
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, errors.New("malformed /proc stat")
-	}
-	fields := strings.Fields(string(stat[i+1:]))
-	// fields[0] is field 3 (state), so field k is fields[k-3].
-	if len(fields) < 13 {
-		return 0, errors.New("short /proc stat")
-	}
-	utime, err1 := strconv.ParseInt(fields[14-3], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[15-3], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc stat: %w", err)
-	}
-	return utime + stime, nil
-}
+// cpuTicks is the server's user plus system CPU time, in proc.ClockTicks.
+func (s *server) cpuTicks() (int64, error) { return proc.CPUTicks(s.pid) }
 
 // selfCPU is the load generator's own user plus system CPU time: it shares
 // the machine with the server, and a run where it took most of the cores
@@ -196,15 +165,6 @@ func selfCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // tail is the last n bytes of a file, for an error message.

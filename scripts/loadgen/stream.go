@@ -1,13 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"notification-service/scripts/internal/streamread"
 )
 
 // stream is one connection of the run and what it received.
@@ -47,33 +48,13 @@ func title(runID string, n int) string { return fmt.Sprintf("lg-%s-%d", runID, n
 func (r *receiver) now() int64 { return int64(time.Since(r.start)) }
 
 func (r *receiver) onNotification(s *stream, frame []byte) {
-	n, ok := messageNumber(frame, r.marker)
+	n, ok := streamread.NumberAfter(frame, r.marker)
 	if !ok {
 		return // not this run's: another client's traffic on a shared server
 	}
 	if s.got.record(n, r.now()) {
 		r.fresh.Add(1)
 	}
-}
-
-// messageNumber finds marker in frame and reads the decimal number after
-// it, up to the closing quote.
-func messageNumber(frame, marker []byte) (int, bool) {
-	i := bytes.Index(frame, marker)
-	if i < 0 {
-		return 0, false
-	}
-	n, digits := 0, 0
-	for _, c := range frame[i+len(marker):] {
-		if c < '0' || c > '9' {
-			return n, digits > 0 && c == '"'
-		}
-		if digits++; digits > 9 {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return 0, false
 }
 
 // fleet is every stream of a run and the goroutines reading them, one per

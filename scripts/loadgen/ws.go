@@ -3,11 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 
 	"github.com/coder/websocket"
+
+	"notification-service/scripts/internal/streamread"
 )
 
 // The WebSocket client is coder/websocket, the library the server uses,
@@ -42,7 +42,7 @@ func openWS(ctx context.Context, tg *target, s *stream, onNotification func(*str
 	// ctx bounds the handshake and the wait for ready; the loop below reads
 	// with a context that never ends (which costs coder/websocket nothing
 	// per read), and the run ends it by closing the connection.
-	buf, err = readFrame(ctx, ws, buf)
+	buf, err = streamread.ReadWSMessage(ctx, ws, buf)
 	if err != nil {
 		ws.CloseNow()
 		return nil, fmt.Errorf("ws: waiting for ready: %w", err)
@@ -55,7 +55,7 @@ func openWS(ctx context.Context, tg *target, s *stream, onNotification func(*str
 	return func() error {
 		for {
 			var err error
-			buf, err = readFrame(context.Background(), ws, buf)
+			buf, err = streamread.ReadWSMessage(context.Background(), ws, buf)
 			if err != nil {
 				return err
 			}
@@ -67,28 +67,6 @@ func openWS(ctx context.Context, tg *target, s *stream, onNotification func(*str
 			}
 		}
 	}, nil
-}
-
-// readFrame reads one message into buf, reusing its space.
-func readFrame(ctx context.Context, ws *websocket.Conn, buf []byte) ([]byte, error) {
-	_, r, err := ws.Reader(ctx)
-	if err != nil {
-		return buf, err
-	}
-	buf = buf[:0]
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if errors.Is(err, io.EOF) {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
 }
 
 type closerFunc func() error
