@@ -2,9 +2,11 @@ package transport
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"notification-service/broker"
@@ -26,8 +28,9 @@ import (
 // stays inside net/http.
 func (s *Server) handleSSE() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, release, ok := s.admitStream(w, r, nil)
-		if !ok {
+		p, release, e := s.admitStream(r, nil)
+		if e != nil {
+			s.refuseSSE(w, r, e)
 			return
 		}
 		h := w.Header()
@@ -195,4 +198,39 @@ func (sw sseWriter) close() {
 	if sw.conn != nil {
 		_ = sw.conn.Close()
 	}
+}
+
+// refuseSSE answers a stream that may not start. A browser's EventSource
+// gives up for good on any status but 200, so a retryable refusal (a
+// connect limit met by a reconnect storm, an instance shutting down) is
+// answered, to a client that asks for an event stream, with a 200 stream
+// that says when to come back (retry:, Retry-After's seconds spread by up
+// to half again, so a storm does not return at once) and why (an error
+// event with the API's code), then ends: the EventSource reconnects by
+// itself, later. Anything else, and every other client, gets the JSON
+// error with its status.
+func (s *Server) refuseSSE(w http.ResponseWriter, r *http.Request, e *apiError) {
+	if !retryable(e) || !acceptsEventStream(r) {
+		s.refuse(w, r, e)
+		return
+	}
+	wait := time.Duration(max(e.RetryAfter, 1)) * time.Second
+	wait += rand.N(wait / 2)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "close")
+	w.WriteHeader(http.StatusOK)
+	b := append([]byte("retry: "), strconv.FormatInt(wait.Milliseconds(), 10)...)
+	b = append(b, '\n', '\n')
+	b = appendEvent(b, broker.EventFrame("error", map[string]any{
+		"code": e.Code, "message": e.Message, "retry_after_ms": wait.Milliseconds(),
+	}))
+	_, _ = w.Write(b)
+}
+
+// acceptsEventStream says whether the client asked for text/event-stream,
+// as EventSource always does.
+func acceptsEventStream(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 }

@@ -41,30 +41,33 @@ type streamParams struct {
 // admitStream runs the checks every stream passes before it starts, in
 // order: the connect rate of its address, its parameters and token, check
 // (the WebSocket handshake; nil for none), and a slot among its user's
-// connections, which release gives back. When a check fails it has answered
-// the request, and ok is false.
-func (s *Server) admitStream(w http.ResponseWriter, r *http.Request, check func() *apiError) (p streamParams, release func(), ok bool) {
+// connections, which release gives back. When a check fails it returns
+// the refusal for the transport to answer (refuseStream).
+func (s *Server) admitStream(r *http.Request, check func() *apiError) (p streamParams, release func(), e *apiError) {
 	if e := s.allowConnectFrom(r); e != nil {
-		writeError(w, e)
-		return p, nil, false
+		return p, nil, e
 	}
-	p, e := s.streamParams(r)
+	p, e = s.streamParams(r)
 	if e != nil {
-		s.refuse(w, r, e)
-		return p, nil, false
+		return p, nil, e
 	}
 	if check != nil {
 		if e := check(); e != nil {
-			s.refuse(w, r, e)
-			return p, nil, false
+			return p, nil, e
 		}
 	}
 	release, e = s.admitUser(p.userID)
 	if e != nil {
-		writeError(w, e)
-		return p, nil, false
+		return p, nil, e
 	}
-	return p, release, true
+	return p, release, nil
+}
+
+// retryable says whether a refused stream should come back by itself: it
+// met a limit (429) or an instance going away or cut from its store (503),
+// as a reconnect storm does; a bad URL or token should not.
+func retryable(e *apiError) bool {
+	return e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable
 }
 
 // streamParams reads the user, channels and resume cursor shared by the

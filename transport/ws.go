@@ -32,7 +32,7 @@ import (
 // to it.
 func (s *Server) handleWS() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, release, ok := s.admitStream(w, r, func() *apiError {
+		p, release, e := s.admitStream(r, func() *apiError {
 			// websocket.Accept answers these in plain text; the API
 			// answers JSON.
 			e := s.checkUpgrade(r)
@@ -42,7 +42,10 @@ func (s *Server) handleWS() http.Handler {
 			}
 			return e
 		})
-		if !ok {
+		if e != nil {
+			// A WebSocket client sees no status (onclose gives 1006): a
+			// refused one retries with its own backoff.
+			s.refuse(w, r, e)
 			return
 		}
 		// http.Server.Shutdown does not wait for hijacked connections:
