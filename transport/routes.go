@@ -25,5 +25,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", s.backend(s.handleMetrics()))
 	mux.Handle("GET /sse", s.handleSSE())
 	mux.Handle("GET /ws", s.handleWS())
+	if s.assets != nil { // the browser client and its demo page (static.go)
+		mux.Handle("GET /client.js", s.handleAsset("clients/js/client.js", "text/javascript; charset=utf-8"))
+		mux.Handle("GET /client.d.ts", s.handleAsset("clients/js/client.d.ts", "application/typescript; charset=utf-8"))
+		mux.Handle("GET /{$}", s.handleAsset("web/index.html", "text/html; charset=utf-8")) // exactly /
+	}
 	return s.recoverPanics(s.cors(jsonMuxErrors(mux)))
 }

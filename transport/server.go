@@ -8,6 +8,7 @@ package transport
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"sync"
 	"time"
@@ -91,6 +92,10 @@ type Deps struct {
 	// Metrics is told of connections, deliveries, sends and fires, and
 	// serves GET /metrics; nil reports to nobody.
 	Metrics Metrics
+	// Assets holds the browser client (clients/js/client.js, client.d.ts)
+	// and the demo page (web/index.html), served at /client.js,
+	// /client.d.ts and /; nil serves none of them.
+	Assets fs.FS
 }
 
 // Server serves the HTTP API and the streams.
@@ -105,6 +110,7 @@ type Server struct {
 	log     *slog.Logger
 	check   func(context.Context) error
 	metrics Metrics
+	assets  fs.FS
 	started time.Time
 
 	// tokens verifies browsers' tokens; nil in open mode.
@@ -147,7 +153,7 @@ func New(d Deps, opts Options) *Server {
 	}
 	s := &Server{
 		opts: opts, hub: d.Hub, bus: d.Bus, inbox: d.Inbox, sched: d.Scheduler, idem: d.Idempotency,
-		audit: d.Audit, log: d.Logger, check: d.Check, metrics: d.Metrics, started: time.Now(),
+		audit: d.Audit, log: d.Logger, check: d.Check, metrics: d.Metrics, assets: d.Assets, started: time.Now(),
 		apiKey:          auth.NewKey(opts.APIKey),
 		expiry:          newExpiryQueue(),
 		slots:           newUserSlots(opts.MaxConnectionsPerUser),
