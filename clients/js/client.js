@@ -719,9 +719,17 @@ class Stream {
         return { reason: err.code, tokenExpired: err.code === 'token_expired' };
       }
       default:
-        this.o.onFrame(ev.type, msg);
+        this.control(ev.type, msg);
         return null;
     }
+  }
+
+  /** A control event; one about this connection's channels updates them. */
+  control(type, msg) {
+    if ((type === 'subscribed' || type === 'unsubscribed') && msg.connection_id === this.connectionId && Array.isArray(msg.subscriptions)) {
+      this.serverChannels = msg.subscriptions;
+    }
+    this.o.onFrame(type, msg);
   }
 
   // --- WebSocket ------------------------------------------------------------
@@ -845,7 +853,6 @@ class Stream {
       case 'subscribed':
       case 'unsubscribed':
         if (msg.connection_id === this.connectionId) {
-          this.serverChannels = Array.isArray(msg.subscriptions) ? msg.subscriptions : this.serverChannels;
           const op = msg.event === 'subscribed' ? 'subscribe' : 'unsubscribe';
           const i = this.pendingActions.findIndex((a) => a.op === op);
           if (i >= 0) {
@@ -854,10 +861,10 @@ class Stream {
             a.resolve();
           }
         }
-        this.o.onFrame(msg.event, msg);
+        this.control(msg.event, msg);
         return null;
       default:
-        this.o.onFrame(msg.event, msg);
+        this.control(msg.event, msg);
         return null;
     }
   }
