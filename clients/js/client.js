@@ -601,7 +601,7 @@ class Stream {
       if (list.length === 0) continue;
       this.changeChannels(op, list).catch((err) => {
         this.o.onError(err);
-        if (op === 'subscribe' && err.status === 403) this.o.onChannelsRefused(list, err);
+        if (op === 'subscribe' && (err.status === 403 || err.code === 'forbidden_channel')) this.o.onChannelsRefused(list, err);
       });
     }
   }
@@ -983,7 +983,7 @@ class Client {
       this.stops.push(() => globalThis.removeEventListener('online', online));
     }
     // Start after the caller has attached its listeners.
-    queueMicrotask(() => this.start());
+    queueMicrotask(() => this.start().catch((err) => this.emitError(err, false)));
   }
 
   get cursorKey() {
