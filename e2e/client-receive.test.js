@@ -96,4 +96,28 @@ describe('browser client: receive', () => {
     await waitForNotifications(page, 3);
     assert.deepEqual(await titles(page), ['while away 1', 'while away 2', 'after']);
   });
+
+  test('a graceful restart in memory mode: the reconnect hint, then reset (the history is gone) and the inbox refetched', async (t) => {
+    const own = await startService();
+    t.after(() => own.stop());
+    const context = await newContext();
+    t.after(() => context.close());
+    const user = 'memory-restart';
+    const page = await openClientPage(context, own, { userId: user, transport: 'sse', backoff: { base: 100, cap: 500 } });
+    await waitForState(page);
+    await own.send({ user_id: user, title: 'lost with the process' });
+    await waitForNotifications(page, 1);
+
+    await own.restart({ graceful: true }); // SIGTERM: streams end with event: reconnect
+    await until(page, () => window.rec.main.events.some((e) => e.type === 'reset'));
+    const rec = await record(page);
+    assert.ok(rec.statuses.some((s) => s.state === 'reconnecting' && s.reason === 'server_shutdown'), 'the reconnect hint');
+    const reset = rec.events.find((e) => e.type === 'reset');
+    assert.equal(reset.reason, 'cursor_expired');
+    assert.deepEqual(reset.inbox.notifications, [], 'the refetched inbox (memory mode lost it)');
+    await until(page, () => window.clients.main.unreadCount === 0);
+
+    await own.send({ user_id: user, title: 'new epoch' });
+    assert.deepEqual(await waitForNotifications(page, 2), ['lost with the process', 'new epoch']);
+  });
 });

@@ -55,11 +55,21 @@ test('three tabs, one connection; the leader closes and another takes over witho
   t.diagnostic(`leader takeover: ${takeover} ms`);
   assert.ok(takeover < 2000, `takeover took ${takeover} ms`);
 
+  // A follower's subscribe goes through the leader; only that tab gets
+  // the channel's broadcasts.
+  await t3.evaluate(() => window.clients.main.subscribe('c'));
+  await svc.send({ channels: ['c'], title: 'c1' });
+  await svc.send({ user_id: user, title: 'u4' });
+  assert.deepEqual(await waitForNotifications(t3, 5), ['u1', 'u2', 'u3', 'c1', 'u4']);
+  assert.deepEqual(await waitForNotifications(t2, 7), ['u1', 'b1', 'u2', 'b2', 'u3', 'b3', 'u4']);
+  await t3.evaluate(() => window.clients.main.unsubscribe('c'));
+  await until(t2, () => window.clients.main.stream.serverChannels.join() === 'b');
+
   // Read state in every tab: marking read in one updates the count in the other.
-  await until(t3, () => window.clients.main.unreadCount === 3);
+  await until(t3, () => window.clients.main.unreadCount === 4);
   const u2 = (await record(t3)).notifications.find((n) => n.title === 'u2');
   await t2.evaluate((id) => window.clients.main.inbox.markRead(id), u2.id);
-  await until(t3, () => window.clients.main.unreadCount === 2);
+  await until(t3, () => window.clients.main.unreadCount === 3);
   await until(t3, () => window.rec.main.events.some((e) => e.type === 'read'));
-  assert.deepEqual(await titles(t3), ['u1', 'u2', 'u3'], 'still nothing doubled');
+  assert.deepEqual(await titles(t3), ['u1', 'u2', 'u3', 'c1', 'u4'], 'still nothing doubled');
 });
