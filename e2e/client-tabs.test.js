@@ -72,4 +72,12 @@ test('three tabs, one connection; the leader closes and another takes over witho
   await until(t3, () => window.clients.main.unreadCount === 3);
   await until(t3, () => window.rec.main.events.some((e) => e.type === 'read'));
   assert.deepEqual(await titles(t3), ['u1', 'u2', 'u3', 'c1', 'u4'], 'still nothing doubled');
+
+  // close() hands the connection over too, without the tab going away.
+  await t2.evaluate(() => window.clients.main.close());
+  await until(t3, () => window.clients.main.isLeader && window.clients.main.status.state === 'open');
+  await svc.send({ user_id: user, title: 'u5' });
+  assert.deepEqual(await waitForNotifications(t3, 6), ['u1', 'u2', 'u3', 'c1', 'u4', 'u5']);
+  assert.equal((await record(t2)).statuses.at(-1).state, 'closed');
+  await waitFor(async () => (await connections()) === 1, { what: 'one connection after close()' });
 });
