@@ -1,25 +1,52 @@
-# Build: a static binary (CGO off), no paths or symbol tables baked in.
-FROM golang:1.26-alpine AS build
+# Build context: this repository (in the seed's layout, services/go).
+#   docker build --build-arg VERSION=v0.2.0 --build-arg REVISION=$(git rev-parse HEAD) -t notification-service .
+#
+# Build: a static binary (CGO off), no paths or symbol tables baked in. The Go
+# image is pinned to the go.mod version, so the image builds with the
+# toolchain the tests ran with.
+FROM golang:1.26.8-alpine AS build
 WORKDIR /src
 # Modules first, in their own layer: it is rebuilt only when go.mod or go.sum
 # change, not on every source edit.
 COPY go.mod go.sum ./
 RUN go mod download && go mod verify
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/notification-service .
+# The release and revision go into the binary (`notification-service version`,
+# the build_info metric and the start-up log line); a .git directory is rarely
+# part of a build context, so they are passed in.
+ARG VERSION=dev
+ARG REVISION=unknown
+RUN CGO_ENABLED=0 go build -trimpath \
+	-ldflags="-s -w -X notification-service/internal/version.version=${VERSION} -X notification-service/internal/version.revision=${REVISION}" \
+	-o /out/notification-service .
 
 # Run: alpine rather than distroless because the healthcheck needs wget
 # (busybox's); the image is still a few MB. alpine's base already carries the
 # CA bundle that rediss:// needs.
 FROM alpine:3.23
+ARG VERSION=dev
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="notification-service" \
+	org.opencontainers.image.version="${VERSION}" \
+	org.opencontainers.image.revision="${REVISION}" \
+	org.opencontainers.image.licenses="MIT"
 RUN addgroup -S -g 10001 notify && adduser -S -D -H -u 10001 -G notify notify
 COPY --from=build /out/notification-service /usr/local/bin/notification-service
 ENV PORT=8080
 EXPOSE 8080
 # Numeric, so an orchestrator enforcing runAsNonRoot can check it.
 USER 10001:10001
+# Liveness, not readiness: /livez stays 200 while Redis is away, so a Redis
+# blip does not get the container restarted and its live streams dropped.
+# Route traffic on /readyz (Kubernetes readinessProbe, a load balancer).
 # Shell form, so PORT is read when the check runs; 127.0.0.1 rather than
-# localhost, which may resolve to ::1 first.
+# localhost, which may resolve to ::1 first. With TLS_CERT_FILE set, check
+# https:// instead (wget --no-check-certificate).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 \
-	CMD wget -q --spider "http://127.0.0.1:${PORT:-8080}/health" || exit 1
+	CMD wget -q --spider "http://127.0.0.1:${PORT:-8080}/livez" || exit 1
+# SIGTERM starts the graceful shutdown (streams get a reconnect hint, in-flight
+# requests finish, within SHUTDOWN_TIMEOUT): give the container longer than
+# that before it is killed (docker stop -t, stop_grace_period, or
+# terminationGracePeriodSeconds).
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/notification-service"]

@@ -46,7 +46,7 @@ func newBackend(ctx context.Context, cfg config, logger *slog.Logger, hub *broke
 			bus:       broker.NewMemory(hub, store, historyLimits, delivered),
 			inbox:     store,
 			scheduler: scheduler,
-			idem:      idempotency.NewMemory(cfg.IdempotencyTTL),
+			idem:      idempotency.NewMemory(cfg.idempotencyLimits()),
 			pending:   scheduler.Pending,
 			close:     func() {},
 		}, nil
@@ -86,7 +86,7 @@ func newBackend(ctx context.Context, cfg config, logger *slog.Logger, hub *broke
 		bus:       bus,
 		inbox:     store,
 		scheduler: scheduler,
-		idem:      idempotency.NewRedis(client, prefix, cfg.IdempotencyTTL),
+		idem:      idempotency.NewRedis(client, prefix, cfg.idempotencyLimits()),
 		pending:   scheduler.Pending,
 		check:     bus.Check,
 		run:       bus.Run,

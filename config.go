@@ -15,6 +15,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"notification-service/auth"
+	"notification-service/idempotency"
 	"notification-service/internal/redisconn"
 )
 
@@ -42,6 +43,10 @@ type config struct {
 	HistoryMaxPerChannel int           `env:"HISTORY_MAX_PER_CHANNEL" envDefault:"1000"`
 	HistoryMaxAge        time.Duration `env:"HISTORY_MAX_AGE" envDefault:"24h"`
 	IdempotencyTTL       time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h"`
+	// IdempotencyClaimLease is how long a request holds its
+	// Idempotency-Key before a retry may take it over (an attempt that
+	// died half-way leaves its claim behind).
+	IdempotencyClaimLease time.Duration `env:"IDEMPOTENCY_CLAIM_LEASE" envDefault:"5s"`
 
 	MaxBodyBytes    int64    `env:"MAX_BODY_BYTES" envDefault:"65536"`
 	MaxFrameBytes   int64    `env:"MAX_FRAME_BYTES" envDefault:"16384"`
@@ -74,6 +79,13 @@ type config struct {
 	RateSendsPerUser         float64 `env:"RATE_SENDS_PER_USER" envDefault:"10"`
 	RateSendsPerUserBurst    int     `env:"RATE_SENDS_PER_USER_BURST" envDefault:"100"`
 	TrustForwardedFor        bool    `env:"TRUST_FORWARDED_FOR" envDefault:"false"`
+
+	// TLS: with both files set the service serves HTTPS (and HTTP/2) on
+	// PORT, reloading a renewed pair without a restart. HTTP2Cleartext
+	// also accepts HTTP/2 without TLS (h2c), for a proxy that speaks it.
+	TLSCertFile    string `env:"TLS_CERT_FILE"`
+	TLSKeyFile     string `env:"TLS_KEY_FILE"`
+	HTTP2Cleartext bool   `env:"HTTP2_CLEARTEXT" envDefault:"false"`
 
 	// DebugPprofAddr, when set, serves net/http/pprof on this address (a
 	// second listener, e.g. 127.0.0.1:6060), never on PORT: profiles show
@@ -163,6 +175,7 @@ func (c config) validate() error {
 		{"HEARTBEAT_INTERVAL", c.HeartbeatInterval}, {"PONG_TIMEOUT", c.PongTimeout},
 		{"WRITE_TIMEOUT", c.WriteTimeout}, {"SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
 		{"INBOX_MAX_AGE", c.InboxMaxAge}, {"HISTORY_MAX_AGE", c.HistoryMaxAge}, {"IDEMPOTENCY_TTL", c.IdempotencyTTL},
+		{"IDEMPOTENCY_CLAIM_LEASE", c.IdempotencyClaimLease},
 		{"READ_HEADER_TIMEOUT", c.ReadHeaderTimeout}, {"IDLE_TIMEOUT", c.IdleTimeout},
 	} {
 		check(d.value > 0, "%s=%s must be a positive duration such as 30s", d.name, d.value)
@@ -197,6 +210,7 @@ func (c config) validate() error {
 		// HTTP trims a header value: such a key could never match.
 		check(strings.TrimSpace(string(c.APIKey)) == string(c.APIKey), "API_KEY starts or ends with whitespace, which no request can carry")
 	}
+	check((c.TLSCertFile == "") == (c.TLSKeyFile == ""), "TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve TLS, or neither")
 	check(cookieNamePattern.MatchString(c.AuthCookie), "AUTH_COOKIE=%q is not a valid cookie name", c.AuthCookie)
 	check(c.MaxConnectionsPerUser >= 0, "MAX_CONNECTIONS_PER_USER=%d must be 0 (no bound) or more", c.MaxConnectionsPerUser)
 	for _, r := range []struct {
@@ -237,4 +251,9 @@ func (c config) logLevel() (slog.Level, error) {
 		}
 	}
 	return level, errors.Join(errs...)
+}
+
+// idempotencyLimits are the Idempotency-Key store's bounds.
+func (c config) idempotencyLimits() idempotency.Limits {
+	return idempotency.Limits{TTL: c.IdempotencyTTL, ClaimLease: c.IdempotencyClaimLease}
 }

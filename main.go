@@ -24,11 +24,18 @@ import (
 	"notification-service/audit"
 	"notification-service/auth"
 	"notification-service/broker"
+	"notification-service/internal/version"
 	"notification-service/metrics"
+	"notification-service/publish"
 	"notification-service/transport"
 )
 
 func main() {
+	if len(os.Args) == 2 && (os.Args[1] == "version" || os.Args[1] == "-version" || os.Args[1] == "--version") {
+		b := version.Current()
+		fmt.Printf("notification-service %s (revision %s, %s)\n", b.Version, b.Revision, b.GoVersion)
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// After the first signal starts the graceful shutdown, a second one
@@ -78,8 +85,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 		return err
 	}
 	defer back.close()
+	publisher := publish.New(back.bus, auditLog, m)
 	server := transport.New(transport.Deps{
-		Hub: hub, Bus: back.bus, Inbox: back.inbox, Scheduler: back.scheduler,
+		Hub: hub, Bus: back.bus, Publisher: publisher, Inbox: back.inbox, Scheduler: back.scheduler,
 		Idempotency: back.idem, Audit: auditLog, Logger: logger, Check: back.check, Metrics: m,
 		Assets: assets,
 	}, transport.Options{
@@ -104,8 +112,14 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 		TrustForwardedFor:     cfg.TrustForwardedFor,
 	})
 
+	tlsConfig, err := cfg.tlsConfig(logger)
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Handler: server.Handler(),
+		Handler:   server.Handler(),
+		Protocols: cfg.protocols(),
+		TLSConfig: tlsConfig,
 		// A client trickling its headers (slowloris) is cut off, and one
 		// sending too many gets 431 (net/http answers both before any
 		// handler runs, in plain text).
@@ -127,7 +141,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 	defer stopComponents()
 	var components sync.WaitGroup
 	components.Go(func() { _ = server.Run(componentsCtx) })
-	components.Go(func() { _ = back.scheduler.Run(componentsCtx, server.Fire) })
+	components.Go(func() { _ = back.scheduler.Run(componentsCtx, publisher.Fire) })
 	if back.run != nil {
 		components.Go(func() { _ = back.run(componentsCtx) })
 	}
@@ -140,8 +154,16 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 	}
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("mode", back.mode))
+	go func() {
+		if tlsConfig != nil {
+			serveErr <- srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
+	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("mode", back.mode),
+		slog.String("version", version.Current().Version),
+		slog.Bool("tls", tlsConfig != nil), slog.Bool("h2c", cfg.HTTP2Cleartext))
 	warnOpenAccess(logger, cfg)
 	if back.mode == "memory" {
 		logger.Warn("memory mode: inbox, history and pending schedules live in this process and are lost on restart; set REDIS_URL to share them between instances and keep them")

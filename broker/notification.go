@@ -30,6 +30,10 @@ type Notification struct {
 	Data      json.RawMessage `json:"data,omitempty"`
 	Timestamp time.Time       `json:"timestamp"`
 	Seq       uint64          `json:"-"`
+	// Exclude is a connection id that must not receive the notification:
+	// Laravel's socket id (toOthers, X-Socket-ID), the connection whose
+	// own action caused the broadcast. Never sent to clients.
+	Exclude string `json:"-"`
 }
 
 // NewID returns a time-ordered UUID (version 7), so ids sort roughly by

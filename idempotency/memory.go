@@ -3,28 +3,10 @@ package idempotency
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 )
-
-// ClaimTimeout is how long a claim may stay in progress before Begin treats
-// it as abandoned and lets the next request with the key claim it again.
-//
-// A claim normally ends in Finish or Abort within the time of one send (an
-// inbox append and a publish: milliseconds, seconds at worst). It does not
-// end when the request dies on the way: an instance that crashes or loses
-// Redis, or a handler that panics before Abort. Holding such a claim for the
-// whole TTL (a day by default) would answer every retry of that send with
-// ErrInProgress until then, so a retrying backend could never get it
-// through. A minute is far longer than any send takes and short enough for a
-// queue worker's retry backoff. A claim never outlives the TTL itself.
-const ClaimTimeout = time.Minute
-
-// errNotClaimed is why Finish fails: it is a bug in the caller or a claim
-// that ran past ClaimTimeout, nothing a caller branches on.
-var errNotClaimed = errors.New("idempotency: no request with this key is in progress")
 
 // minSweep is the map size below which Memory does not bother sweeping:
 // a few dozen expired records cost less than walking them over and over.
@@ -39,9 +21,8 @@ const minSweep = 64
 // about twice the keys that were live at the last sweep, without a
 // background goroutine.
 type Memory struct {
-	ttl          time.Duration
-	claimTimeout time.Duration
-	now          func() time.Time // time.Now; tests replace it
+	limits Limits
+	now    func() time.Time // time.Now; tests replace it
 
 	mu        sync.Mutex
 	records   map[string]record
@@ -50,6 +31,7 @@ type Memory struct {
 
 type record struct {
 	fingerprint string
+	token       string // the claim's, while not done
 	result      []byte // owned by the store: copied in and out
 	done        bool
 	expires     time.Time // exclusive: the record is gone from this instant
@@ -57,19 +39,13 @@ type record struct {
 
 var _ Store = (*Memory)(nil)
 
-// NewMemory returns an empty store that remembers a finished request for
-// ttl; a ttl of zero or less means DefaultTTL. A claim in progress is
-// abandoned after ClaimTimeout, or after ttl if that is shorter.
-func NewMemory(ttl time.Duration) *Memory {
-	if ttl <= 0 {
-		ttl = DefaultTTL
-	}
+// NewMemory returns an empty store keeping keys within limits.
+func NewMemory(limits Limits) *Memory {
 	return &Memory{
-		ttl:          ttl,
-		claimTimeout: min(ClaimTimeout, ttl),
-		now:          time.Now,
-		records:      make(map[string]record),
-		nextSweep:    minSweep,
+		limits:    limits.withDefaults(),
+		now:       time.Now,
+		records:   make(map[string]record),
+		nextSweep: minSweep,
 	}
 }
 
@@ -77,7 +53,7 @@ func NewMemory(ttl time.Duration) *Memory {
 // ErrMismatch even while the first request is still running: that is a bug
 // in the caller which retrying cannot fix, whereas ErrInProgress invites a
 // retry.
-func (m *Memory) Begin(_ context.Context, key, fingerprint string) ([]byte, bool, error) {
+func (m *Memory) Begin(_ context.Context, key, fingerprint string) (Claim, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 
@@ -85,49 +61,46 @@ func (m *Memory) Begin(_ context.Context, key, fingerprint string) ([]byte, bool
 	if r, ok := m.live(key, now); ok {
 		switch {
 		case r.fingerprint != fingerprint:
-			return nil, false, fmt.Errorf("begin %q: %w", key, ErrMismatch)
+			return Claim{}, fmt.Errorf("begin %q: %w", key, ErrMismatch)
 		case !r.done:
-			return nil, false, fmt.Errorf("begin %q: %w", key, ErrInProgress)
+			return Claim{}, &InProgressError{Key: key, RetryAfter: r.expires.Sub(now)}
 		default:
-			return bytes.Clone(r.result), true, nil
+			return Claim{Done: true, Result: bytes.Clone(r.result)}, nil
 		}
 	}
 
 	if len(m.records) >= m.nextSweep {
 		m.sweep(now)
 	}
-	m.records[key] = record{fingerprint: fingerprint, expires: now.Add(m.claimTimeout)}
-	return nil, false, nil
+	token := newToken()
+	m.records[key] = record{fingerprint: fingerprint, token: token, expires: now.Add(m.limits.ClaimLease)}
+	return Claim{Token: token}, nil
 }
 
-// Finish implements Store. It fails if key has no claim in progress: the
-// claim was never taken, was already finished or aborted, or ran past
-// ClaimTimeout (it may have been claimed again since, so the result is not
-// recorded over it).
-func (m *Memory) Finish(_ context.Context, key string, result []byte) error {
+// Finish implements Store.
+func (m *Memory) Finish(_ context.Context, key, token string, result []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 
 	now := m.now()
 	r, ok := m.live(key, now)
-	if !ok || r.done {
+	if !ok || r.done || r.token != token {
 		return fmt.Errorf("finish %q: %w", key, errNotClaimed)
 	}
 	r.result = bytes.Clone(result)
 	r.done = true
-	r.expires = now.Add(m.ttl) // the TTL counts from the result, not the claim
+	r.token = ""
+	r.expires = now.Add(m.limits.TTL) // the TTL counts from the result, not the claim
 	m.records[key] = r
 	return nil
 }
 
-// Abort implements Store. It only drops a claim in progress: a finished
-// result stays, so a late or repeated Abort cannot make the request run
-// twice.
-func (m *Memory) Abort(_ context.Context, key string) error {
+// Abort implements Store.
+func (m *Memory) Abort(_ context.Context, key, token string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 
-	if r, ok := m.live(key, m.now()); ok && !r.done {
+	if r, ok := m.live(key, m.now()); ok && !r.done && r.token == token {
 		delete(m.records, key)
 	}
 	return nil

@@ -10,7 +10,7 @@ import (
 )
 
 func TestMemory(t *testing.T) {
-	testStore(t, func(t *testing.T) Store { return NewMemory(time.Hour) })
+	testStore(t, func(t *testing.T, limits Limits) Store { return NewMemory(limits) })
 }
 
 // clock is a fake time for one test goroutine.
@@ -21,7 +21,7 @@ func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 func newTestMemory(ttl time.Duration) (*Memory, *clock) {
 	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	m := NewMemory(ttl)
+	m := NewMemory(Limits{TTL: ttl})
 	m.now = c.now
 	return m, c
 }
@@ -29,59 +29,35 @@ func newTestMemory(ttl time.Duration) (*Memory, *clock) {
 func TestMemoryFinishedKeyExpiresAfterTTL(t *testing.T) {
 	is := is.New(t)
 	m, c := newTestMemory(time.Hour)
-	claim(t, m, "k", "fp")
-	c.advance(30 * time.Second)
-	is.NoErr(m.Finish(t.Context(), "k", []byte("result")))
+	tok := claim(t, m, "k", "fp")
+	c.advance(DefaultClaimLease / 2)
+	is.NoErr(m.Finish(t.Context(), "k", tok, []byte("result")))
 
 	// The TTL counts from Finish, not from Begin.
 	c.advance(time.Hour - time.Nanosecond)
-	result, done, err := m.Begin(t.Context(), "k", "fp")
+	got, err := m.Begin(t.Context(), "k", "fp")
 	is.NoErr(err)
-	is.True(done)
-	is.Equal(string(result), "result")
+	is.True(got.Done)
+	is.Equal(string(got.Result), "result")
 
 	c.advance(time.Nanosecond)
-	_, done, err = m.Begin(t.Context(), "k", "other") // forgotten, so no mismatch
+	got, err = m.Begin(t.Context(), "k", "other") // forgotten, so no mismatch
 	is.NoErr(err)
-	is.True(!done)
+	is.True(!got.Done)
 }
 
-func TestMemoryStuckClaimExpires(t *testing.T) {
+func TestMemoryStuckClaimLapsesAfterTheLease(t *testing.T) {
 	is := is.New(t)
 	m, c := newTestMemory(time.Hour)
 	claim(t, m, "k", "fp") // never finished nor aborted: its request died
 
-	c.advance(ClaimTimeout - time.Nanosecond)
-	_, _, err := m.Begin(t.Context(), "k", "fp")
-	is.True(errors.Is(err, ErrInProgress))
+	c.advance(DefaultClaimLease - time.Nanosecond)
+	_, err := m.Begin(t.Context(), "k", "fp")
+	var ip *InProgressError
+	is.True(errors.As(err, &ip))
+	is.Equal(ip.RetryAfter, time.Nanosecond) // exactly what is left
 
 	c.advance(time.Nanosecond)
-	claim(t, m, "k", "fp")
-}
-
-func TestMemoryClaimNeverOutlivesTTL(t *testing.T) {
-	is := is.New(t)
-	ttl := ClaimTimeout / 4
-	m, c := newTestMemory(ttl)
-	claim(t, m, "k", "fp")
-
-	c.advance(ttl - time.Nanosecond)
-	_, _, err := m.Begin(t.Context(), "k", "fp")
-	is.True(errors.Is(err, ErrInProgress))
-
-	c.advance(time.Nanosecond)
-	claim(t, m, "k", "fp")
-}
-
-func TestMemoryFinishAfterClaimExpired(t *testing.T) {
-	is := is.New(t)
-	m, c := newTestMemory(time.Hour)
-	claim(t, m, "k", "fp")
-	c.advance(ClaimTimeout)
-
-	// The key may have been claimed again meanwhile: a late result must not
-	// land on that claim.
-	is.True(m.Finish(t.Context(), "k", []byte("late")) != nil)
 	claim(t, m, "k", "fp")
 }
 
@@ -95,28 +71,27 @@ func TestMemorySweepBoundsTheMap(t *testing.T) {
 	for round := range 20 {
 		for i := range perRound {
 			key := fmt.Sprintf("%d-%d", round, i)
-			claim(t, m, key, "fp")
-			is.NoErr(m.Finish(t.Context(), key, []byte("r")))
+			tok := claim(t, m, key, "fp")
+			is.NoErr(m.Finish(t.Context(), key, tok, []byte("r")))
 		}
 		c.advance(time.Hour)
 	}
 	is.True(len(m.records) <= 2*perRound)
 
 	// Live keys survive a sweep.
-	claim(t, m, "live", "fp")
-	is.NoErr(m.Finish(t.Context(), "live", []byte("kept")))
+	tok := claim(t, m, "live", "fp")
+	is.NoErr(m.Finish(t.Context(), "live", tok, []byte("kept")))
 	for i := range 4 * perRound {
 		claim(t, m, fmt.Sprint("fill-", i), "fp")
 	}
-	result, done, err := m.Begin(t.Context(), "live", "fp")
+	got, err := m.Begin(t.Context(), "live", "fp")
 	is.NoErr(err)
-	is.True(done)
-	is.Equal(string(result), "kept")
+	is.True(got.Done)
+	is.Equal(string(got.Result), "kept")
 }
 
-func TestNewMemoryDefaultTTL(t *testing.T) {
+func TestNewMemoryDefaults(t *testing.T) {
 	is := is.New(t)
-	m := NewMemory(0)
-	is.Equal(m.ttl, DefaultTTL)
-	is.Equal(m.claimTimeout, ClaimTimeout)
+	is.Equal(NewMemory(Limits{}).limits, Limits{TTL: DefaultTTL, ClaimLease: DefaultClaimLease})
+	is.Equal(NewMemory(Limits{TTL: time.Second, ClaimLease: time.Minute}).limits, Limits{TTL: time.Second, ClaimLease: time.Second})
 }

@@ -9,12 +9,11 @@ package idempotency
 // and every operation is one Lua script, so checking and changing the record
 // are one step: of many concurrent Begins exactly one claims.
 //
-// Time is Redis's own: a claim is written with PEXPIRE ClaimTimeout and a
-// result with PEXPIRE TTL, so the record disappears by itself, no instance's
-// clock is involved and nothing sweeps. There is no owner token (the Store
-// interface has none), so as with the memory store a Finish that comes after
-// its claim expired and someone else claimed the key lands on the new claim;
-// ClaimTimeout is far longer than any send, which keeps that theoretical.
+// A claim holds the token of the attempt that took it ("tok"), and Finish
+// and Abort act only on their own claim. Time is Redis's own: a claim is
+// written with PEXPIRE ClaimLease and a result with PEXPIRE TTL, so the
+// record disappears by itself, no instance's clock is involved and nothing
+// sweeps.
 
 import (
 	"context"
@@ -28,82 +27,84 @@ import (
 
 // Redis is the Store of the distributed mode, shared by every instance.
 type Redis struct {
-	client       *redis.Client
-	prefix       redisconn.Prefix
-	ttl          time.Duration
-	claimTimeout time.Duration
+	client *redis.Client
+	prefix redisconn.Prefix
+	limits Limits
 }
 
 var _ Store = (*Redis)(nil)
 
 // NewRedis returns a store keeping keys under prefix in the Redis behind
-// client. A finished request is remembered for ttl (DefaultTTL if ttl is zero
-// or less); a claim in progress is abandoned after ClaimTimeout, or after ttl
-// if that is shorter. Both count in whole milliseconds, rounded up.
-func NewRedis(client *redis.Client, prefix redisconn.Prefix, ttl time.Duration) *Redis {
-	if ttl <= 0 {
-		ttl = DefaultTTL
-	}
-	return &Redis{client: client, prefix: prefix, ttl: ttl, claimTimeout: min(ClaimTimeout, ttl)}
+// client, within limits (counted in whole milliseconds, rounded up).
+func NewRedis(client *redis.Client, prefix redisconn.Prefix, limits Limits) *Redis {
+	return &Redis{client: client, prefix: prefix, limits: limits.withDefaults()}
 }
 
-// Begin replies 0 (claimed), 1 (mismatch), 2 (in progress) or 3 and the
-// result (done). A fingerprint mismatch wins over "in progress", as in
-// Memory: retrying cannot fix a reused key.
+// Begin replies 0 (claimed), 1 (mismatch), 2 and the claim's time left in
+// ms (in progress) or 3 and the result (done). A fingerprint mismatch wins
+// over "in progress", as in Memory: retrying cannot fix a reused key.
 var beginScript = redis.NewScript(`
 local r = redis.call('HMGET', KEYS[1], 'fp', 'done', 'result')
 if not r[1] then
-  redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'done', '0')
+  redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'done', '0', 'tok', ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return {0}
 end
 if r[1] ~= ARGV[1] then return {1} end
-if r[2] ~= '1' then return {2} end
+if r[2] ~= '1' then return {2, redis.call('PTTL', KEYS[1])} end
 return {3, r[3] or ''}
 `)
 
-// Finish records the result only over a claim still in progress, and
-// restarts the key's time: the TTL counts from the result.
+// Finish records the result only over the caller's own claim, and restarts
+// the key's time: the TTL counts from the result.
 var finishScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'done') ~= '0' then return 0 end
+local r = redis.call('HMGET', KEYS[1], 'done', 'tok')
+if r[1] ~= '0' or r[2] ~= ARGV[3] then return 0 end
 redis.call('HSET', KEYS[1], 'done', '1', 'result', ARGV[1])
+redis.call('HDEL', KEYS[1], 'tok')
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `)
 
-// Abort drops only a claim in progress, so a late Abort cannot erase a
-// result and let the request run twice.
+// Abort drops only the caller's own claim in progress, so a late Abort can
+// neither erase a result nor free a key another attempt has taken over.
 var abortScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'done') == '0' then redis.call('DEL', KEYS[1]) end
+local r = redis.call('HMGET', KEYS[1], 'done', 'tok')
+if r[1] == '0' and r[2] == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
 `)
 
 // Begin implements Store.
-func (r *Redis) Begin(ctx context.Context, key, fingerprint string) ([]byte, bool, error) {
-	reply, err := beginScript.Run(ctx, r.client, []string{r.key(key)}, fingerprint, millis(r.claimTimeout)).Slice()
+func (r *Redis) Begin(ctx context.Context, key, fingerprint string) (Claim, error) {
+	token := newToken()
+	reply, err := beginScript.Run(ctx, r.client, []string{r.key(key)}, fingerprint, millis(r.limits.ClaimLease), token).Slice()
 	if err != nil {
-		return nil, false, redisconn.Wrap(fmt.Sprintf("idempotency: begin %q", key), err)
+		return Claim{}, redisconn.Wrap(fmt.Sprintf("idempotency: begin %q", key), err)
 	}
 	code, _ := reply[0].(int64)
 	switch code {
 	case 0:
-		return nil, false, nil
+		return Claim{Token: token}, nil
 	case 1:
-		return nil, false, fmt.Errorf("begin %q: %w", key, ErrMismatch)
+		return Claim{}, fmt.Errorf("begin %q: %w", key, ErrMismatch)
 	case 2:
-		return nil, false, fmt.Errorf("begin %q: %w", key, ErrInProgress)
+		left := time.Duration(0)
+		if len(reply) > 1 {
+			ms, _ := reply[1].(int64)
+			left = time.Duration(max(ms, 0)) * time.Millisecond
+		}
+		return Claim{}, &InProgressError{Key: key, RetryAfter: left}
 	}
 	if len(reply) < 2 {
-		return nil, false, fmt.Errorf("idempotency: begin %q: unexpected reply %v", key, reply)
+		return Claim{}, fmt.Errorf("idempotency: begin %q: unexpected reply %v", key, reply)
 	}
 	result, _ := reply[1].(string)
-	return []byte(result), true, nil
+	return Claim{Done: true, Result: []byte(result)}, nil
 }
 
-// Finish implements Store. It fails if key has no claim in progress: never
-// claimed, already finished or aborted, or expired after ClaimTimeout.
-func (r *Redis) Finish(ctx context.Context, key string, result []byte) error {
-	ok, err := finishScript.Run(ctx, r.client, []string{r.key(key)}, result, millis(r.ttl)).Int()
+// Finish implements Store.
+func (r *Redis) Finish(ctx context.Context, key, token string, result []byte) error {
+	ok, err := finishScript.Run(ctx, r.client, []string{r.key(key)}, result, millis(r.limits.TTL), token).Int()
 	if err != nil {
 		return redisconn.Wrap(fmt.Sprintf("idempotency: finish %q", key), err)
 	}
@@ -114,8 +115,8 @@ func (r *Redis) Finish(ctx context.Context, key string, result []byte) error {
 }
 
 // Abort implements Store.
-func (r *Redis) Abort(ctx context.Context, key string) error {
-	err := abortScript.Run(ctx, r.client, []string{r.key(key)}).Err()
+func (r *Redis) Abort(ctx context.Context, key, token string) error {
+	err := abortScript.Run(ctx, r.client, []string{r.key(key)}, token).Err()
 	return redisconn.Wrap(fmt.Sprintf("idempotency: abort %q", key), err)
 }
 

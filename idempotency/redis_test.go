@@ -25,47 +25,48 @@ func freshPrefix() redisconn.Prefix {
 
 func TestRedis(t *testing.T) {
 	client := redistest.Start(t, redistest.Options{}).Client()
-	testStore(t, func(t *testing.T) Store { return NewRedis(client, freshPrefix(), time.Hour) })
+	testStore(t, func(t *testing.T, limits Limits) Store { return NewRedis(client, freshPrefix(), limits) })
 }
 
 func TestRedisKeyLayout(t *testing.T) {
 	is := is.New(t)
 	client := redistest.Start(t, redistest.Options{}).Client()
 	ctx := t.Context()
-	s := NewRedis(client, "app:", time.Hour)
-	claim(t, s, "a:b}{", "fp")
-	is.Equal(client.HGetAll(ctx, "app:idem:{a:b}{}").Val(), map[string]string{"fp": "fp", "done": "0"})
+	s := NewRedis(client, "app:", Limits{TTL: time.Hour})
+	tok := claim(t, s, "a:b}{", "fp")
+	is.Equal(client.HGetAll(ctx, "app:idem:{a:b}{}").Val(), map[string]string{"fp": "fp", "done": "0", "tok": tok})
 
 	// Keys that look alike, and the same key under another prefix, are
 	// separate records.
-	claim(t, s, "a", "fp")
+	tok = claim(t, s, "a", "fp")
 	claim(t, s, "a:b", "fp")
-	claim(t, NewRedis(client, "other:", time.Hour), "a", "fp")
-	is.NoErr(s.Finish(ctx, "a", []byte("A")))
-	_, _, err := s.Begin(ctx, "a:b", "fp")
+	claim(t, NewRedis(client, "other:", Limits{TTL: time.Hour}), "a", "fp")
+	is.NoErr(s.Finish(ctx, "a", tok, []byte("A")))
+	_, err := s.Begin(ctx, "a:b", "fp")
 	is.True(errors.Is(err, ErrInProgress))
 }
 
 // TestRedisLeavesTimeToRedis checks the expiry each write sets: a claim
-// lasts ClaimTimeout, a result the TTL from Finish, a claim never outlives
-// the TTL.
+// lasts the lease, a result the TTL from Finish, a claim never outlives the
+// TTL.
 func TestRedisLeavesTimeToRedis(t *testing.T) {
 	is := is.New(t)
 	client := redistest.Start(t, redistest.Options{}).Client()
 	ctx := t.Context()
-	within := func(got, want time.Duration) bool { return got > want-10*time.Second && got <= want }
+	within := func(got, want time.Duration) bool { return got > want-2*time.Second && got <= want }
 
-	s := NewRedis(client, "app:", time.Hour)
-	claim(t, s, "k", "fp")
-	is.True(within(client.PTTL(ctx, s.key("k")).Val(), ClaimTimeout))
-	is.NoErr(s.Finish(ctx, "k", []byte("result")))
+	s := NewRedis(client, "app:", Limits{TTL: time.Hour})
+	tok := claim(t, s, "k", "fp")
+	is.True(within(client.PTTL(ctx, s.key("k")).Val(), DefaultClaimLease))
+	is.NoErr(s.Finish(ctx, "k", tok, []byte("result")))
 	is.True(within(client.PTTL(ctx, s.key("k")).Val(), time.Hour))
+	is.Equal(client.HExists(ctx, s.key("k"), "tok").Val(), false) // a result has no claim
 
-	short := NewRedis(client, "short:", ClaimTimeout/4)
+	short := NewRedis(client, "short:", Limits{TTL: time.Minute, ClaimLease: 30 * time.Second})
 	claim(t, short, "k", "fp")
-	is.True(within(client.PTTL(ctx, short.key("k")).Val(), ClaimTimeout/4))
+	is.True(within(client.PTTL(ctx, short.key("k")).Val(), 30*time.Second))
 
-	is.Equal(NewRedis(client, "default:", 0).ttl, DefaultTTL)
+	is.Equal(NewRedis(client, "default:", Limits{}).limits, Limits{TTL: DefaultTTL, ClaimLease: DefaultClaimLease})
 }
 
 // expired waits until Redis expires key, by its keyspace event rather than
@@ -101,27 +102,25 @@ func watch(t *testing.T, client *redis.Client, key string) *redis.PubSub {
 func TestRedisStuckClaimExpires(t *testing.T) {
 	is := is.New(t)
 	client := redistest.Start(t, redistest.Options{}).Client()
-	s := NewRedis(client, "app:", 100*time.Millisecond) // claims last as long
+	s := NewRedis(client, "app:", Limits{TTL: time.Hour, ClaimLease: 100 * time.Millisecond})
 	events := watch(t, client, s.key("k"))
 
-	// Never finished nor aborted: its request died. (That a claim holds
-	// until then is the contract's to check, with a timeout that cannot
-	// run out mid-test.)
-	claim(t, s, "k", "fp")
+	// Never finished nor aborted: its request died.
+	tok := claim(t, s, "k", "fp")
 	expired(t, events)
 
-	is.True(s.Finish(t.Context(), "k", []byte("late")) != nil) // its claim is gone
-	claim(t, s, "k", "other")                                  // nothing recorded, so no mismatch
+	is.True(s.Finish(t.Context(), "k", tok, []byte("late")) != nil) // its claim is gone
+	claim(t, s, "k", "other")                                       // nothing recorded, so no mismatch
 }
 
 func TestRedisFinishedKeyExpiresAfterTTL(t *testing.T) {
 	is := is.New(t)
 	client := redistest.Start(t, redistest.Options{}).Client()
-	s := NewRedis(client, "app:", 100*time.Millisecond)
+	s := NewRedis(client, "app:", Limits{TTL: 100 * time.Millisecond})
 	events := watch(t, client, s.key("k"))
 
-	claim(t, s, "k", "fp")
-	is.NoErr(s.Finish(t.Context(), "k", []byte("result")))
+	tok := claim(t, s, "k", "fp")
+	is.NoErr(s.Finish(t.Context(), "k", tok, []byte("result")))
 	expired(t, events)
 
 	claim(t, s, "k", "other") // forgotten, so no mismatch
@@ -130,13 +129,13 @@ func TestRedisFinishedKeyExpiresAfterTTL(t *testing.T) {
 func TestRedisEmptyResult(t *testing.T) {
 	is := is.New(t)
 	client := redistest.Start(t, redistest.Options{}).Client()
-	s := NewRedis(client, "app:", time.Hour)
-	claim(t, s, "k", "fp")
-	is.NoErr(s.Finish(t.Context(), "k", nil))
-	result, done, err := s.Begin(t.Context(), "k", "fp")
+	s := NewRedis(client, "app:", Limits{TTL: time.Hour})
+	tok := claim(t, s, "k", "fp")
+	is.NoErr(s.Finish(t.Context(), "k", tok, nil))
+	got, err := s.Begin(t.Context(), "k", "fp")
 	is.NoErr(err)
-	is.True(done)
-	is.Equal(len(result), 0)
+	is.True(got.Done)
+	is.Equal(len(got.Result), 0)
 }
 
 // TestRedisUnavailable checks that every method says Redis is unreachable
@@ -149,24 +148,24 @@ func TestRedisUnavailable(t *testing.T) {
 	opts.DialerRetries = 1 // the same outage, only seen sooner
 	client := redisconn.Open(opts)
 	t.Cleanup(func() { client.Close() })
-	s := NewRedis(client, "down:", time.Hour)
+	s := NewRedis(client, "down:", Limits{TTL: time.Hour})
 	ctx := t.Context()
-	claim(t, s, "k", "fp")
+	tok := claim(t, s, "k", "fp")
 
 	srv.Stop()
-	_, _, err = s.Begin(ctx, "k", "fp")
+	_, err = s.Begin(ctx, "k", "fp")
 	is.True(errors.Is(err, redisconn.ErrUnavailable))
-	err = s.Finish(ctx, "k", []byte("r"))
+	err = s.Finish(ctx, "k", tok, []byte("r"))
 	is.True(errors.Is(err, redisconn.ErrUnavailable))
-	err = s.Abort(ctx, "k")
+	err = s.Abort(ctx, "k", tok)
 	is.True(errors.Is(err, redisconn.ErrUnavailable))
 
 	srv.Restart() // empty: the test server keeps nothing
-	claim(t, s, "k", "fp")
-	is.NoErr(s.Finish(ctx, "k", []byte("r")))
-	is.NoErr(s.Abort(ctx, "k"))
-	result, done, err := s.Begin(ctx, "k", "fp")
+	tok = claim(t, s, "k", "fp")
+	is.NoErr(s.Finish(ctx, "k", tok, []byte("r")))
+	is.NoErr(s.Abort(ctx, "k", tok))
+	got, err := s.Begin(ctx, "k", "fp")
 	is.NoErr(err)
-	is.True(done)
-	is.Equal(string(result), "r")
+	is.True(got.Done)
+	is.Equal(string(got.Result), "r")
 }

@@ -12,7 +12,6 @@ package metrics
 import (
 	"context"
 	"net/http"
-	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"notification-service/broker"
+	"notification-service/internal/version"
 )
 
 const namespace = "notification_service"
@@ -54,13 +54,14 @@ type Metrics struct {
 	redisRecover *prometheus.CounterVec
 
 	// The children of the hot and common paths, resolved once.
-	sse, ws       transportSeries
-	acceptedSend  prometheus.Counter
-	acceptedSched prometheus.Counter
-	dropped       prometheus.Counter
-	latency       prometheus.Histogram
-	fired         prometheus.Counter
-	lateness      prometheus.Histogram
+	sse, ws transportSeries
+	// accepted holds one series per kind, made up front: a label value
+	// from a caller never creates a series.
+	accepted map[string]prometheus.Counter
+	dropped  prometheus.Counter
+	latency  prometheus.Histogram
+	fired    prometheus.Counter
+	lateness prometheus.Histogram
 }
 
 // transportSeries are one transport's children.
@@ -98,10 +99,12 @@ func New() *Metrics {
 	}
 	accepted := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "notifications_accepted_total",
-		Help: "Notifications accepted by the API, by kind: send (published at once) or schedule (stored to fire later). A batch to several users counts once.",
+		Help: "Notifications accepted, by kind: send (REST, published at once), schedule (REST, stored to fire later), pusher_api (Pusher HTTP API) or laravel_redis (Laravel's redis broadcaster). A batch to several users counts once.",
 	}, []string{"kind"})
-	m.acceptedSend = accepted.WithLabelValues("send")
-	m.acceptedSched = accepted.WithLabelValues("schedule")
+	m.accepted = make(map[string]prometheus.Counter, len(acceptedKinds))
+	for _, kind := range acceptedKinds {
+		m.accepted[kind] = accepted.WithLabelValues(kind)
+	}
 	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Name: "frames_dropped_total",
 		Help: "Frames the hub could not queue for a connection because its queue was full (the connection is then closed as a slow consumer and resumes from its cursor).",
@@ -142,19 +145,11 @@ func New() *Metrics {
 // buildInfo is notification_service_build_info: always 1, its labels say
 // which build is running.
 func buildInfo() prometheus.Collector {
-	version, goVersion, revision := "unknown", "unknown", ""
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		version, goVersion = bi.Main.Version, bi.GoVersion
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				revision = s.Value
-			}
-		}
-	}
+	b := version.Current()
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "build_info",
-		Help:        "Always 1; the labels name the running build (module version, Go version, VCS revision when stamped).",
-		ConstLabels: prometheus.Labels{"version": version, "go_version": goVersion, "revision": revision},
+		Help:        "Always 1; the labels name the running build (release or module version, Go version, VCS revision when stamped).",
+		ConstLabels: prometheus.Labels{"version": b.Version, "go_version": b.GoVersion, "revision": b.Revision},
 	})
 	g.Set(1)
 	return g
@@ -188,8 +183,8 @@ func (m *Metrics) ConnectionOpened(transport string) {
 
 // ConnectionClosed counts a stream that left the hub, and why it ended.
 func (m *Metrics) ConnectionClosed(transport, reason string) {
-	// The reason first: a scrape that sees the connection gone also sees
-	// why it went.
+	// A scrape gathers each metric on its own, so it may see the gauge
+	// drop before the reason is counted, or the other way round.
 	m.disconnects.WithLabelValues(transport, reason).Inc()
 	m.series(transport).connections.Dec()
 }
@@ -225,14 +220,14 @@ func (m *Metrics) FramesWritten(transport string, frames []*broker.Frame) {
 	}
 }
 
-// NotificationAccepted counts a send (kind "send") or a schedule (kind
-// "schedule") the API accepted.
+// acceptedKinds are the ways a notification is accepted.
+var acceptedKinds = []string{"send", "schedule", "pusher_api", "laravel_redis"}
+
+// NotificationAccepted counts a notification accepted by one of
+// acceptedKinds; any other kind is not counted.
 func (m *Metrics) NotificationAccepted(kind string) {
-	switch kind {
-	case "send":
-		m.acceptedSend.Inc()
-	case "schedule":
-		m.acceptedSched.Inc()
+	if c, ok := m.accepted[kind]; ok {
+		c.Inc()
 	}
 }
 

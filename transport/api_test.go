@@ -11,8 +11,6 @@ import (
 	"github.com/matryer/is"
 
 	"notification-service/broker"
-	"notification-service/inbox"
-	"notification-service/transport"
 )
 
 // The seed's curl examples, byte for byte (the -d '…' payloads).
@@ -483,7 +481,7 @@ func TestAPIScheduleErrors(t *testing.T) {
 		{name: "scheduled_at a year and an hour ahead", body: `{"title": "x", "user_id": "u1", "scheduled_at": "` + apiAt(time.Now().AddDate(1, 0, 0).Add(time.Hour)) + `"}`, status: bad, code: "validation_failed", field: "scheduled_at"},
 		{name: "no title or message", body: `{"user_id": "u1", ` + future + `}`, status: bad, code: "validation_failed", field: "title"},
 		{name: "no addressee", body: `{"title": "x", ` + future + `}`, status: bad, code: "validation_failed", field: "user_id"},
-		{name: "bad channel", body: `{"title": "x", "channels": ["a,b"], ` + future + `}`, status: bad, code: "validation_failed", field: "channels"},
+		{name: "bad channel", body: `{"title": "x", "channels": ["a b"], ` + future + `}`, status: bad, code: "validation_failed", field: "channels"},
 		{name: "data scalar", body: `{"title": "x", "user_id": "u1", "data": true, ` + future + `}`, status: bad, code: "validation_failed", field: "data"},
 		{name: "unknown field", body: `{"title": "x", "user_id": "u1", "when": "now", ` + future + `}`, status: bad, code: "unknown_field", field: "when"},
 		{name: "trailing garbage", body: `{"title": "x", "user_id": "u1", ` + future + `}]`, status: bad, code: "invalid_json"},
@@ -891,7 +889,7 @@ func TestAPISubscribeConnection(t *testing.T) {
 }
 
 func TestAPISubscribeTooManyChannels(t *testing.T) {
-	ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) { o.MaxChannels = 2 })
+	ts := newTestServer(t, func(o *testConfig) { o.MaxChannels = 2 })
 	_, ready := apiSSE(t, ts, "user_id", "u", "channels", "a,b")
 	status, body, hdr := ts.do(t, http.MethodPost, "/api/v1/connections/"+ready["connection_id"].(string)+"/subscribe", `{"channels":["c"]}`)
 	apiWantError(t, status, body, hdr, http.StatusBadRequest, "too_many_channels", "channels")
@@ -1145,7 +1143,7 @@ func TestAPICORS(t *testing.T) {
 	})
 	t.Run("restricted origins", func(t *testing.T) {
 		is := is.New(t)
-		ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+		ts := newTestServer(t, func(o *testConfig) {
 			o.AllowedOrigins = []string{"https://app.example"}
 		})
 		status, _, hdr := ts.do(t, http.MethodGet, "/health", nil, "Origin", "https://app.example")

@@ -19,8 +19,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/matryer/is"
 
-	"notification-service/broker"
-	"notification-service/inbox"
 	"notification-service/transport"
 )
 
@@ -33,7 +31,7 @@ const (
 )
 
 // secured turns token mode on, with an API key.
-func secured(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+func secured(o *testConfig) {
 	o.JWTSecret = []byte(secSecret)
 	o.APIKey = secAPIKey
 	o.AuthCookie = secCookie
@@ -268,8 +266,8 @@ func TestAttackWSSubscribeOutsideClaim(t *testing.T) {
 // MAX_CONNECTIONS_PER_USER, on either transport, and simultaneous
 // connects cannot slip past the bound together.
 func TestAttackTooManyConnections(t *testing.T) {
-	limited := func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
-		secured(o, nil, nil)
+	limited := func(o *testConfig) {
+		secured(o)
 		o.MaxConnectionsPerUser = 2
 	}
 	t.Run("sequential", func(t *testing.T) {
@@ -347,7 +345,7 @@ func TestAttackRateLimits(t *testing.T) {
 		}
 	}
 	t.Run("connects per address", func(t *testing.T) {
-		ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+		ts := newTestServer(t, func(o *testConfig) {
 			o.Rates.ConnectsPerAddr = slow
 		})
 		ts.dialSSE(t, query("user_id", "a")).Ready(t)
@@ -360,8 +358,8 @@ func TestAttackRateLimits(t *testing.T) {
 		}
 	})
 	t.Run("connects per user", func(t *testing.T) {
-		ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
-			secured(o, nil, nil)
+		ts := newTestServer(t, func(o *testConfig) {
+			secured(o)
 			o.Rates.ConnectsPerUser = slow
 		})
 		tok := secToken(t, "alice", nil, time.Hour)
@@ -372,7 +370,7 @@ func TestAttackRateLimits(t *testing.T) {
 		ts.dialSSE(t, query("token", secToken(t, "bob", nil, time.Hour))).Ready(t) // bob has his own
 	})
 	t.Run("sends per address", func(t *testing.T) {
-		ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+		ts := newTestServer(t, func(o *testConfig) {
 			o.Rates.SendsPerAddr = slow
 		})
 		ts.send(t, map[string]any{"title": "1", "user_id": "a"})
@@ -386,7 +384,7 @@ func TestAttackRateLimits(t *testing.T) {
 	})
 	t.Run("sends per addressed user", func(t *testing.T) {
 		is := is.New(t)
-		ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+		ts := newTestServer(t, func(o *testConfig) {
 			o.Rates.SendsPerUser = slow
 		})
 		ts.send(t, map[string]any{"title": "1", "user_id": "alice"})
@@ -406,7 +404,7 @@ func TestAttackRateLimits(t *testing.T) {
 	})
 	t.Run("forwarded-for only when trusted", func(t *testing.T) {
 		for _, trust := range []bool{false, true} {
-			ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+			ts := newTestServer(t, func(o *testConfig) {
 				o.Rates.SendsPerAddr = transport.Rate{PerSecond: 0.5, Burst: 1}
 				o.TrustForwardedFor = trust
 			})
@@ -460,7 +458,7 @@ func TestAttackCookieFromForeignOrigin(t *testing.T) {
 	})
 	t.Run("listed origins", func(t *testing.T) {
 		is := is.New(t)
-		ts := newTestServer(t, secured, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+		ts := newTestServer(t, secured, func(o *testConfig) {
 			o.AllowedOrigins = []string{"https://app.example"}
 		})
 		c, status, _ := secDialWS(t, ts, "", withOrigin("https://app.example"))
@@ -486,7 +484,7 @@ func TestAuthCORSPreflight(t *testing.T) {
 	}
 	for _, origins := range [][]string{{"https://app.example"}, {"*"}} {
 		t.Run(origins[0], func(t *testing.T) {
-			ts := newTestServer(t, secured, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+			ts := newTestServer(t, secured, func(o *testConfig) {
 				o.AllowedOrigins = origins
 			})
 			for _, r := range []struct{ method, path string }{

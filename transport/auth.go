@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -96,7 +97,8 @@ func presentedKey(r *http.Request) (string, bool) {
 }
 
 // backend guards an endpoint only the application's backend calls. Without
-// an API key configured it is open, as in the seed.
+// an API key configured it is open, as in the seed. A request that passed
+// it with the key is the trusted backend (fromBackend).
 func (s *Server) backend(next http.Handler) http.Handler {
 	if !s.apiKey.IsSet() {
 		return next
@@ -106,8 +108,20 @@ func (s *Server) backend(next http.Handler) http.Handler {
 			s.refuse(w, r, e)
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), backendKey{}, true)))
 	})
+}
+
+// backendKey marks, in a request's context, that it carried the API key.
+type backendKey struct{}
+
+// fromBackend says whether r was authenticated with the API key: the
+// application's own backend, whose sends are not rate limited (a queue
+// worker sends in bursts, and the key's holder could raise the limits
+// anyway).
+func fromBackend(r *http.Request) bool {
+	ok, _ := r.Context().Value(backendKey{}).(bool)
+	return ok
 }
 
 func (s *Server) checkAPIKey(r *http.Request) *apiError {

@@ -9,10 +9,6 @@ import (
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/matryer/is"
-
-	"notification-service/broker"
-	"notification-service/inbox"
-	"notification-service/transport"
 )
 
 // TestTokenModeEndToEnd: a browser holding a token receives what the
@@ -69,7 +65,7 @@ func TestTokenModeEndToEnd(t *testing.T) {
 // open mode (?user_id=) while the backend endpoints need the key.
 func TestOpenModeWithAPIKeyEndToEnd(t *testing.T) {
 	is := is.New(t)
-	ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+	ts := newTestServer(t, func(o *testConfig) {
 		o.APIKey = secAPIKey
 	})
 	sse := ts.dialSSE(t, query("user_id", "u1", "channels", "anything"))

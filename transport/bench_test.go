@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"notification-service/broker"
-	"notification-service/inbox"
-	"notification-service/transport"
 )
 
 // BenchmarkBroadcastSSE measures end-to-end fan-out: one broadcast per
@@ -22,7 +20,7 @@ import (
 //	go test ./transport -run '^$' -bench BroadcastSSE -benchtime 200x
 func BenchmarkBroadcastSSE(b *testing.B) {
 	const clients = 1000
-	ts := newTestServer(b, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+	ts := newTestServer(b, func(o *testConfig) {
 		o.QueueSize = 1024
 	})
 	var received atomic.Int64

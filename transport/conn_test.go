@@ -12,10 +12,6 @@ import (
 	"time"
 
 	"github.com/matryer/is"
-
-	"notification-service/broker"
-	"notification-service/inbox"
-	"notification-service/transport"
 )
 
 // TestSSEOverHTTP2: a stream over HTTP/2, which cannot be taken out of
@@ -23,11 +19,12 @@ import (
 // resume, and the reconnect hint at shutdown.
 func TestSSEOverHTTP2(t *testing.T) {
 	is := is.New(t)
-	ts := newTestServerStarting(t, func(s *httptest.Server) {
-		s.EnableHTTP2 = true
-		s.StartTLS()
-	}, nil, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
-		o.HeartbeatInterval = 50 * time.Millisecond
+	ts := newTestServer(t, func(c *testConfig) {
+		c.Start = func(s *httptest.Server) {
+			s.EnableHTTP2 = true
+			s.StartTLS()
+		}
+		c.HeartbeatInterval = 50 * time.Millisecond
 	})
 	q := query("user_id", "alice", "channels", "news")
 	sse := ts.dialSSE(t, q)
@@ -104,7 +101,7 @@ func TestSSEResponseHead(t *testing.T) {
 // stream: notifications still arrive long after the catch-up's deadline.
 func TestLiveAfterWriteTimeout(t *testing.T) {
 	is := is.New(t)
-	ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+	ts := newTestServer(t, func(o *testConfig) {
 		o.WriteTimeout = 50 * time.Millisecond
 	})
 	q := query("user_id", "alice")
@@ -144,7 +141,7 @@ func TestWSAnswersPings(t *testing.T) {
 // the peers that read get everything, in order, meanwhile.
 func TestSlowConsumersDoNotHoldOthers(t *testing.T) {
 	is := is.New(t)
-	ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+	ts := newTestServer(t, func(o *testConfig) {
 		o.QueueSize = 8
 		o.MaxBodyBytes = 1 << 20
 		// Far beyond the test's deadlines: a slow peer must not hold a

@@ -3,6 +3,8 @@ package transport
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 
@@ -38,6 +40,7 @@ func invalid(field, message string) *apiError {
 // place where that mapping lives.
 func statusOf(err error) *apiError {
 	var ae *apiError
+	var inProgress *idempotency.InProgressError
 	switch {
 	case errors.As(err, &ae):
 		return ae
@@ -49,8 +52,11 @@ func statusOf(err error) *apiError {
 		return &apiError{Status: http.StatusNotFound, Code: "connection_not_found", Message: "no live connection with this id"}
 	case errors.Is(err, broker.ErrTooManyChannels):
 		return &apiError{Status: http.StatusBadRequest, Code: "too_many_channels", Field: "channels", Message: "the connection would exceed its channel limit"}
-	case errors.Is(err, idempotency.ErrInProgress):
-		return &apiError{Status: http.StatusConflict, Code: "idempotency_in_progress", Message: "a request with this Idempotency-Key is still in progress"}
+	case errors.As(err, &inProgress):
+		// Retryable: another attempt holds the key, for RetryAfter at most
+		// (an attempt that died leaves a claim that lapses by then).
+		return &apiError{Status: http.StatusConflict, Code: "idempotency_in_progress", RetryAfter: max(1, int(math.Ceil(inProgress.RetryAfter.Seconds()))),
+			Message: "a request with this Idempotency-Key is in progress; retry after Retry-After seconds to get its answer"}
 	case errors.Is(err, idempotency.ErrMismatch):
 		return &apiError{Status: http.StatusConflict, Code: "idempotency_key_reused", Message: "this Idempotency-Key was used for a different request"}
 	case errors.Is(err, schedule.ErrDuplicate):
@@ -78,4 +84,14 @@ func writeError(w http.ResponseWriter, e *apiError) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="notification-service"`)
 	}
 	writeJSON(w, e.Status, map[string]*apiError{"error": e})
+}
+
+// fail answers err in the API's error shape, logging what the client is not
+// told.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	e := statusOf(err)
+	if e.Status >= 500 {
+		s.logger.Error("request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
+	}
+	writeError(w, e)
 }

@@ -18,6 +18,8 @@ import (
 	"notification-service/idempotency"
 	"notification-service/inbox"
 	"notification-service/internal/streamtest"
+	"notification-service/metrics"
+	"notification-service/publish"
 	"notification-service/schedule"
 	"notification-service/transport"
 )
@@ -51,55 +53,80 @@ func defaultOptions() transport.Options {
 	}
 }
 
-// newTestServer starts the service; tweak adjusts its options and limits.
-func newTestServer(t testing.TB, tweak ...func(*transport.Options, *inbox.Limits, *broker.HistoryLimits)) *testServer {
-	t.Helper()
-	return newTestServerWrapping(t, nil, tweak...)
+// testConfig is how a test server is made: the transport's options, the
+// stores' limits, and what a test needs to see or hold (the bus, how the
+// HTTP server starts, the service's real metrics). Tweaks change it.
+type testConfig struct {
+	transport.Options
+	Inbox   inbox.Limits
+	History broker.HistoryLimits
+	// WrapBus wraps the bus the transport sees, to observe or hold back
+	// its calls; nil leaves it alone.
+	WrapBus func(broker.Bus) broker.Bus
+	// Start starts the HTTP server (StartTLS with HTTP/2, say); nil is
+	// Start.
+	Start func(*httptest.Server)
+	// Metrics wires the service's metrics as main does.
+	Metrics bool
 }
 
-// newTestServerWrapping is newTestServer with the bus the transport sees
-// wrapped (wrap may be nil), to observe or hold back its calls.
-func newTestServerWrapping(t testing.TB, wrap func(broker.Bus) broker.Bus, tweak ...func(*transport.Options, *inbox.Limits, *broker.HistoryLimits)) *testServer {
-	t.Helper()
-	return newTestServerStarting(t, (*httptest.Server).Start, wrap, tweak...)
+// wrapBus is the tweak that wraps the bus the transport sees.
+func wrapBus(wrap func(broker.Bus) broker.Bus) func(*testConfig) {
+	return func(c *testConfig) { c.WrapBus = wrap }
 }
 
-// newTestServerStarting is newTestServerWrapping with the HTTP server
-// started by start (StartTLS with HTTP/2, for instance).
-func newTestServerStarting(t testing.TB, start func(*httptest.Server), wrap func(broker.Bus) broker.Bus, tweak ...func(*transport.Options, *inbox.Limits, *broker.HistoryLimits)) *testServer {
+// newTestServer starts the service; each tweak adjusts its config.
+func newTestServer(t testing.TB, tweaks ...func(*testConfig)) *testServer {
 	t.Helper()
-	opts := defaultOptions()
-	inboxLimits := inbox.Limits{MaxPerUser: 1000, MaxAge: 24 * time.Hour}
-	historyLimits := broker.HistoryLimits{MaxPerChannel: 1000, MaxAge: 24 * time.Hour}
-	for _, f := range tweak {
-		f(&opts, &inboxLimits, &historyLimits)
+	cfg := testConfig{
+		Options: defaultOptions(),
+		Inbox:   inbox.Limits{MaxPerUser: 1000, MaxAge: 24 * time.Hour},
+		History: broker.HistoryLimits{MaxPerChannel: 1000, MaxAge: 24 * time.Hour},
+		Start:   (*httptest.Server).Start,
+	}
+	for _, tweak := range tweaks {
+		if tweak != nil {
+			tweak(&cfg)
+		}
 	}
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	auditLog := audit.New(logger)
-	hub := broker.NewHub(opts.MaxChannels)
-	store := inbox.NewMemory(inboxLimits)
-	bus := broker.NewMemory(hub, store, historyLimits, func(n broker.Notification, reached int) {
+	hub := broker.NewHub(cfg.MaxChannels)
+	store := inbox.NewMemory(cfg.Inbox)
+	bus := broker.NewMemory(hub, store, cfg.History, func(n broker.Notification, reached int) {
 		auditLog.Record("delivery", slog.String("notification_id", n.ID), slog.Int("connections", reached))
 	})
 	sched := schedule.NewMemory(logger)
 	var seen broker.Bus = bus
-	if wrap != nil {
-		seen = wrap(bus)
+	if cfg.WrapBus != nil {
+		seen = cfg.WrapBus(bus)
 	}
+	var m *metrics.Metrics
+	var tm transport.Metrics
+	var pm publish.Metrics
+	if cfg.Metrics {
+		m = metrics.New()
+		tm, pm = m, m
+	}
+	publisher := publish.New(seen, auditLog, pm)
 	srv := transport.New(transport.Deps{
-		Hub: hub, Bus: seen, Inbox: store, Scheduler: sched,
-		Idempotency: idempotency.NewMemory(time.Hour), Audit: auditLog, Logger: logger,
-	}, opts)
+		Hub: hub, Bus: seen, Publisher: publisher, Inbox: store, Scheduler: sched,
+		Idempotency: idempotency.NewMemory(idempotency.Limits{TTL: time.Hour}), Audit: auditLog, Logger: logger, Metrics: tm,
+	}, cfg.Options)
+	if m != nil {
+		m.WatchQueues(srv.QueueDepth)
+		m.WatchScheduled(sched.Pending)
+	}
 	ts := &testServer{Transport: srv, Hub: hub, Bus: bus, Inbox: store, Scheduler: sched, Logs: logs}
 	ts.Server = httptest.NewUnstartedServer(srv.Handler())
 	ts.Config.RegisterOnShutdown(srv.CloseStreams)
-	start(ts.Server)
+	cfg.Start(ts.Server)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = srv.Run(ctx) })
-	wg.Go(func() { _ = sched.Run(ctx, srv.Fire) })
+	wg.Go(func() { _ = sched.Run(ctx, publisher.Fire) })
 	t.Cleanup(func() {
 		srv.CloseStreams()
 		ts.Close()

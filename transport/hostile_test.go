@@ -13,10 +13,6 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/matryer/is"
-
-	"notification-service/broker"
-	"notification-service/inbox"
-	"notification-service/transport"
 )
 
 // Hostile input (DESIGN §8): every bound on what a client may send, each
@@ -102,6 +98,7 @@ func hostileRESTCases() []hostileCase {
 	const send, schedule = "/api/v1/notifications/send", "/api/v1/notifications/schedule"
 	future := `,"scheduled_at":"` + apiAt(time.Now().Add(time.Hour)) + `"`
 	long := strings.Repeat("a", 129)
+	longChannel := strings.Repeat("a", 165)
 	return []hostileCase{
 		// Size.
 		{name: "body over MAX_BODY_BYTES", body: sendBody(`,"message":"` + strings.Repeat("m", 64<<10) + `"`), status: http.StatusRequestEntityTooLarge, code: "body_too_large"},
@@ -160,9 +157,10 @@ func hostileRESTCases() []hostileCase {
 		{name: "user_id in exponent form", body: `{"title":"x","user_id":1e3}`, code: "validation_failed", field: "user_id"},
 		{name: "user_ids with a 129-character id", body: `{"title":"x","user_ids":["u1","` + long + `"]}`, code: "validation_failed", field: "user_ids"},
 
-		// Channel names: 1-128 characters of A-Z a-z 0-9 _ . : @ = -.
-		{name: "channel of 129 characters", body: sendBody(`,"channels":["` + long + `"]`), code: "validation_failed", field: "channels"},
-		{name: "channel with a comma", body: sendBody(`,"channels":["a,b"]`), code: "validation_failed", field: "channels"},
+		// Channel names: 1-164 characters of A-Z a-z 0-9 _ - = @ , . ; :
+		// (Laravel's and Pusher's, and ':').
+		{name: "channel of 165 characters", body: sendBody(`,"channels":["` + longChannel + `"]`), code: "validation_failed", field: "channels"},
+		{name: "channel with a slash", body: sendBody(`,"channels":["a/b"]`), code: "validation_failed", field: "channels"},
 		{name: "channel with a space", body: sendBody(`,"channels":["a b"]`), code: "validation_failed", field: "channels"},
 		{name: "channel with a newline", body: sendBody(`,"channels":["a\nb"]`), code: "validation_failed", field: "channels"},
 		{name: "channel with a wildcard", body: sendBody(`,"channels":["news*"]`), code: "validation_failed", field: "channels"},
@@ -238,7 +236,8 @@ func TestHostileRESTWithinBounds(t *testing.T) {
 		data string
 	}{
 		{name: "user_id of 128 characters", body: `{"title":"x","user_id":"` + long + `"}`},
-		{name: "channel of 128 characters", body: sendBody(`,"channels":["` + long + `"]`)},
+		{name: "channel of 164 characters", body: sendBody(`,"channels":["` + strings.Repeat("c", 164) + `"]`)},
+		{name: "channel with every character Laravel allows", body: sendBody(`,"channels":["private-a,b;c=d@e.f_g-h:1"]`)},
 		{name: "100 channels", body: sendBody(`,"channels":[` + quotedList("c", 100) + `]`)},
 		{name: "1,000 user_ids", body: `{"title":"x","user_ids":[` + quotedList("u", 999) + `,"u1"]}`},
 		{name: "data at the maximum depth", body: sendBody(`,"data":{"a":` + nested(30) + `}`), data: `{"a":` + nested(30) + `}`},
@@ -268,7 +267,7 @@ func TestHostileRESTWithinBounds(t *testing.T) {
 // TestHostileBoundsAreConfigurable: each size or count bound follows its
 // option, refusing one past it and accepting it exactly.
 func TestHostileBoundsAreConfigurable(t *testing.T) {
-	ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+	ts := newTestServer(t, func(o *testConfig) {
 		o.MaxBodyBytes = 1024
 		o.MaxChannels = 3
 		o.MaxPageSize = 10
@@ -344,7 +343,8 @@ func TestHostileStreamURLs(t *testing.T) {
 		{"user with a NUL", "user_id=u%00", "validation_failed", "user_id"},
 		{"101 channels", "user_id=u1&channels=" + strings.Join(channels, ","), "too_many_channels", "channels"},
 		{"10,000 commas", "user_id=u1&channels=" + strings.Repeat(",", 10000), "too_many_channels", "channels"},
-		{"channel of 129 characters", "user_id=u1&channels=" + long, "validation_failed", "channels"},
+		{"channel of 165 characters", "user_id=u1&channels=" + strings.Repeat("c", 165), "validation_failed", "channels"},
+		{"channel of 165 characters, whole", "user_id=u1&channel=" + strings.Repeat("c", 165), "validation_failed", "channels"},
 		{"empty channel between commas", "user_id=u1&channels=a,,b", "validation_failed", "channels"},
 		{"channel with invalid UTF-8", "user_id=u1&channels=n%FFs", "validation_failed", "channels"},
 		{"channel with a space", "user_id=u1&channels=a%20b", "validation_failed", "channels"},
@@ -365,7 +365,7 @@ func TestHostileStreamURLs(t *testing.T) {
 // nothing, and leaves the connection usable.
 func TestHostileWSFrames(t *testing.T) {
 	is := is.New(t)
-	ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) { o.MaxChannels = 5 })
+	ts := newTestServer(t, func(o *testConfig) { o.MaxChannels = 5 })
 	// The connection holds as many channels as it may: any new one is over.
 	ws := ts.dialWS(t, query("user_id", "alice", "channels", "a,b,c,d,e"))
 	connID := ws.NextEvent(t, "ready")["connection_id"].(string)
@@ -378,7 +378,6 @@ func TestHostileWSFrames(t *testing.T) {
 	subscribe := func(channels string) []byte {
 		return []byte(`{"action":"subscribe","channels":[` + channels + `]}`)
 	}
-	long := strings.Repeat("a", 129)
 	text := websocket.MessageText
 	for _, tc := range []struct {
 		name string
@@ -396,7 +395,7 @@ func TestHostileWSFrames(t *testing.T) {
 		{"33 levels", text, []byte(`{"action":"ping","x":` + nested(32) + `}`), "json_too_deep"},
 		{"6 channels in one frame", text, subscribe(`"f","g","h","i","j","k"`), "too_many_channels"},
 		{"a sixth channel on the connection", text, subscribe(`"f"`), "too_many_channels"},
-		{"channel of 129 characters", text, subscribe(`"` + long + `"`), "validation_failed"},
+		{"channel of 165 characters", text, subscribe(`"` + strings.Repeat("c", 165) + `"`), "validation_failed"},
 		{"non-ASCII channel", text, subscribe(`"nov\u00e9"`), "validation_failed"},
 		{"empty channel name", text, subscribe(`""`), "validation_failed"},
 		{"no channels", text, subscribe(``), "validation_failed"},
@@ -439,7 +438,7 @@ func TestHostileWSFrames(t *testing.T) {
 // one of exactly MaxFrameBytes is read.
 func TestHostileWSFrameTooLarge(t *testing.T) {
 	const limit = 1024
-	ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) { o.MaxFrameBytes = limit })
+	ts := newTestServer(t, func(o *testConfig) { o.MaxFrameBytes = limit })
 	ping := `{"action":"ping"}`
 	write := func(t *testing.T, ws *wsClient, typ websocket.MessageType, fragments ...string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)

@@ -142,6 +142,21 @@ func rateLimited(wait time.Duration, what string) *apiError {
 	}
 }
 
+// rateLimiters are the four rates of RateLimits, each applied per key.
+type rateLimiters struct {
+	connectsPerAddr, connectsPerUser *limiterSet
+	sendsPerAddr, sendsPerUser       *limiterSet
+}
+
+func newRateLimiters(r RateLimits) rateLimiters {
+	return rateLimiters{
+		connectsPerAddr: newLimiterSet(r.ConnectsPerAddr, maxRateKeys),
+		connectsPerUser: newLimiterSet(r.ConnectsPerUser, maxRateKeys),
+		sendsPerAddr:    newLimiterSet(r.SendsPerAddr, maxRateKeys),
+		sendsPerUser:    newLimiterSet(r.SendsPerUser, maxRateKeys),
+	}
+}
+
 // userSlots bounds live streams per user on this instance. Taking a slot
 // happens under one lock, so two connects racing for the last slot cannot
 // both win; an entry exists only while its user has a stream.
@@ -201,7 +216,7 @@ func (s *Server) clientAddr(r *http.Request) string {
 
 // allowConnectFrom spends one connect of the client's address.
 func (s *Server) allowConnectFrom(r *http.Request) *apiError {
-	if wait, ok := s.connectsPerAddr.take(time.Now(), s.clientAddr(r)); !ok {
+	if wait, ok := s.rates.connectsPerAddr.take(time.Now(), s.clientAddr(r)); !ok {
 		return rateLimited(wait, "connections from this address")
 	}
 	return nil
@@ -211,19 +226,19 @@ func (s *Server) allowConnectFrom(r *http.Request) *apiError {
 // rate, then its connection slots. release gives the slot back when the
 // stream ends.
 func (s *Server) admitUser(userID string) (release func(), e *apiError) {
-	if wait, ok := s.connectsPerUser.take(time.Now(), userID); !ok {
+	if wait, ok := s.rates.connectsPerUser.take(time.Now(), userID); !ok {
 		return nil, rateLimited(wait, "connections for this user")
 	}
-	if !s.slots.acquire(userID) {
+	if !s.streams.slots.acquire(userID) {
 		return nil, &apiError{Status: http.StatusTooManyRequests, Code: "too_many_connections",
-			Message: fmt.Sprintf("this user already has %d live connections here; close one first", s.slots.max)}
+			Message: fmt.Sprintf("this user already has %d live connections here; close one first", s.streams.slots.max)}
 	}
-	return func() { s.slots.release(userID) }, nil
+	return func() { s.streams.slots.release(userID) }, nil
 }
 
 // allowSendFrom spends one send of the client's address.
 func (s *Server) allowSendFrom(r *http.Request) *apiError {
-	if wait, ok := s.sendsPerAddr.take(time.Now(), s.clientAddr(r)); !ok {
+	if wait, ok := s.rates.sendsPerAddr.take(time.Now(), s.clientAddr(r)); !ok {
 		return rateLimited(wait, "sends from this address")
 	}
 	return nil
@@ -234,7 +249,7 @@ func (s *Server) allowSendTo(userIDs []string) *apiError {
 	if len(userIDs) == 0 {
 		return nil
 	}
-	if wait, ok := s.sendsPerUser.take(time.Now(), userIDs...); !ok {
+	if wait, ok := s.rates.sendsPerUser.take(time.Now(), userIDs...); !ok {
 		return rateLimited(wait, "notifications for this user")
 	}
 	return nil

@@ -46,24 +46,3 @@ func (noMetrics) Handler() http.Handler {
 
 // handleMetrics serves GET /metrics.
 func (s *Server) handleMetrics() http.Handler { return s.metrics.Handler() }
-
-// QueueDepth walks the live connections at scrape time: the frames waiting
-// in all their queues, and in the fullest one. It costs the delivery path
-// nothing, and a scrape no more than a heartbeat tick.
-func (s *Server) QueueDepth() (total, fullest int) {
-	s.hub.Each(func(bc broker.Conn) {
-		if c, ok := bc.(*conn); ok {
-			n := c.queued()
-			total += n
-			fullest = max(fullest, n)
-		}
-	})
-	return total, fullest
-}
-
-// queued is how many frames wait in the connection's queue.
-func (c *conn) queued() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.pending)
-}

@@ -1,65 +1,22 @@
 package transport_test
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/matryer/is"
 
-	"notification-service/audit"
-	"notification-service/broker"
-	"notification-service/idempotency"
-	"notification-service/inbox"
 	"notification-service/internal/metricstest"
-	"notification-service/metrics"
-	"notification-service/schedule"
-	"notification-service/transport"
 )
 
 // newMeteredServer is newTestServer with the service's metrics wired as
 // main wires them.
-func newMeteredServer(t *testing.T, tweak ...func(*transport.Options)) *testServer {
+func newMeteredServer(t *testing.T, tweaks ...func(*testConfig)) *testServer {
 	t.Helper()
-	opts := defaultOptions()
-	for _, f := range tweak {
-		f(&opts)
-	}
-	logs := &logBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	auditLog := audit.New(logger)
-	hub := broker.NewHub(opts.MaxChannels)
-	store := inbox.NewMemory(inbox.Limits{MaxPerUser: 1000, MaxAge: time.Hour})
-	bus := broker.NewMemory(hub, store, broker.HistoryLimits{MaxPerChannel: 1000, MaxAge: time.Hour}, nil)
-	sched := schedule.NewMemory(logger)
-	m := metrics.New()
-	srv := transport.New(transport.Deps{
-		Hub: hub, Bus: bus, Inbox: store, Scheduler: sched,
-		Idempotency: idempotency.NewMemory(time.Hour), Audit: auditLog, Logger: logger, Metrics: m,
-	}, opts)
-	m.WatchQueues(srv.QueueDepth)
-	m.WatchScheduled(sched.Pending)
-	ts := &testServer{Transport: srv, Hub: hub, Bus: bus, Inbox: store, Scheduler: sched, Logs: logs}
-	ts.Server = httptest.NewUnstartedServer(srv.Handler())
-	ts.Config.RegisterOnShutdown(srv.CloseStreams)
-	ts.Start()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = srv.Run(ctx) })
-	wg.Go(func() { _ = sched.Run(ctx, srv.Fire) })
-	t.Cleanup(func() {
-		srv.CloseStreams()
-		ts.Close()
-		cancel()
-		wg.Wait()
-	})
-	return ts
+	return newTestServer(t, append([]func(*testConfig){func(c *testConfig) { c.Metrics = true }}, tweaks...)...)
 }
 
 func (ts *testServer) scrape(t *testing.T, headers ...string) metricstest.Samples {
@@ -141,8 +98,11 @@ func TestMetricsAfterStreamsSendAndSchedule(t *testing.T) {
 
 	// Leaving is counted by reason.
 	ws.Close()
+	// A scrape gathers each metric on its own, not as one snapshot: wait
+	// for both sides of the disconnect.
 	s = ts.scrapeUntil(t, "the WebSocket gone", func(s metricstest.Samples) bool {
-		return s.Value(`notification_service_connections{transport="ws"}`) == 0
+		return s.Value(`notification_service_connections{transport="ws"}`) == 0 &&
+			s.Has(`notification_service_disconnects_total{reason="client_closed",transport="ws"}`)
 	})
 	is.Equal(s.Value(`notification_service_disconnects_total{reason="client_closed",transport="ws"}`), 1.0)
 }
@@ -162,7 +122,7 @@ func TestMetricsScheduledPending(t *testing.T) {
 // the close says why.
 func TestMetricsSlowConsumer(t *testing.T) {
 	is := is.New(t)
-	ts := newMeteredServer(t, func(o *transport.Options) {
+	ts := newMeteredServer(t, func(o *testConfig) {
 		o.QueueSize = 2
 		o.MaxBodyBytes = 1 << 20
 		o.WriteTimeout = time.Minute
@@ -188,7 +148,7 @@ func TestMetricsSlowConsumer(t *testing.T) {
 func TestMetricsNeedTheAPIKey(t *testing.T) {
 	is := is.New(t)
 	const key = "metrics-test-key-0123456789"
-	ts := newMeteredServer(t, func(o *transport.Options) { o.APIKey = key })
+	ts := newMeteredServer(t, func(o *testConfig) { o.APIKey = key })
 	status, body, _ := ts.do(t, http.MethodGet, "/metrics", nil)
 	is.Equal(status, http.StatusUnauthorized)
 	is.Equal(body["error"].(map[string]any)["code"], "api_key_missing")

@@ -19,7 +19,11 @@ func TestNotificationIDFollowsTheIdempotencyKey(t *testing.T) {
 		if key != "" {
 			r.Header.Set("Idempotency-Key", key)
 		}
-		return notificationID(r, []byte(body))
+		k, e := readIdempotencyKey(r, []byte(body))
+		if e != nil {
+			return "refused: " + e.Code
+		}
+		return k.notificationID()
 	}
 	first := req("order-1", `{"title":"a"}`)
 	_, err := uuid.Parse(first)
@@ -28,5 +32,5 @@ func TestNotificationIDFollowsTheIdempotencyKey(t *testing.T) {
 	is.True(req("order-2", `{"title":"a"}`) != first) // another key
 	is.True(req("order-1", `{"title":"b"}`) != first) // another request
 	is.True(req("", `{"title":"a"}`) != req("", `{"title":"a"}`))
-	is.True(req(strings.Repeat("k", 256), "x") != req(strings.Repeat("k", 256), "x")) // refused later; no derived id
+	is.Equal(req(strings.Repeat("k", 256), "x"), "refused: validation_failed") // too long
 }

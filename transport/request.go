@@ -21,11 +21,18 @@ import (
 
 var (
 	// Ids and channel names travel in URLs, Redis keys and log lines: a
-	// small alphabet keeps them safe in all three. Laravel's channel names
-	// (private-App.Models.User.1) fit.
-	idPattern      = regexp.MustCompile(`^[A-Za-z0-9_.:@=+-]{1,128}$`)
-	channelPattern = regexp.MustCompile(`^[A-Za-z0-9_.:@=-]{1,128}$`)
+	// small alphabet keeps them safe in all three.
+	idPattern = regexp.MustCompile(`^[A-Za-z0-9_.:@=+-]{1,128}$`)
+	// Channel names are every name Laravel and Pusher allow
+	// ([-a-zA-Z0-9_=@,.;], up to 164 characters: private-App.Models.User.1,
+	// presence-room.1, private-encrypted-…), and ':' as before. A name
+	// holding ',' cannot go in the comma-separated channels parameter of a
+	// stream's URL; the channel parameter takes one name whole.
+	channelPattern = regexp.MustCompile(`^[-A-Za-z0-9_=@,.;:]{1,164}$`)
 )
+
+// channelRule says what channelPattern allows, for error messages.
+const channelRule = "1-164 characters of A-Z a-z 0-9 _ - = @ , . ; :"
 
 const (
 	maxTypeLen    = 64
@@ -314,7 +321,7 @@ func checkChannels(field string, channels []string, max int) ([]string, *apiErro
 	out := make([]string, 0, len(channels))
 	for _, ch := range channels {
 		if !channelPattern.MatchString(ch) {
-			return nil, invalid(field, fmt.Sprintf("channel %q must be 1-128 characters of A-Z a-z 0-9 _ . : @ = -", ch))
+			return nil, invalid(field, fmt.Sprintf("channel %q must be %s", ch, channelRule))
 		}
 		if _, dup := seen[ch]; !dup {
 			seen[ch] = struct{}{}
@@ -381,13 +388,20 @@ func parseScheduledAt(s *string, now time.Time) (time.Time, *apiError) {
 	return at.UTC(), nil
 }
 
-// channelsParam reads a comma-separated channels query parameter.
+// channelsParam reads a stream's channels from its URL: the
+// comma-separated channels parameter, and each channel parameter whole (a
+// name that holds a comma).
 func channelsParam(r *http.Request, max int) ([]string, *apiError) {
-	raw := r.URL.Query().Get("channels")
-	if raw == "" {
+	q := r.URL.Query()
+	var names []string
+	if raw := q.Get("channels"); raw != "" {
+		names = strings.Split(raw, ",")
+	}
+	names = append(names, q["channel"]...)
+	if len(names) == 0 {
 		return nil, nil
 	}
-	return checkChannels("channels", strings.Split(raw, ","), max)
+	return checkChannels("channels", names, max)
 }
 
 func userParam(field, value string) *apiError {

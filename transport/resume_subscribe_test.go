@@ -10,8 +10,6 @@ import (
 	"github.com/matryer/is"
 
 	"notification-service/broker"
-	"notification-service/inbox"
-	"notification-service/transport"
 )
 
 // TestWSResumeThenSubscribeOnOpen: the seed's client subscribes in onopen.
@@ -89,7 +87,7 @@ func TestSubscribeDuringCatchUpLosesNothing(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			is := is.New(t)
 			held := &replayHeldBus{entered: make(chan struct{}), release: make(chan struct{}), after: after}
-			ts := newTestServerWrapping(t, func(b broker.Bus) broker.Bus { held.Bus = b; return held })
+			ts := newTestServer(t, wrapBus(func(b broker.Bus) broker.Bus { held.Bus = b; return held }))
 			head, err := ts.Bus.Head(t.Context())
 			is.NoErr(err)
 
@@ -123,7 +121,7 @@ func TestSubscribeDuringCatchUpLosesNothing(t *testing.T) {
 // TestWSBadHandshakeAnswersJSON: what websocket.Accept would answer in plain
 // text is answered in the API's JSON error shape.
 func TestWSBadHandshakeAnswersJSON(t *testing.T) {
-	restricted := func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+	restricted := func(o *testConfig) {
 		o.AllowedOrigins = []string{"https://app.example"}
 	}
 	handshake := []string{"Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version", "13"}

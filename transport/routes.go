@@ -7,28 +7,35 @@ import "net/http"
 // set; /metrics too, since what it shows is operational detail),
 // ownInbox (in token mode, the API key or the token of the user in
 // the path); the streams check their token themselves, since they must
-// answer before the stream starts.
+// answer before the stream starts. Routes a browser calls from a page's
+// origin are registered through browser, which adds CORS and answers their
+// preflight; the backend's routes have neither.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	browser := s.browserRoutes(mux)
 	mux.Handle("POST /api/v1/notifications/send", s.backend(s.handleSend()))
 	mux.Handle("POST /api/v1/notifications/schedule", s.backend(s.handleSchedule()))
 	mux.Handle("GET /api/v1/schedules", s.backend(s.handleListSchedules()))
 	mux.Handle("GET /api/v1/schedules/{id}", s.backend(s.handleGetSchedule()))
 	mux.Handle("DELETE /api/v1/schedules/{id}", s.backend(s.handleCancelSchedule()))
-	mux.Handle("GET /api/v1/notifications/user/{user_id}", s.ownInbox(s.handleListInbox()))
-	mux.Handle("PUT /api/v1/notifications/{user_id}/read-all", s.ownInbox(s.handleReadAll()))
-	mux.Handle("PUT /api/v1/notifications/{user_id}/{notification_id}/read", s.ownInbox(s.handleMarkRead()))
-	mux.Handle("DELETE /api/v1/notifications/{user_id}/{notification_id}", s.ownInbox(s.handleDelete()))
-	mux.Handle("POST /api/v1/connections/{connection_id}/subscribe", s.backend(s.handleConnectionChannels(true)))
-	mux.Handle("POST /api/v1/connections/{connection_id}/unsubscribe", s.backend(s.handleConnectionChannels(false)))
-	mux.Handle("GET /health", s.handleHealth())
+	browser("GET /api/v1/notifications/user/{user_id}", s.ownInbox(s.handleListInbox()))
+	browser("PUT /api/v1/notifications/{user_id}/read-all", s.ownInbox(s.handleReadAll()))
+	browser("PUT /api/v1/notifications/{user_id}/{notification_id}/read", s.ownInbox(s.handleMarkRead()))
+	browser("DELETE /api/v1/notifications/{user_id}/{notification_id}", s.ownInbox(s.handleDelete()))
+	browser("POST /api/v1/connections/{connection_id}/subscribe", s.backend(s.handleConnectionChannels(s.subscribing())))
+	browser("POST /api/v1/connections/{connection_id}/unsubscribe", s.backend(s.handleConnectionChannels(s.unsubscribing())))
+	browser("GET /health", s.handleHealth())
+	mux.Handle("GET /livez", s.handleLivez())
+	mux.Handle("GET /readyz", s.handleReadyz())
 	mux.Handle("GET /metrics", s.backend(s.handleMetrics()))
-	mux.Handle("GET /sse", s.handleSSE())
-	mux.Handle("GET /ws", s.handleWS())
-	if s.assets != nil { // the browser client and its demo page (static.go)
-		mux.Handle("GET /client.js", s.handleAsset("clients/js/client.js", "text/javascript; charset=utf-8"))
-		mux.Handle("GET /client.d.ts", s.handleAsset("clients/js/client.d.ts", "application/typescript; charset=utf-8"))
+	browser("GET /sse", s.handleSSE())
+	mux.Handle("GET /ws", s.handleWS()) // checks the origin itself: no CORS for WebSockets
+	// The browser client and its demo page (static.go). A module script is
+	// fetched with CORS: pages of other origins import the client.
+	if s.assets != nil {
+		browser("GET /client.js", s.handleAsset("clients/js/client.js", "text/javascript; charset=utf-8"))
+		browser("GET /client.d.ts", s.handleAsset("clients/js/client.d.ts", "application/typescript; charset=utf-8"))
 		mux.Handle("GET /{$}", s.handleAsset("web/index.html", "text/html; charset=utf-8")) // exactly /
 	}
-	return s.recoverPanics(s.cors(jsonMuxErrors(mux)))
+	return s.recoverPanics(jsonMuxErrors(mux))
 }

@@ -7,10 +7,8 @@ package transport
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
 	"log/slog"
-	"sync"
 	"time"
 
 	"notification-service/audit"
@@ -18,6 +16,7 @@ import (
 	"notification-service/broker"
 	"notification-service/idempotency"
 	"notification-service/inbox"
+	"notification-service/publish"
 	"notification-service/schedule"
 )
 
@@ -79,8 +78,12 @@ const DefaultMaxJSONDepth = 32
 
 // Deps are the components the transport calls.
 type Deps struct {
-	Hub         *broker.Hub
+	Hub *broker.Hub
+	// Bus carries the streams' catch-up and subscriptions and the inbox's
+	// pushes to live connections; notifications are published through
+	// Publisher, which wraps the same bus.
 	Bus         broker.Bus
+	Publisher   *publish.Publisher
 	Inbox       inbox.Store
 	Scheduler   schedule.Scheduler
 	Idempotency idempotency.Store
@@ -101,42 +104,28 @@ type Deps struct {
 // Server serves the HTTP API and the streams.
 type Server struct {
 	opts    Options
-	hub     *broker.Hub
-	bus     broker.Bus
-	inbox   inbox.Store
-	sched   schedule.Scheduler
-	idem    idempotency.Store
 	audit   audit.Log
-	log     *slog.Logger
-	check   func(context.Context) error
+	logger  *slog.Logger
 	metrics Metrics
+	check   func(context.Context) error
 	assets  fs.FS
 	started time.Time
 
-	// tokens verifies browsers' tokens; nil in open mode.
+	// What the REST resources call.
+	bus       broker.Bus
+	publisher *publish.Publisher
+	inbox     inbox.Store
+	sched     schedule.Scheduler
+	idem      idempotency.Store
+
+	// Who may call what (auth.go) and how often (limits.go). tokens
+	// verifies browsers' tokens; nil in open mode.
 	tokens *auth.Verifier
 	apiKey auth.Key
-	// expiry ends streams whose token expires; Run owns its timer.
-	expiry *expiryQueue
-	slots  *userSlots
+	rates  rateLimiters
 
-	connectsPerAddr, connectsPerUser *limiterSet
-	sendsPerAddr, sendsPerUser       *limiterSet
-
-	// writers write to hijacked connections (writers.go).
-	writers *writers
-
-	shuttingDown chan struct{}
-
-	// streamsMu guards the count of live hijacked connections (WebSocket,
-	// and SSE over HTTP/1.1): http.Server.Shutdown does not wait for them
-	// (it does wait for SSE handlers over HTTP/2), so the owner waits for
-	// drained instead. (A WaitGroup would forbid a stream starting while
-	// the owner already waits.)
-	streamsMu sync.Mutex
-	streams   int
-	closing   bool
-	drained   chan struct{}
+	// streams are the live connections and their life (streams.go).
+	streams *streams
 }
 
 // New returns a Server. Call Run to start its heartbeat ticker and token
@@ -151,19 +140,18 @@ func New(d Deps, opts Options) *Server {
 	if opts.MaxJSONDepth <= 0 {
 		opts.MaxJSONDepth = DefaultMaxJSONDepth
 	}
+	if d.Metrics == nil {
+		d.Metrics = noMetrics{}
+	}
+	if d.Publisher == nil {
+		d.Publisher = publish.New(d.Bus, d.Audit, d.Metrics)
+	}
 	s := &Server{
-		opts: opts, hub: d.Hub, bus: d.Bus, inbox: d.Inbox, sched: d.Scheduler, idem: d.Idempotency,
-		audit: d.Audit, log: d.Logger, check: d.Check, metrics: d.Metrics, assets: d.Assets, started: time.Now(),
-		apiKey:          auth.NewKey(opts.APIKey),
-		expiry:          newExpiryQueue(),
-		slots:           newUserSlots(opts.MaxConnectionsPerUser),
-		connectsPerAddr: newLimiterSet(opts.Rates.ConnectsPerAddr, maxRateKeys),
-		connectsPerUser: newLimiterSet(opts.Rates.ConnectsPerUser, maxRateKeys),
-		sendsPerAddr:    newLimiterSet(opts.Rates.SendsPerAddr, maxRateKeys),
-		sendsPerUser:    newLimiterSet(opts.Rates.SendsPerUser, maxRateKeys),
-		writers:         newWriters(),
-		shuttingDown:    make(chan struct{}),
-		drained:         make(chan struct{}),
+		opts: opts, audit: d.Audit, logger: d.Logger, metrics: d.Metrics, check: d.Check, assets: d.Assets, started: time.Now(),
+		bus: d.Bus, publisher: d.Publisher, inbox: d.Inbox, sched: d.Scheduler, idem: d.Idempotency,
+		apiKey:  auth.NewKey(opts.APIKey),
+		rates:   newRateLimiters(opts.Rates),
+		streams: newStreams(d, opts),
 	}
 	if len(opts.JWTSecret) > 0 {
 		v, err := auth.NewVerifier(opts.JWTSecret, opts.TokenLeeway, idPattern.MatchString)
@@ -171,9 +159,6 @@ func New(d Deps, opts Options) *Server {
 			panic("transport: " + err.Error())
 		}
 		s.tokens = v
-	}
-	if s.metrics == nil {
-		s.metrics = noMetrics{}
 	}
 	return s
 }
@@ -183,139 +168,21 @@ func New(d Deps, opts Options) *Server {
 // one timer that ends streams whose token expires, until ctx ends: no
 // connection has a timer of its own.
 func (s *Server) Run(ctx context.Context) error {
-	t := time.NewTicker(s.opts.HeartbeatInterval)
-	defer t.Stop()
-	// Each heartbeat checks the pongs of the one before; when PongTimeout
-	// is shorter than the interval, pongs is a check in between.
-	pongs := time.NewTimer(time.Hour)
-	pongs.Stop()
-	defer pongs.Stop()
-	expire := time.NewTimer(time.Hour)
-	expire.Stop()
-	defer expire.Stop()
-	// expireDue ends the streams whose deadline has come and sets the
-	// timer for the next one.
-	expireDue := func() {
-		due, next := s.expiry.popDue(time.Now())
-		for _, c := range due {
-			c.kick(reasonTokenExpired)
-		}
-		if next.IsZero() {
-			expire.Stop()
-		} else {
-			expire.Reset(time.Until(next))
-		}
-	}
-	expireDue() // streams may have registered before Run started
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.expiry.wake:
-			expireDue()
-		case <-expire.C:
-			expireDue()
-		case now := <-t.C:
-			s.hub.Each(func(c broker.Conn) {
-				if c, ok := c.(*conn); ok {
-					c.heartbeat(now)
-				}
-			})
-			if s.opts.PongTimeout < s.opts.HeartbeatInterval {
-				pongs.Reset(s.opts.PongTimeout)
-			}
-		case now := <-pongs.C:
-			s.hub.Each(func(c broker.Conn) {
-				if c, ok := c.(*conn); ok {
-					c.checkPong(now)
-				}
-			})
-		}
-	}
+	s.streams.run(ctx)
+	return nil
 }
 
 // CloseStreams tells every live stream to end with a reconnect hint (SSE: a
 // last event; WebSocket: close 1012). Register it with
 // http.Server.RegisterOnShutdown.
-func (s *Server) CloseStreams() {
-	s.streamsMu.Lock()
-	if s.closing {
-		s.streamsMu.Unlock()
-		return
-	}
-	s.closing = true
-	close(s.shuttingDown)
-	if s.streams == 0 {
-		close(s.drained)
-	}
-	s.streamsMu.Unlock()
-	// A stream registering after this looks at shuttingDown itself.
-	s.hub.Each(func(c broker.Conn) {
-		if c, ok := c.(*conn); ok {
-			c.kick(reasonShutdown)
-		}
-	})
-}
-
-// streamStarted counts a hijacked connection in; false means the server is
-// closing and the connection must not start.
-func (s *Server) streamStarted() bool {
-	s.streamsMu.Lock()
-	defer s.streamsMu.Unlock()
-	if s.closing {
-		return false
-	}
-	s.streams++
-	return true
-}
-
-func (s *Server) streamEnded() {
-	s.streamsMu.Lock()
-	defer s.streamsMu.Unlock()
-	s.streams--
-	if s.closing && s.streams == 0 {
-		close(s.drained)
-	}
-}
+func (s *Server) CloseStreams() { s.streams.closeAll() }
 
 // WaitStreams waits, after CloseStreams, until every hijacked connection
 // (WebSocket, and SSE over HTTP/1.1) has ended, or ctx ends; then for the
 // shared writers to return.
-func (s *Server) WaitStreams(ctx context.Context) error {
-	select {
-	case <-s.drained:
-	case <-ctx.Done():
-		// select picks at random when both are ready: drained streams with
-		// an expired ctx (Shutdown spent it) are still drained.
-		select {
-		case <-s.drained:
-		default:
-			return fmt.Errorf("transport: %d connections still open: %w", s.hub.Len(), ctx.Err())
-		}
-	}
-	// With every stream ended nobody gives the writers work, and they
-	// never wait on a socket: they return within moments, even when
-	// Shutdown has spent ctx.
-	return s.writers.wait(context.WithoutCancel(ctx))
-}
+func (s *Server) WaitStreams(ctx context.Context) error { return s.streams.wait(ctx) }
 
-// Fire publishes a scheduled item that has come due: the scheduler's
-// FireFunc.
-func (s *Server) Fire(ctx context.Context, it schedule.Item) error {
-	// Lateness is the scheduler's: from the time asked for to this call.
-	lateness := time.Since(it.ScheduledAt)
-	ns := make([]broker.Notification, len(it.Notifications))
-	now := broker.Now()
-	for i, n := range it.Notifications {
-		n.Timestamp = now
-		ns[i] = n
-	}
-	if _, err := s.bus.Publish(ctx, ns...); err != nil {
-		return fmt.Errorf("transport: fire %s: %w", it.ID, err)
-	}
-	s.audit.Record("fire", slog.String("schedule_id", it.ID), slog.Any("user_ids", it.UserIDs()),
-		slog.Any("channels", ns[0].Channels), slog.Time("scheduled_at", it.ScheduledAt),
-		slog.Duration("lateness", lateness))
-	s.metrics.ScheduleFired(lateness)
-	return nil
-}
+// QueueDepth walks the live connections at scrape time: the frames waiting
+// in all their queues, and in the fullest one. It costs the delivery path
+// nothing, and a scrape no more than a heartbeat tick.
+func (s *Server) QueueDepth() (total, fullest int) { return s.streams.queueDepth() }

@@ -5,10 +5,8 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"time"
 
-	"notification-service/auth"
 	"notification-service/broker"
 )
 
@@ -36,11 +34,10 @@ func (s *Server) handleSSE() http.Handler {
 		h.Set("Content-Type", "text/event-stream")
 		h.Set("Cache-Control", "no-cache")
 		h.Set("X-Accel-Buffering", "no")
-		c := s.newConn(p.userID, "sse", r.RemoteAddr)
-		c.claims = p.claims
+		c := s.streams.newConn(p, "sse", r.RemoteAddr)
 		c.release = release
 		if s.hijackSSE(w, r, c) {
-			s.stream(r.Context(), c, p)
+			s.streams.start(r.Context(), c, p)
 			return
 		}
 
@@ -62,7 +59,7 @@ func (s *Server) handleSSE() http.Handler {
 		c.wake = make(chan struct{}, 1)
 		c.out = &responseSink{w: w, rc: rc, timeout: s.opts.WriteTimeout, aborted: &c.aborted}
 		c.w = sseWriter{out: c.out}
-		s.stream(r.Context(), c, p)
+		s.streams.start(r.Context(), c, p)
 		// This goroutine is the connection's writer whenever it has
 		// something to write, until the stream ends.
 		gone := r.Context().Done()
@@ -87,18 +84,18 @@ func (s *Server) handleSSE() http.Handler {
 // hijacked connections; the stream then ends at once with its reconnect
 // hint).
 func (s *Server) hijackSSE(w http.ResponseWriter, r *http.Request, c *conn) bool {
-	if r.ProtoMajor != 1 || !s.streamStarted() {
+	if r.ProtoMajor != 1 || !s.streams.started() {
 		return false
 	}
 	nc, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		s.streamEnded()
+		s.streams.ended()
 		return false
 	}
 	// Whatever the client sent after its request (nothing, from an
 	// EventSource) stays unread in net/http's buffer, dropped with it.
 	release := c.release
-	c.release = func() { release(); s.streamEnded() }
+	c.release = func() { release(); s.streams.ended() }
 	c.out = newSock(nc, s.opts.WriteTimeout, &c.aborted)
 	c.w = sseWriter{out: c.out, conn: nc}
 	c.peerDone = make(chan struct{})
@@ -140,35 +137,6 @@ func (c *conn) watchPeer(nc net.Conn) {
 	}
 }
 
-// responseSink is a stream that stays inside net/http: every write is
-// flushed at once, under a deadline of its own.
-type responseSink struct {
-	w       http.ResponseWriter
-	rc      *http.ResponseController
-	timeout time.Duration
-	aborted *atomic.Bool
-}
-
-func (rs *responseSink) Write(b []byte) (int, error) {
-	if err := rs.rc.SetWriteDeadline(time.Now().Add(rs.timeout)); err != nil {
-		return 0, err
-	}
-	if rs.aborted.Load() { // after the deadline: see sock.Write
-		return 0, errAborted
-	}
-	n, err := rs.w.Write(b)
-	if err != nil {
-		return n, err
-	}
-	return n, rs.rc.Flush()
-}
-
-// tryWrite is never called: a stream inside net/http has its handler as
-// its writer, which may wait.
-func (rs *responseSink) tryWrite([]byte) (int, error) { return 0, nil }
-
-func (rs *responseSink) abort() { _ = rs.rc.SetWriteDeadline(time.Now()) }
-
 // sseWriter frames frames as SSE events. Notifications use the default event
 // type and carry their cursor as id:, so EventSource.onmessage sees them and
 // Last-Event-ID resumes after them; control events are named.
@@ -206,17 +174,19 @@ func appendEvent(b []byte, f *broker.Frame) []byte {
 
 func (sseWriter) appendHeartbeat(b []byte) []byte { return append(b, ": heartbeat\n\n"...) }
 
-// end writes the last event: "reconnect" on shutdown (the browser's own
-// retry then finds another instance), "error" with the reason otherwise.
-func (sw sseWriter) end(reason string) {
+func (sseWriter) awaitsPong() bool { return false }
+
+// end writes the last event the reason's ending names, if any.
+func (sw sseWriter) end(r reason) {
+	e := endingOf(r)
 	var f *broker.Frame
-	switch reason {
-	case reasonShutdown, reasonResync:
-		f = broker.EventFrame("reconnect", map[string]any{"reason": reason})
-	case reasonClientClosed, reasonWriteFailed, reasonPingTimeout:
+	switch e.sseEvent {
+	case "":
 		return
+	case "reconnect":
+		f = broker.EventFrame("reconnect", map[string]any{"reason": string(r)})
 	default:
-		f = broker.EventFrame("error", map[string]any{"code": reason, "message": endMessage(reason)})
+		f = broker.EventFrame(e.sseEvent, map[string]any{"code": string(r), "message": e.text(r)})
 	}
 	_, _ = sw.out.Write(appendEvent(nil, f))
 }
@@ -225,91 +195,4 @@ func (sw sseWriter) close() {
 	if sw.conn != nil {
 		_ = sw.conn.Close()
 	}
-}
-
-func endMessage(reason string) string {
-	switch reason {
-	case reasonSlowConsumer:
-		return "the connection fell too far behind; reconnect to resume from your last event id"
-	case reasonReplayFailed:
-		return "could not replay missed notifications; reconnect"
-	case reasonTokenExpired:
-		return "the token has expired; get a new token and reconnect with it"
-	}
-	return reason
-}
-
-// streamParams reads the user, channels and resume cursor shared by both
-// transports. In open mode user_id names the user; in token mode the
-// token does, a user_id given must agree with it, and every channel must
-// be one the token allows. A cursor comes from the Last-Event-ID header
-// (EventSource sends it on reconnect) or the last_event_id query
-// parameter.
-func (s *Server) streamParams(r *http.Request) (streamParams, *apiError) {
-	q := r.URL.Query()
-	userID := q.Get("user_id")
-	var claims *auth.Claims
-	if s.tokens != nil {
-		c, e := s.authenticateUser(r)
-		if e != nil {
-			return streamParams{}, e
-		}
-		if userID != "" && userID != c.UserID {
-			return streamParams{}, forbiddenUser()
-		}
-		userID, claims = c.UserID, &c
-	} else if e := userParam("user_id", userID); e != nil {
-		return streamParams{}, e
-	}
-	channels, e := channelsParam(r, s.opts.MaxChannels)
-	if e != nil {
-		return streamParams{}, e
-	}
-	if e := forbiddenChannel(claims, channels); e != nil {
-		return streamParams{}, e
-	}
-	p := streamParams{userID: userID, channels: channels, claims: claims}
-	if claims != nil {
-		p.expiresAt = claims.ExpiresAt.Add(s.tokens.Leeway())
-	}
-	raw := r.Header.Get("Last-Event-ID")
-	if raw == "" {
-		raw = q.Get("last_event_id")
-	}
-	if raw != "" {
-		p.resume = true
-		// A malformed cursor is an unknown one: the stream answers with a
-		// reset event rather than refusing, so the client recovers.
-		p.cursor, _ = broker.ParseCursor(raw)
-	}
-	return p, nil
-}
-
-// admitStream runs the checks every stream passes before it starts, in
-// order: the connect rate of its address, its parameters and token, check
-// (the WebSocket handshake; nil for none), and a slot among its user's
-// connections, which release gives back. When a check fails it has answered
-// the request, and ok is false.
-func (s *Server) admitStream(w http.ResponseWriter, r *http.Request, check func() *apiError) (p streamParams, release func(), ok bool) {
-	if e := s.allowConnectFrom(r); e != nil {
-		writeError(w, e)
-		return p, nil, false
-	}
-	p, e := s.streamParams(r)
-	if e != nil {
-		s.refuse(w, r, e)
-		return p, nil, false
-	}
-	if check != nil {
-		if e := check(); e != nil {
-			writeError(w, e)
-			return p, nil, false
-		}
-	}
-	release, e = s.admitUser(p.userID)
-	if e != nil {
-		writeError(w, e)
-		return p, nil, false
-	}
-	return p, release, true
 }

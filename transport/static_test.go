@@ -13,18 +13,23 @@ import (
 
 	"notification-service/audit"
 	"notification-service/broker"
+	"notification-service/inbox"
 	"notification-service/transport"
 )
 
-// newAssetServer serves only what static.go needs: the routes, over assets.
+// newAssetServer serves the routes over assets (nil: none), with the
+// least else the transport needs to build them.
 func newAssetServer(t *testing.T, assets fstest.MapFS) *httptest.Server {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	d := transport.Deps{Hub: broker.NewHub(100), Audit: audit.New(logger), Logger: logger}
+	hub := broker.NewHub(100)
+	store := inbox.NewMemory(inbox.Limits{MaxPerUser: 10, MaxAge: time.Hour})
+	bus := broker.NewMemory(hub, store, broker.HistoryLimits{MaxPerChannel: 10, MaxAge: time.Hour}, nil)
+	d := transport.Deps{Hub: hub, Bus: bus, Inbox: store, Audit: audit.New(logger), Logger: logger}
 	if assets != nil {
 		d.Assets = assets
 	}
-	srv := httptest.NewServer(transport.New(d, transport.Options{Mode: "memory", HeartbeatInterval: time.Hour, AllowedOrigins: []string{"*"}}).Handler())
+	srv := httptest.NewServer(transport.New(d, defaultOptions()).Handler())
 	t.Cleanup(srv.Close)
 	return srv
 }

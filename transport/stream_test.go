@@ -17,7 +17,6 @@ import (
 
 	"notification-service/broker"
 	"notification-service/inbox"
-	"notification-service/transport"
 )
 
 // streamEvent is one frame as either transport shows it: Event is
@@ -408,9 +407,9 @@ func (b *headHeldBus) Subscribe(ctx context.Context, connID string, channels []s
 // connection does not exist.
 func TestWSSubscribeRightAfterOpen(t *testing.T) {
 	is := is.New(t)
-	ts := newTestServerWrapping(t, func(b broker.Bus) broker.Bus {
+	ts := newTestServer(t, wrapBus(func(b broker.Bus) broker.Bus {
 		return &headHeldBus{Bus: b, hold: 300 * time.Millisecond, subscribed: make(chan struct{})}
-	})
+	}))
 	ws := ts.dialWS(t, query("user_id", "alice"))
 	ws.Send(t, map[string]any{"action": "subscribe", "channels": []string{"news"}})
 	is.Equal(ws.Next(t)["event"], "ready")
@@ -501,7 +500,7 @@ func TestResumeRace(t *testing.T) {
 	for _, kind := range []string{"sse", "ws"} {
 		t.Run(kind, func(t *testing.T) {
 			is := is.New(t)
-			ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+			ts := newTestServer(t, func(o *testConfig) {
 				// This test is about exactly-once; a queue overflow would
 				// test slow consumers instead.
 				o.QueueSize = 8192
@@ -624,7 +623,7 @@ func TestResetOnUnusableCursor(t *testing.T) {
 	type setup func(t *testing.T, ts *testServer) string
 	cases := []struct {
 		name  string
-		tweak func(*transport.Options, *inbox.Limits, *broker.HistoryLimits)
+		tweak func(*testConfig)
 		// cursor publishes what the case needs and returns the cursor to
 		// resume from.
 		cursor setup
@@ -643,8 +642,8 @@ func TestResetOnUnusableCursor(t *testing.T) {
 			head, _ := ts.Bus.Head(t.Context())
 			return broker.Cursor{Epoch: head.Epoch, Seq: head.Seq + 5}.String()
 		}},
-		{"older than the channel history", func(_ *transport.Options, _ *inbox.Limits, h *broker.HistoryLimits) {
-			h.MaxPerChannel = 5
+		{"older than the channel history", func(c *testConfig) {
+			c.History.MaxPerChannel = 5
 		}, func(t *testing.T, ts *testServer) string {
 			head, _ := ts.Bus.Head(t.Context())
 			for i := range 20 {
@@ -652,8 +651,8 @@ func TestResetOnUnusableCursor(t *testing.T) {
 			}
 			return head.String()
 		}},
-		{"older than the inbox", func(_ *transport.Options, l *inbox.Limits, _ *broker.HistoryLimits) {
-			l.MaxPerUser = 5
+		{"older than the inbox", func(c *testConfig) {
+			c.Inbox.MaxPerUser = 5
 		}, func(t *testing.T, ts *testServer) string {
 			head, _ := ts.Bus.Head(t.Context())
 			for i := range 20 {
@@ -666,11 +665,7 @@ func TestResetOnUnusableCursor(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(kind+"/"+tc.name, func(t *testing.T) {
 				is := is.New(t)
-				var tweaks []func(*transport.Options, *inbox.Limits, *broker.HistoryLimits)
-				if tc.tweak != nil {
-					tweaks = append(tweaks, tc.tweak)
-				}
-				ts := newTestServer(t, tweaks...)
+				ts := newTestServer(t, tc.tweak)
 				cursor := tc.cursor(t, ts)
 				head, err := ts.Bus.Head(t.Context())
 				is.NoErr(err)
@@ -703,7 +698,7 @@ func TestSlowConsumer(t *testing.T) {
 	for _, kind := range []string{"ws", "sse"} {
 		t.Run(kind, func(t *testing.T) {
 			is := is.New(t)
-			ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+			ts := newTestServer(t, func(o *testConfig) {
 				o.QueueSize = 8
 				o.MaxBodyBytes = 1 << 20
 				// Far beyond the test's deadlines: the slow consumer must
@@ -820,7 +815,7 @@ func TestSlowConsumer(t *testing.T) {
 
 func TestSSEHeartbeat(t *testing.T) {
 	is := is.New(t)
-	ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+	ts := newTestServer(t, func(o *testConfig) {
 		o.HeartbeatInterval = 50 * time.Millisecond
 	})
 	sse := ts.dialSSE(t, query("user_id", "alice"))
@@ -842,7 +837,7 @@ func TestSSEHeartbeat(t *testing.T) {
 // after PongTimeout.
 func TestWSHeartbeatClosesSilentPeer(t *testing.T) {
 	is := is.New(t)
-	ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+	ts := newTestServer(t, func(o *testConfig) {
 		o.HeartbeatInterval = 50 * time.Millisecond
 		o.PongTimeout = 100 * time.Millisecond
 	})
@@ -858,7 +853,7 @@ func TestWSHeartbeatClosesSilentPeer(t *testing.T) {
 // connected through many intervals, while a silent one beside it is closed.
 func TestWSHeartbeatKeepsLivePeer(t *testing.T) {
 	is := is.New(t)
-	ts := newTestServer(t, func(o *transport.Options, _ *inbox.Limits, _ *broker.HistoryLimits) {
+	ts := newTestServer(t, func(o *testConfig) {
 		o.HeartbeatInterval = 50 * time.Millisecond
 		o.PongTimeout = time.Second
 	})

@@ -34,7 +34,7 @@ func BenchmarkFanOut(b *testing.B) {
 					conns = 200
 				}
 				s := New(Deps{Hub: broker.NewHub(0), Audit: audit.New(slog.New(slog.DiscardHandler)), Logger: slog.New(slog.DiscardHandler)},
-					Options{HeartbeatInterval: time.Hour, QueueSize: 256, WriteTimeout: 10 * time.Second})
+					Options{HeartbeatInterval: time.Hour, QueueSize: 256, WriteTimeout: 10 * time.Second}).streams
 				var got atomic.Int64
 				reached := make(chan struct{}, 1)
 				var target atomic.Int64
@@ -48,7 +48,7 @@ func BenchmarkFanOut(b *testing.B) {
 				}
 				cs := make([]*conn, conns)
 				for i := range cs {
-					c := s.newConn("u", transport, "")
+					c := s.newConn(streamParams{userID: "u"}, transport, "")
 					if sinkKind == "discard" {
 						c.out = countingSink{count}
 					} else {

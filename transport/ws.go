@@ -47,14 +47,13 @@ func (s *Server) handleWS() http.Handler {
 		}
 		// http.Server.Shutdown does not wait for hijacked connections:
 		// count this one until it has ended, so the owner can.
-		if !s.streamStarted() {
+		if !s.streams.started() {
 			release()
 			writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "shutting_down", Message: "the server is shutting down; reconnect"})
 			return
 		}
-		c := s.newConn(p.userID, "ws", r.RemoteAddr)
-		c.claims = p.claims
-		c.release = func() { release(); s.streamEnded() }
+		c := s.streams.newConn(p, "ws", r.RemoteAddr)
+		c.release = func() { release(); s.streams.ended() }
 		c.registered = make(chan struct{})
 		c.firstAction = make(chan struct{})
 		hj := &smallBuffers{ResponseWriter: w, timeout: s.opts.WriteTimeout, aborted: &c.aborted}
@@ -78,7 +77,7 @@ func (s *Server) handleWS() http.Handler {
 		if err != nil {
 			// Accept has already answered the client.
 			c.release()
-			s.log.Info("websocket accept failed", slog.String("remote_addr", r.RemoteAddr), slog.Any("error", err))
+			s.logger.Info("websocket accept failed", slog.String("remote_addr", r.RemoteAddr), slog.Any("error", err))
 			return
 		}
 		ws.SetReadLimit(s.opts.MaxFrameBytes)
@@ -87,7 +86,7 @@ func (s *Server) handleWS() http.Handler {
 		c.w = &wsWriter{ws: ws, out: hj.sock}
 		c.peerDone = make(chan struct{})
 		go s.readActions(ws, c)
-		s.stream(r.Context(), c, p)
+		s.streams.start(r.Context(), c, p)
 	})
 }
 
@@ -178,7 +177,7 @@ func (s *Server) readActions(ws *websocket.Conn, c *conn) {
 		typ, data, err := ws.Read(context.Background())
 		if err != nil {
 			if errors.Is(err, websocket.ErrMessageTooBig) {
-				c.kick("frame_too_large")
+				c.kick(reasonFrameTooLarge)
 			} else {
 				c.kick(reasonClientClosed)
 			}
@@ -215,7 +214,11 @@ func (s *Server) act(ctx context.Context, c *conn, typ websocket.MessageType, da
 				return errorFrame(e.Code, e.Message)
 			}
 		}
-		if _, err := s.changeChannels(ctx, c.id, a.Channels, a.Action == "subscribe", "ws", c.remote); err != nil {
+		change := s.subscribing()
+		if a.Action == "unsubscribe" {
+			change = s.unsubscribing()
+		}
+		if _, err := s.changeChannels(ctx, change, c.id, a.Channels, slog.String("via", "ws"), slog.String("remote_addr", c.remote)); err != nil {
 			e := statusOf(err)
 			return errorFrame(e.Code, e.Message)
 		}
@@ -299,29 +302,23 @@ func appendWSFrame(b []byte, opcode byte, payload []byte) []byte {
 // not answer within PongTimeout, so nothing waits for it.
 func (*wsWriter) appendHeartbeat(b []byte) []byte { return appendWSFrame(b, wsOpPing, nil) }
 
-func (ww *wsWriter) end(reason string) {
-	switch reason {
-	case reasonShutdown:
-		_ = ww.ws.Close(websocket.StatusServiceRestart, reason)
-	case reasonSlowConsumer, reasonResync:
-		_ = ww.ws.Close(websocket.StatusTryAgainLater, reason)
-	case "frame_too_large":
-		_ = ww.ws.Close(websocket.StatusMessageTooBig, reason)
-	case reasonReplayFailed:
-		_ = ww.ws.Close(websocket.StatusInternalError, reason)
-	case reasonTokenExpired:
+func (*wsWriter) awaitsPong() bool { return true }
+
+// end sends the close frame the reason's ending names (with an error frame
+// first where it asks for one), if any.
+func (ww *wsWriter) end(r reason) {
+	e := endingOf(r)
+	if e.wsClose == 0 {
+		return
+	}
+	if e.wsErrorFrame {
 		// The frame says why in the API's terms; the close code says it
 		// to clients that only look at onclose.
-		_, _ = ww.out.Write(appendTextMessage(nil, errorFrame(reason, endMessage(reason))))
-		_ = ww.ws.Close(statusTokenExpired, reason)
+		_, _ = ww.out.Write(appendTextMessage(nil, errorFrame(string(r), e.text(r))))
 	}
+	_ = ww.ws.Close(e.wsClose, string(r))
 }
 
 func (ww *wsWriter) close() {
 	_ = ww.ws.CloseNow()
 }
-
-// statusTokenExpired closes a WebSocket whose token expired: in the range
-// RFC 6455 leaves to applications, 4000 plus HTTP's 401, so a client tells
-// it from a network drop and fetches a new token before reconnecting.
-const statusTokenExpired websocket.StatusCode = 4001
