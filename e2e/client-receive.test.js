@@ -25,7 +25,8 @@ describe('browser client: receive', () => {
       const context = await newContext();
       t.after(() => context.close());
       const user = `recv-${transport}`;
-      const page = await openClientPage(context, svc, { userId: user, channels: ['news'], transport });
+      // 'team,eu': channel names may hold a comma (Laravel's and Pusher's rule).
+      const page = await openClientPage(context, svc, { userId: user, channels: ['news', 'team,eu'], transport });
       await waitForState(page);
       const st = await page.evaluate(() => window.clients.main.status);
       assert.equal(st.transport, transport);
@@ -34,18 +35,19 @@ describe('browser client: receive', () => {
       const first = await svc.send({ user_id: user, title: 'one', message: 'm1' });
       await svc.send({ channels: ['news'], title: 'news 1' });
       await svc.send({ channels: ['sports'], title: 'sports 0' }); // not subscribed: never arrives
+      await svc.send({ channels: ['team,eu'], title: 'team' });
       await svc.send({ user_id: user, title: 'two' });
-      assert.deepEqual(await waitForNotifications(page, 3), ['one', 'news 1', 'two']);
+      assert.deepEqual(await waitForNotifications(page, 4), ['one', 'news 1', 'team', 'two']);
 
       // Subscribe from the browser (SSE: the REST call; WS: the action frame).
       await page.evaluate(() => window.clients.main.subscribe(['sports']));
       await svc.send({ channels: ['sports'], title: 'sports 1' });
-      await waitForNotifications(page, 4);
+      await waitForNotifications(page, 5);
       await page.evaluate(() => window.clients.main.unsubscribe('news'));
       await svc.send({ channels: ['news'], title: 'news 2' });
       await svc.send({ user_id: user, title: 'three' });
-      assert.deepEqual(await waitForNotifications(page, 5), ['one', 'news 1', 'two', 'sports 1', 'three']);
-      assert.deepEqual(await page.evaluate(() => window.clients.main.channels), ['sports']);
+      assert.deepEqual(await waitForNotifications(page, 6), ['one', 'news 1', 'team', 'two', 'sports 1', 'three']);
+      assert.deepEqual(await page.evaluate(() => window.clients.main.channels), ['team,eu', 'sports']);
 
       // The inbox, and the unread count kept live by the events.
       await until(page, () => window.clients.main.unreadCount === 3);

@@ -573,8 +573,12 @@ class Stream {
     const u = new URL(this.o.url + path);
     const c = this.o.credentials;
     if (!c.tokenMode) u.searchParams.set('user_id', c.userId);
+    // channels=a,b; a name holding a comma (Laravel and Pusher allow it)
+    // goes whole in a channel= of its own.
     const channels = this.o.getChannels();
-    if (channels.length) u.searchParams.set('channels', channels.join(','));
+    const plain = channels.filter((c) => !c.includes(','));
+    if (plain.length) u.searchParams.set('channels', plain.join(','));
+    for (const c of channels) if (c.includes(',')) u.searchParams.append('channel', c);
     const cursor = this.o.getCursor();
     if (cursor) u.searchParams.set('last_event_id', cursor);
     return u;

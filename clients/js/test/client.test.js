@@ -197,3 +197,14 @@ test('an expired token without getToken stops; with getToken the client reconnec
   assert.equal(calls, 2);
   assert.equal(req.init.headers.Authorization, `Bearer ${token(later + 2)}`);
 });
+
+test('channel names holding a comma go whole in channel= parameters', async (t) => {
+  const fetch = scriptedFetch();
+  const { client } = newClient(fetch, { channels: ['news', 'a,b', 'orders.eu'] });
+  t.after(() => client.close());
+  const req = await fetch.next();
+  assert.equal(req.url.searchParams.get('channels'), 'news,orders.eu');
+  assert.deepEqual(req.url.searchParams.getAll('channel'), ['a,b']);
+  openStream(req).write(ready('ep-0'));
+  await next(client, 'status', (s) => s.state === 'open');
+});
