@@ -89,6 +89,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 	server := transport.New(transport.Deps{
 		Hub: hub, Bus: back.bus, Publisher: publisher, Inbox: back.inbox, Scheduler: back.scheduler,
 		Idempotency: back.idem, Audit: auditLog, Logger: logger, Check: back.check, Metrics: m,
+		Assets: assets,
 	}, transport.Options{
 		Mode:              back.mode,
 		HeartbeatInterval: cfg.HeartbeatInterval,

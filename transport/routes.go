@@ -34,5 +34,12 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", s.backend(s.handleMetrics()))
 	browser("GET /sse", s.handleSSE())
 	mux.Handle("GET /ws", s.handleWS()) // checks the origin itself: no CORS for WebSockets
+	// The browser client and its demo page (static.go). A module script is
+	// fetched with CORS: pages of other origins import the client.
+	if s.assets != nil {
+		browser("GET /client.js", s.handleAsset("clients/js/client.js", "text/javascript; charset=utf-8"))
+		browser("GET /client.d.ts", s.handleAsset("clients/js/client.d.ts", "application/typescript; charset=utf-8"))
+		mux.Handle("GET /{$}", s.handleAsset("web/index.html", "text/html; charset=utf-8")) // exactly /
+	}
 	return s.recoverPanics(jsonMuxErrors(mux))
 }

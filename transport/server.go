@@ -7,6 +7,7 @@ package transport
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
 	"time"
 
@@ -107,6 +108,10 @@ type Deps struct {
 	// Metrics is told of connections, deliveries, sends and fires, and
 	// serves GET /metrics; nil reports to nobody.
 	Metrics Metrics
+	// Assets holds the browser client (clients/js/client.js, client.d.ts)
+	// and the demo page (web/index.html), served at /client.js,
+	// /client.d.ts and /; nil serves none of them.
+	Assets fs.FS
 }
 
 // Server serves the HTTP API and the streams.
@@ -116,6 +121,7 @@ type Server struct {
 	logger  *slog.Logger
 	metrics Metrics
 	check   func(context.Context) error
+	assets  fs.FS
 	started time.Time
 
 	// What the REST resources call.
@@ -154,7 +160,7 @@ func New(d Deps, opts Options) *Server {
 		d.Publisher = publish.New(d.Bus, d.Audit, d.Metrics)
 	}
 	s := &Server{
-		opts: opts, audit: d.Audit, logger: d.Logger, metrics: d.Metrics, check: d.Check, started: time.Now(),
+		opts: opts, audit: d.Audit, logger: d.Logger, metrics: d.Metrics, check: d.Check, assets: d.Assets, started: time.Now(),
 		bus: d.Bus, publisher: d.Publisher, inbox: d.Inbox, sched: d.Scheduler, idem: d.Idempotency,
 		apiKey:  auth.NewKey(opts.APIKey),
 		rates:   newRateLimiters(opts.Rates),

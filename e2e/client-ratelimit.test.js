@@ -1,0 +1,35 @@
+// 429 then recovery: a connect over the per-user rate is refused with
+// Retry-After; the client waits exactly that long, then connects.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startService, launchBrowser, openClientPage, addClient, waitForState, waitForNotifications, record } from './lib/index.js';
+
+test('429 rate_limited: the client honours Retry-After, then connects and receives', async (t) => {
+  const [svc, browser] = await Promise.all([
+    startService({ env: { RATE_CONNECTS_PER_USER: '1', RATE_CONNECTS_PER_USER_BURST: '1' } }),
+    launchBrowser(),
+  ]);
+  t.after(() => svc.stop());
+  t.after(() => browser.close());
+  const context = await browser.newContext();
+  const user = 'limited';
+  // Two clients of one user that do not share (as two browsers would): the
+  // second connect comes within the second the rate allows one.
+  const page = await openClientPage(context, svc, { userId: user, transport: 'sse', shareConnection: false });
+  await waitForState(page);
+  await addClient(page, { userId: user, transport: 'sse', shareConnection: false, backoff: { base: 100, cap: 400 } }, { key: 'second' });
+  await waitForState(page, 'open', { key: 'second' });
+
+  const rec = await record(page, { key: 'second' });
+  const refused = rec.statuses.find((s) => s.state === 'reconnecting');
+  assert.equal(refused.reason, 'rate_limited');
+  // Retry-After: 1 wins over the backoff (whose draws stay below 400 ms).
+  assert.equal(refused.retryIn, 1000);
+  const opened = rec.statuses.find((s) => s.state === 'open');
+  assert.ok(opened.at - refused.at >= 1000, `waited ${opened.at - refused.at} ms`);
+  assert.deepEqual(rec.errors.map((e) => [e.code, e.status, e.fatal]), [['rate_limited', 429, false]]);
+
+  await svc.send({ user_id: user, title: 'after the wait' });
+  assert.deepEqual(await waitForNotifications(page, 1), ['after the wait']);
+  assert.deepEqual(await waitForNotifications(page, 1, { key: 'second' }), ['after the wait']);
+});
