@@ -717,10 +717,13 @@ class Stream {
       case 'reconnect':
         return { reason: msg.reason || 'server_shutdown' };
       case 'error': {
-        const err = new NotificationError(msg.code || 'server_error', msg.message);
+        // A refused connect (a limit met, an instance going away) comes as
+        // a 200 stream with one error event saying when to come back.
+        const retryAfter = Number.isFinite(msg.retry_after_ms) ? msg.retry_after_ms : null;
+        const err = new NotificationError(msg.code || 'server_error', msg.message, { retryAfter });
         this.o.onError(err);
         // The server closes the stream after an error event.
-        return { reason: err.code, tokenExpired: err.code === 'token_expired' };
+        return { reason: err.code, retryAfter, tokenExpired: err.code === 'token_expired' };
       }
       default:
         this.control(ev.type, msg);

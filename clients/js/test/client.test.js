@@ -208,3 +208,15 @@ test('channel names holding a comma go whole in channel= parameters', async (t) 
   openStream(req).write(ready('ep-0'));
   await next(client, 'status', (s) => s.state === 'open');
 });
+
+test('a refused connect answered as an event stream (what EventSource needs) is retried after its retry_after_ms', async (t) => {
+  const fetch = scriptedFetch();
+  const { client } = newClient(fetch);
+  t.after(() => client.close());
+  const req = await fetch.next();
+  const waiting = next(client, 'status', (st) => st.state === 'reconnecting' && st.reason === 'rate_limited');
+  const s = openStream(req);
+  s.write('retry: 1500\n\nevent: error\ndata: {"event":"error","code":"rate_limited","message":"too many connections from this address; retry later","retry_after_ms":1500}\n\n');
+  s.close();
+  assert.equal((await waiting).retryIn, 1500, "the server's delay wins over the backoff");
+});
