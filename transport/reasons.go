@@ -1,6 +1,10 @@
 package transport
 
-import "github.com/coder/websocket"
+import (
+	"github.com/coder/websocket"
+
+	"notification-service/pusher"
+)
 
 // reason is why a stream ends. It is recorded in the disconnect audit event
 // and the disconnects metric, and told to the client the way its transport
@@ -40,6 +44,10 @@ type ending struct {
 	// wsErrorFrame sends an error frame with code and message before the
 	// close, for clients that read frames but not close codes.
 	wsErrorFrame bool
+	// pusherClose is the Pusher protocol's close code (4200: reconnect at
+	// once, 4100: reconnect with backoff, 4201: pong not received);
+	// NoCode falls back to wsClose.
+	pusherClose pusher.Code
 	// message explains the reason to a person; "" uses the reason itself.
 	message string
 }
@@ -52,12 +60,12 @@ const statusTokenExpired websocket.StatusCode = 4001
 var endings = map[reason]ending{
 	reasonClientClosed: {},
 	reasonWriteFailed:  {},
-	reasonPingTimeout:  {},
-	reasonShutdown:     {sseEvent: "reconnect", wsClose: websocket.StatusServiceRestart},
-	reasonResync:       {sseEvent: "reconnect", wsClose: websocket.StatusTryAgainLater},
-	reasonSlowConsumer: {sseEvent: "error", wsClose: websocket.StatusTryAgainLater,
+	reasonPingTimeout:  {pusherClose: pusher.CodePongTimeout},
+	reasonShutdown:     {sseEvent: "reconnect", wsClose: websocket.StatusServiceRestart, pusherClose: pusher.CodeReconnect},
+	reasonResync:       {sseEvent: "reconnect", wsClose: websocket.StatusTryAgainLater, pusherClose: pusher.CodeReconnect},
+	reasonSlowConsumer: {sseEvent: "error", wsClose: websocket.StatusTryAgainLater, pusherClose: pusher.CodeOverCapacity,
 		message: "the connection fell too far behind; reconnect to resume from your last event id"},
-	reasonReplayFailed: {sseEvent: "error", wsClose: websocket.StatusInternalError,
+	reasonReplayFailed: {sseEvent: "error", wsClose: websocket.StatusInternalError, pusherClose: pusher.CodeReconnect,
 		message: "could not replay missed notifications; reconnect"},
 	reasonTokenExpired: {sseEvent: "error", wsClose: statusTokenExpired, wsErrorFrame: true,
 		message: "the token has expired; get a new token and reconnect with it"},

@@ -77,6 +77,10 @@ type Options struct {
 	PusherTimestampWindow time.Duration
 	// PusherEventLimits bound the HTTP API's bodies.
 	PusherEventLimits pusher.EventLimits
+	// PusherClientEventRate bounds each Pusher connection's client events
+	// (Echo's whisper), per second with as much burst; 0 means 10, Pusher's
+	// own bound.
+	PusherClientEventRate float64
 	// Mapping turns Laravel's broadcasts into notifications.
 	Mapping laravel.Mapping
 
@@ -152,6 +156,9 @@ func New(d Deps, opts Options) *Server {
 	}
 	if opts.MaxJSONDepth <= 0 {
 		opts.MaxJSONDepth = DefaultMaxJSONDepth
+	}
+	if opts.PusherClientEventRate <= 0 {
+		opts.PusherClientEventRate = 10
 	}
 	if d.Metrics == nil {
 		d.Metrics = noMetrics{}
