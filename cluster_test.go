@@ -51,35 +51,36 @@ func TestClusterDeliversAcrossInstances(t *testing.T) {
 		sse := nodes[1].openSSE(t, query("user_id", "ana", "channels", "news"))
 		sse.Ready(t)
 		ws := nodes[2].openWS(t, query("user_id", "ben", "channels", "news"))
-		is.Equal(ws.NextEvent(t, "ready")["user_id"], "ben")
+		is.Equal(ws.Ready(t)["user_id"], "ben")
 
 		var ids []string
 		for i := range 3 {
 			out := send(t, nodes[i], map[string]any{"type": "t", "title": fmt.Sprint(i), "message": "m", "channels": []string{"news"}})
 			ids = append(ids, out["id"].(string))
 		}
-		for _, id := range ids {
-			is.Equal(sse.Next(t).JSON(t)["id"], id) // in order
-			is.Equal(ws.NextEvent(t, "notification")["id"], id)
+		for _, id := range ids { // in order
+			sse.NextNotification(t, id)
+			ws.NextNotification(t, id)
 		}
 		// A user-addressed one goes to that user only.
 		out := send(t, nodes[0], map[string]any{"type": "t", "title": "x", "message": "m", "user_id": "ana"})
-		is.Equal(sse.Next(t).JSON(t)["id"], out["id"])
+		sse.NextNotification(t, out["id"].(string))
 		marker := send(t, nodes[0], map[string]any{"type": "t", "title": "end", "message": "m", "channels": []string{"news"}})
-		is.Equal(ws.NextEvent(t, "notification")["id"], marker["id"]) // ben never saw ana's
+		ws.NextNotification(t, marker["id"].(string)) // ben never saw ana's
 	})
 
 	t.Run("a server-side subscribe reaches the instance holding the connection", func(t *testing.T) {
 		is := is.New(t)
 		ws := nodes[2].openWS(t, query("user_id", "carl"))
-		ready := ws.NextEvent(t, "ready")
+		ready := ws.Ready(t)
 		connID := ready["connection_id"].(string)
 
 		status, sub := nodes[0].do(t, http.MethodPost, "/api/v1/connections/"+connID+"/subscribe", map[string]any{"channels": []string{"deals"}})
 		is.Equal(status, http.StatusOK)
 		is.Equal(sub["channels"], []any{"deals"})
+		is.Equal(ws.NextEvent(t, "subscribed")["channels"], []any{"deals"}) // told on its own instance
 		out := send(t, nodes[1], map[string]any{"type": "t", "title": "deal", "message": "m", "channels": []string{"deals"}})
-		is.Equal(ws.NextEvent(t, "notification")["id"], out["id"])
+		ws.NextNotification(t, out["id"].(string))
 
 		status, _ = nodes[0].do(t, http.MethodPost, "/api/v1/connections/no-such-conn/subscribe", map[string]any{"channels": []string{"deals"}})
 		is.Equal(status, http.StatusNotFound)
@@ -90,11 +91,10 @@ func TestClusterDeliversAcrossInstances(t *testing.T) {
 		sse := nodes[0].openSSE(t, query("user_id", "dora", "channels", "alerts"))
 		sse.Ready(t)
 		first := send(t, nodes[0], map[string]any{"type": "t", "title": "seen", "message": "m", "user_id": "dora"})
-		ev := sse.Next(t)
-		is.Equal(ev.JSON(t)["id"], first["id"])
+		seen := sse.NextNotification(t, first["id"].(string))
 		sse.Close()
 
-		var missed []any
+		var missed []string
 		for i := range 6 {
 			body := map[string]any{"type": "t", "title": fmt.Sprint("missed ", i), "message": "m"}
 			switch i % 3 {
@@ -107,18 +107,14 @@ func TestClusterDeliversAcrossInstances(t *testing.T) {
 			}
 			out := send(t, nodes[i%3], body)
 			if i%3 != 2 {
-				missed = append(missed, out["id"])
+				missed = append(missed, out["id"].(string))
 			}
 		}
-		back := streamtest.DialSSE(t, nodes[1].client, nodes[1].url+"/sse?"+query("user_id", "dora", "channels", "alerts"), "Last-Event-ID", ev.ID)
+		back := streamtest.DialSSE(t, nodes[1].client, nodes[1].url+"/sse?"+query("user_id", "dora", "channels", "alerts"), "Last-Event-ID", seen.Cursor())
 		back.Ready(t)
-		var got []any
-		for range missed {
-			got = append(got, back.Next(t).JSON(t)["id"])
-		}
-		is.Equal(got, missed)
+		is.Equal(streamtest.IDs(back.NextNotifications(t, len(missed))), missed)
 		live := send(t, nodes[2], map[string]any{"type": "t", "title": "live", "message": "m", "user_id": "dora"})
-		is.Equal(back.Next(t).JSON(t)["id"], live["id"]) // nothing replayed twice in between
+		back.NextNotification(t, live["id"].(string)) // nothing replayed twice in between
 	})
 
 	t.Run("an idempotency key holds across instances", func(t *testing.T) {
@@ -140,8 +136,7 @@ func TestClusterDeliversAcrossInstances(t *testing.T) {
 		sse.Ready(t)
 		status, _ := nodes[1].do(t, http.MethodPut, "/api/v1/notifications/finn/"+out["id"].(string)+"/read", nil)
 		is.Equal(status, http.StatusOK)
-		ev := sse.Next(t)
-		is.Equal(ev.Event, "read") // the read event crosses instances too
+		sse.NextEvent(t, "read") // the read event crosses instances too
 		_, box := nodes[2].do(t, http.MethodGet, "/api/v1/notifications/user/finn", nil)
 		is.Equal(box["unread"], float64(0))
 	})
@@ -156,7 +151,7 @@ func TestClusterKeepsToItsPrefix(t *testing.T) {
 	sse := nodes[1].openSSE(t, query("user_id", "ivy", "channels", "news"))
 	sse.Ready(t)
 	out := send(t, nodes[0], map[string]any{"type": "t", "title": "x", "message": "m", "user_id": "ivy"})
-	is.Equal(sse.Next(t).JSON(t)["id"], out["id"])
+	sse.NextNotification(t, out["id"].(string))
 	send(t, nodes[0], map[string]any{"type": "t", "title": "x", "message": "m", "channels": []string{"news"}})
 	nodes[1].doWithHeaders(t, http.MethodPost, "/api/v1/notifications/send", map[string]any{"type": "t", "title": "x", "message": "m", "user_id": "ivy"}, "Idempotency-Key", "k1")
 	nodes[0].mustSchedule(t, map[string]any{"type": "t", "title": "x", "message": "m", "user_id": "ivy",
@@ -269,8 +264,7 @@ func TestClusterAnotherInstanceFiresWhenTheSchedulingOneIsGone(t *testing.T) {
 	nodes[0].stop() // gone before the item is due
 	is.NoErr(nodes[0].wait(t))
 
-	ev := sse.Next(t)
-	is.Equal(ev.JSON(t)["id"], out["id"])
+	sse.NextNotification(t, out["id"].(string))
 	nodes[1].logs.waitRecord(t, "fire audit", auditRecord("fire", map[string]any{"schedule_id": out["id"]}))
 }
 
@@ -335,9 +329,8 @@ func TestClusterRedisOutage(t *testing.T) {
 	is.Equal(box["total"], float64(len(accepted)))
 	got := map[string]bool{}
 	for len(got) < len(accepted) {
-		ev := sse.Next(t)
-		if ev.Event == "" {
-			got[ev.JSON(t)["id"].(string)] = true
+		if f := sse.Next(t); f.Event() == "notification" {
+			got[f.ID()] = true
 		}
 	}
 	for _, id := range accepted {

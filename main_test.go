@@ -289,9 +289,7 @@ func TestServeEndToEnd(t *testing.T) {
 	is.Equal(first["title"], "Nueva tarea")
 
 	sse := svc.openSSE(t, query("user_id", "user123"))
-	ready := sse.Next(t)
-	is.Equal(ready.Event, "ready")
-	is.Equal(ready.JSON(t)["user_id"], "user123")
+	is.Equal(sse.Ready(t)["user_id"], "user123")
 
 	at := time.Now().Add(200 * time.Millisecond).UTC()
 	status, scheduled := svc.do(t, http.MethodPost, "/api/v1/notifications/schedule", map[string]any{
@@ -301,14 +299,10 @@ func TestServeEndToEnd(t *testing.T) {
 	is.Equal(status, http.StatusCreated)
 	is.Equal(scheduled["user_id"], "user123")
 
-	ev := sse.Next(t)
+	n := sse.NextNotification(t, scheduled["id"].(string)) // the default event type, its id: its cursor
 	arrived := time.Now()
-	is.Equal(ev.Event, "") // a notification: the default event type
-	n := ev.JSON(t)
-	is.Equal(n["event"], "notification")
 	is.Equal(n["title"], "Later")
 	is.Equal(n["user_id"], "user123")
-	is.Equal(ev.ID, n["cursor"])
 	is.True(!arrived.Before(at)) // not early
 
 	svc.logs.waitRecord(t, "fire audit", auditRecord("fire", map[string]any{"schedule_id": scheduled["id"]}))
@@ -322,7 +316,7 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	svc := startService(t)
 
 	sse := svc.openSSE(t, query("user_id", "u1"))
-	is.Equal(sse.Next(t).Event, "ready")
+	sse.Ready(t)
 	// This client does not read yet, so the server's close handshake with
 	// it cannot finish: http.Server.Shutdown does not wait for a hijacked
 	// connection, serve must.
@@ -332,9 +326,7 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	start := time.Now()
 	svc.stop()
 
-	ev := sse.Next(t)
-	is.Equal(ev.Event, "reconnect")
-	is.Equal(ev.JSON(t)["reason"], "server_shutdown")
+	is.Equal(sse.NextEvent(t, "reconnect")["reason"], "server_shutdown")
 	_, more := sse.NextOrEnd(t)
 	is.True(!more)    // then the stream ends...
 	is.NoErr(sse.Err) // ...cleanly, at EOF
@@ -376,7 +368,7 @@ func TestServeFinishesInFlightRequestDuringShutdown(t *testing.T) {
 	// Its reconnect event proves Shutdown has closed the listener (it runs
 	// the shutdown hooks after that).
 	sse := svc.openSSE(t, query("user_id", "watcher"))
-	is.Equal(sse.Next(t).Event, "ready")
+	sse.Ready(t)
 
 	conn, err := net.Dial("tcp", svc.addr)
 	is.NoErr(err)
@@ -392,7 +384,7 @@ func TestServeFinishesInFlightRequestDuringShutdown(t *testing.T) {
 	is.Equal(resp.StatusCode, http.StatusContinue) // the handler is running
 
 	svc.stop()
-	is.Equal(sse.Next(t).Event, "reconnect") // shutdown is under way
+	sse.NextEvent(t, "reconnect") // shutdown is under way
 	if c, err := net.Dial("tcp", svc.addr); err == nil {
 		c.Close()
 		t.Fatal("the listener still accepts during shutdown")
@@ -503,8 +495,7 @@ func TestServeAuditsConnectAndDisconnect(t *testing.T) {
 	svc := startService(t)
 
 	ws := svc.openWS(t, query("user_id", "auditee", "channels", "news"))
-	ready := ws.Next(t)
-	is.Equal(ready["event"], "ready")
+	ready := ws.Ready(t)
 	connID := ready["connection_id"].(string)
 
 	connect := svc.logs.waitRecord(t, "connect audit", auditRecord("connect", map[string]any{"connection_id": connID}))

@@ -27,7 +27,7 @@ func TestMetricsInRedisMode(t *testing.T) {
 	sse.Ready(t)
 	status, sent := svc.do(t, http.MethodPost, "/api/v1/notifications/send", map[string]any{"title": "hi", "user_id": "ana"})
 	is.Equal(status, http.StatusCreated)
-	is.Equal(sse.Next(t).JSON(t)["id"], sent["id"])
+	sse.NextNotification(t, sent["id"].(string))
 	var s metricstest.Samples
 	waitUntil(t, func() bool {
 		s = svc.scrape(t)

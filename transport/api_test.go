@@ -11,6 +11,7 @@ import (
 	"github.com/matryer/is"
 
 	"notification-service/broker"
+	"notification-service/internal/streamtest"
 )
 
 // The seed's curl examples, byte for byte (the -d '…' payloads).
@@ -129,42 +130,6 @@ func apiSchedule(t *testing.T, ts *testServer, body any, headers ...string) map[
 	return resp
 }
 
-// apiSSE opens an SSE stream and reads its ready event.
-func apiSSE(t *testing.T, ts *testServer, kv ...string) (*sseClient, map[string]any) {
-	t.Helper()
-	c := ts.dialSSE(t, query(kv...))
-	return c, c.Ready(t)
-}
-
-// apiNextNotification reads the next SSE event and checks it is the
-// notification with the given id.
-func apiNextNotification(t *testing.T, c *sseClient, id string) map[string]any {
-	t.Helper()
-	ev := c.Next(t)
-	if ev.Event != "" {
-		t.Fatalf("got event %q (%s), want notification %s", ev.Event, ev.Data, id)
-	}
-	n := ev.JSON(t)
-	if n["event"] != "notification" || n["id"] != id {
-		t.Fatalf("got %v, want notification %s", n, id)
-	}
-	return n
-}
-
-// apiNextEvent reads the next SSE event and checks its name.
-func apiNextEvent(t *testing.T, c *sseClient, event string) map[string]any {
-	t.Helper()
-	ev := c.Next(t)
-	if ev.Event != event {
-		t.Fatalf("got event %q (%s), want %q", ev.Event, ev.Data, event)
-	}
-	m := ev.JSON(t)
-	if m["event"] != event {
-		t.Fatalf("data event %v, want %q", m["event"], event)
-	}
-	return m
-}
-
 // apiTime parses an RFC 3339 timestamp from a JSON field and checks it is
 // UTC.
 func apiTime(t *testing.T, v any) time.Time {
@@ -273,14 +238,15 @@ func TestSeedAPIScheduleCurl(t *testing.T) {
 func TestSeedAPIPHPClientSend(t *testing.T) {
 	is := is.New(t)
 	ts := newTestServer(t)
-	sse, _ := apiSSE(t, ts, "user_id", "user123")
+	sse := ts.dialSSE(t, query("user_id", "user123"))
+	sse.Ready(t)
 
 	status, resp, _ := ts.do(t, http.MethodPost, "/api/v1/notifications/send", phpSendBody)
 	is.Equal(status, http.StatusCreated)
 	id := resp["id"].(string)
 	apiTime(t, resp["timestamp"])
 
-	n := apiNextNotification(t, sse, id)
+	n := sse.NextNotification(t, id)
 	is.Equal(n["title"], "Nueva tarea á")
 	is.Equal(n["message"], "Revisa http://app.test/tareas")
 	e := apiEntries(t, apiInbox(t, ts, "user123", ""))[0]
@@ -323,13 +289,15 @@ func TestSeedAPIHealth(t *testing.T) {
 func TestAPISendBatchUserIDs(t *testing.T) {
 	is := is.New(t)
 	ts := newTestServer(t)
-	sseA, _ := apiSSE(t, ts, "user_id", "a")
-	sseB, _ := apiSSE(t, ts, "user_id", "b")
+	sseA := ts.dialSSE(t, query("user_id", "a"))
+	sseA.Ready(t)
+	sseB := ts.dialSSE(t, query("user_id", "b"))
+	sseB.Ready(t)
 
 	id := ts.send(t, map[string]any{"title": "batch", "user_ids": []any{"a", "b", "a"}})
 
-	apiNextNotification(t, sseA, id)
-	apiNextNotification(t, sseB, id)
+	sseA.NextNotification(t, id)
+	sseB.NextNotification(t, id)
 	for _, u := range []string{"a", "b"} {
 		body := apiInbox(t, ts, u, "")
 		is.Equal(apiIDs(t, body), []string{id}) // once, though "a" was named twice
@@ -337,7 +305,7 @@ func TestAPISendBatchUserIDs(t *testing.T) {
 	}
 	// "a" got it once: the next thing on its stream is the marker.
 	marker := ts.send(t, map[string]any{"title": "marker", "user_id": "a"})
-	apiNextNotification(t, sseA, marker)
+	sseA.NextNotification(t, marker)
 
 	rec := ts.Logs.Records("send")[0]
 	is.Equal(rec["notification_id"], id)
@@ -347,12 +315,14 @@ func TestAPISendBatchUserIDs(t *testing.T) {
 func TestAPISendChannelBroadcast(t *testing.T) {
 	is := is.New(t)
 	ts := newTestServer(t)
-	news, _ := apiSSE(t, ts, "user_id", "u", "channels", "news,sports")
-	other, _ := apiSSE(t, ts, "user_id", "w")
+	news := ts.dialSSE(t, query("user_id", "u", "channels", "news,sports"))
+	news.Ready(t)
+	other := ts.dialSSE(t, query("user_id", "w"))
+	other.Ready(t)
 
 	id := ts.send(t, map[string]any{"title": "breaking", "channels": []any{"news", "news", "sports"}})
 
-	n := apiNextNotification(t, news, id)
+	n := news.NextNotification(t, id)
 	is.Equal(apiStrings(n["channels"]), []string{"news", "sports"})
 	_, hasUser := n["user_id"]
 	is.True(!hasUser)
@@ -363,9 +333,9 @@ func TestAPISendChannelBroadcast(t *testing.T) {
 	// Once per connection though it matched two channels; nothing for a
 	// connection on neither.
 	m1 := ts.send(t, map[string]any{"title": "marker", "user_id": "u"})
-	apiNextNotification(t, news, m1)
+	news.NextNotification(t, m1)
 	m2 := ts.send(t, map[string]any{"title": "marker", "user_id": "w"})
-	apiNextNotification(t, other, m2)
+	other.NextNotification(t, m2)
 }
 
 func TestAPISendUserIDAsInteger(t *testing.T) {
@@ -383,10 +353,11 @@ func TestAPISendUserIDAsInteger(t *testing.T) {
 func TestAPISendTypeDefaultsToInfo(t *testing.T) {
 	is := is.New(t)
 	ts := newTestServer(t)
-	sse, _ := apiSSE(t, ts, "user_id", "u")
+	sse := ts.dialSSE(t, query("user_id", "u"))
+	sse.Ready(t)
 
 	id := ts.send(t, map[string]any{"message": "no title, no type", "user_id": "u"})
-	is.Equal(apiNextNotification(t, sse, id)["type"], "info")
+	is.Equal(sse.NextNotification(t, id)["type"], "info")
 	is.Equal(apiEntries(t, apiInbox(t, ts, "u", ""))[0]["type"], "info")
 }
 
@@ -446,7 +417,8 @@ func apiSendErrorCases() []apiErrorCase {
 
 func TestAPISendErrors(t *testing.T) {
 	ts := newTestServer(t)
-	sse, _ := apiSSE(t, ts, "user_id", "u1", "channels", "c0")
+	sse := ts.dialSSE(t, query("user_id", "u1", "channels", "c0"))
+	sse.Ready(t)
 	cases := append(apiSendErrorCases(), apiErrorCase{
 		name: "scheduled_at on send", body: `{"title": "x", "user_id": "u1", "scheduled_at": "2030-01-01T00:00:00Z"}`,
 		status: http.StatusBadRequest, code: "unknown_field", field: "scheduled_at",
@@ -464,7 +436,7 @@ func TestAPISendErrors(t *testing.T) {
 	}
 	// Nor did anything reach the live connection: the marker comes first.
 	marker := ts.send(t, map[string]any{"title": "marker", "user_id": "u1"})
-	apiNextNotification(t, sse, marker)
+	sse.NextNotification(t, marker)
 }
 
 func TestAPIScheduleErrors(t *testing.T) {
@@ -765,28 +737,28 @@ func TestAPIInboxReadAllAndDelete(t *testing.T) {
 func TestAPIPushInboxChangesToLiveConnections(t *testing.T) {
 	is := is.New(t)
 	ts := newTestServer(t)
-	sse, _ := apiSSE(t, ts, "user_id", "u")
+	sse := ts.dialSSE(t, query("user_id", "u"))
+	sse.Ready(t)
 	ws := ts.dialWS(t, query("user_id", "u"))
-	is.Equal(ws.Next(t)["event"], "ready")
-	otherSSE, _ := apiSSE(t, ts, "user_id", "v")
+	ws.Ready(t)
+	otherSSE := ts.dialSSE(t, query("user_id", "v"))
+	otherSSE.Ready(t)
 	otherWS := ts.dialWS(t, query("user_id", "v"))
-	is.Equal(otherWS.Next(t)["event"], "ready")
+	otherWS.Ready(t)
 
 	ids := apiFill(t, ts, "u", 3)
 	for _, id := range ids {
-		apiNextNotification(t, sse, id)
-		m := ws.Next(t)
-		is.Equal(m["event"], "notification")
-		is.Equal(m["id"], id)
+		for _, c := range []streamtest.Stream{sse, ws} {
+			c.NextNotification(t, id)
+		}
 	}
 
 	// both checks that the SSE and the WebSocket connection got event
 	// next, with the fields given.
 	both := func(event string, want map[string]any) {
 		t.Helper()
-		got := []map[string]any{apiNextEvent(t, sse, event), ws.Next(t)}
-		for _, m := range got {
-			is.Equal(m["event"], event)
+		for _, c := range []streamtest.Stream{sse, ws} {
+			m := c.NextEvent(t, event)
 			is.Equal(m["user_id"], "u")
 			for k, v := range want {
 				is.Equal(m[k], v)
@@ -808,8 +780,8 @@ func TestAPIPushInboxChangesToLiveConnections(t *testing.T) {
 
 	// A new unread one, deleted unread: the count drops in the push.
 	fresh := ts.send(t, map[string]any{"title": "fresh", "user_id": "u"})
-	apiNextNotification(t, sse, fresh)
-	is.Equal(ws.Next(t)["id"], fresh)
+	sse.NextNotification(t, fresh)
+	ws.NextNotification(t, fresh)
 	status, _, _ = ts.do(t, http.MethodDelete, "/api/v1/notifications/u/"+fresh, nil)
 	is.Equal(status, http.StatusNoContent)
 	both("deleted", map[string]any{"id": fresh, "unread": float64(0)})
@@ -817,10 +789,8 @@ func TestAPIPushInboxChangesToLiveConnections(t *testing.T) {
 	// The other user's connections got none of it: their next event is
 	// their own notification.
 	mine := ts.send(t, map[string]any{"title": "yours", "user_id": "v"})
-	apiNextNotification(t, otherSSE, mine)
-	m := otherWS.Next(t)
-	is.Equal(m["event"], "notification")
-	is.Equal(m["id"], mine)
+	otherSSE.NextNotification(t, mine)
+	otherWS.NextNotification(t, mine)
 }
 
 // ---------------------------------------------------------------- subscribe
@@ -828,7 +798,8 @@ func TestAPIPushInboxChangesToLiveConnections(t *testing.T) {
 func TestAPISubscribeConnection(t *testing.T) {
 	is := is.New(t)
 	ts := newTestServer(t)
-	sse, ready := apiSSE(t, ts, "user_id", "u")
+	sse := ts.dialSSE(t, query("user_id", "u"))
+	ready := sse.Ready(t)
 	connID, _ := ready["connection_id"].(string)
 	is.True(connID != "")
 	is.Equal(ready["channels"], []any{})
@@ -838,29 +809,29 @@ func TestAPISubscribeConnection(t *testing.T) {
 	is.Equal(sub["connection_id"], connID)
 	is.Equal(sub["user_id"], "u")
 	is.Equal(apiStrings(sub["channels"]), []string{"news"})
-	ev := apiNextEvent(t, sse, "subscribed")
+	ev := sse.NextEvent(t, "subscribed")
 	is.Equal(ev["connection_id"], connID)
 	is.Equal(apiStrings(ev["channels"]), []string{"news"})
 	is.Equal(len(ts.Logs.Records("subscribe")), 1)
 
 	news := ts.send(t, map[string]any{"title": "on news", "channels": []any{"news"}})
-	apiNextNotification(t, sse, news)
+	sse.NextNotification(t, news)
 
 	// Adding to the set keeps what was there.
 	status, sub, _ = ts.do(t, http.MethodPost, "/api/v1/connections/"+connID+"/subscribe", `{"channels":["sports","news"]}`)
 	is.Equal(status, http.StatusOK)
 	is.Equal(apiStrings(sub["channels"]), []string{"news", "sports"})
-	apiNextEvent(t, sse, "subscribed")
+	sse.NextEvent(t, "subscribed")
 
 	status, sub, _ = ts.do(t, http.MethodPost, "/api/v1/connections/"+connID+"/unsubscribe", `{"channels":["news"]}`)
 	is.Equal(status, http.StatusOK)
 	is.Equal(apiStrings(sub["channels"]), []string{"sports"})
-	ev = apiNextEvent(t, sse, "unsubscribed")
+	ev = sse.NextEvent(t, "unsubscribed")
 	is.Equal(apiStrings(ev["channels"]), []string{"news"})
 
 	ts.send(t, map[string]any{"title": "missed", "channels": []any{"news"}})
 	marker := ts.send(t, map[string]any{"title": "marker", "user_id": "u"})
-	apiNextNotification(t, sse, marker)
+	sse.NextNotification(t, marker)
 
 	cases := []struct {
 		name, path, body string
@@ -884,13 +855,13 @@ func TestAPISubscribeConnection(t *testing.T) {
 	}
 	// None of the failures changed the connection or pushed anything.
 	marker = ts.send(t, map[string]any{"title": "marker 2", "user_id": "u"})
-	apiNextNotification(t, sse, marker)
+	sse.NextNotification(t, marker)
 	is.Equal(len(ts.Logs.Records("subscribe")), 2)
 }
 
 func TestAPISubscribeTooManyChannels(t *testing.T) {
 	ts := newTestServer(t, func(o *testConfig) { o.MaxChannels = 2 })
-	_, ready := apiSSE(t, ts, "user_id", "u", "channels", "a,b")
+	ready := ts.dialSSE(t, query("user_id", "u", "channels", "a,b")).Ready(t)
 	status, body, hdr := ts.do(t, http.MethodPost, "/api/v1/connections/"+ready["connection_id"].(string)+"/subscribe", `{"channels":["c"]}`)
 	apiWantError(t, status, body, hdr, http.StatusBadRequest, "too_many_channels", "channels")
 }
@@ -900,7 +871,8 @@ func TestAPISubscribeTooManyChannels(t *testing.T) {
 func TestAPIIdempotencyKeySend(t *testing.T) {
 	is := is.New(t)
 	ts := newTestServer(t)
-	sse, _ := apiSSE(t, ts, "user_id", "u")
+	sse := ts.dialSSE(t, query("user_id", "u"))
+	sse.Ready(t)
 	body := `{"title":"once","user_id":"u"}`
 	const send = "/api/v1/notifications/send"
 
@@ -917,9 +889,9 @@ func TestAPIIdempotencyKeySend(t *testing.T) {
 	is.Equal(apiIDs(t, apiInbox(t, ts, "u", "")), []string{id})
 	is.Equal(len(ts.Logs.Records("send")), 1)
 	is.Equal(len(ts.Logs.Records("delivery")), 1)
-	apiNextNotification(t, sse, id)
+	sse.NextNotification(t, id)
 	marker := ts.send(t, map[string]any{"title": "marker", "user_id": "u"})
-	apiNextNotification(t, sse, marker) // the retry delivered nothing
+	sse.NextNotification(t, marker) // the retry delivered nothing
 
 	// Same key, different body: refused, and nothing sent.
 	status, resp, hdr := ts.do(t, http.MethodPost, send, `{"title":"twice","user_id":"u"}`, "Idempotency-Key", "k1")
@@ -936,13 +908,13 @@ func TestAPIIdempotencyKeySend(t *testing.T) {
 	status, resp, hdr = ts.do(t, http.MethodPost, send, `{"title":"fixed","user_id":"u"}`, "Idempotency-Key", "k2")
 	is.Equal(status, http.StatusCreated)
 	is.Equal(hdr.Get("Idempotent-Replayed"), "")
-	apiNextNotification(t, sse, resp["id"].(string))
+	sse.NextNotification(t, resp["id"].(string))
 
 	// Another key is another send, though the body is the same.
 	status, resp, _ = ts.do(t, http.MethodPost, send, body, "Idempotency-Key", "k3")
 	is.Equal(status, http.StatusCreated)
 	is.True(resp["id"] != id)
-	apiNextNotification(t, sse, resp["id"].(string))
+	sse.NextNotification(t, resp["id"].(string))
 	is.Equal(apiInbox(t, ts, "u", "")["total"], float64(4))
 }
 
@@ -979,14 +951,15 @@ func TestAPIIdempotencyKeySchedule(t *testing.T) {
 func TestAPIScheduleFiresOnTimeOnce(t *testing.T) {
 	is := is.New(t)
 	ts := newTestServer(t)
-	sse, _ := apiSSE(t, ts, "user_id", "u")
+	sse := ts.dialSSE(t, query("user_id", "u"))
+	sse.Ready(t)
 
 	at := time.Now().Add(150 * time.Millisecond).UTC().Truncate(time.Millisecond)
 	resp := apiSchedule(t, ts, map[string]any{"title": "due", "user_id": "u", "scheduled_at": apiAt(at)})
 	id := resp["id"].(string)
 	is.Equal(resp["scheduled_at"], apiAt(at))
 
-	n := apiNextNotification(t, sse, id)
+	n := sse.NextNotification(t, id)
 	arrived := time.Now()
 	fired := apiTime(t, n["timestamp"])
 	is.True(!fired.Before(at))      // not early
@@ -1000,7 +973,7 @@ func TestAPIScheduleFiresOnTimeOnce(t *testing.T) {
 	status, body, hdr = ts.do(t, http.MethodDelete, "/api/v1/schedules/"+id, nil)
 	apiWantError(t, status, body, hdr, http.StatusNotFound, "schedule_not_found", "")
 	marker := ts.send(t, map[string]any{"title": "marker", "user_id": "u"})
-	apiNextNotification(t, sse, marker)
+	sse.NextNotification(t, marker)
 	is.Equal(apiIDs(t, apiInbox(t, ts, "u", "")), []string{marker, id})
 
 	waitFor(t, "the fire audit record", func() bool { return len(ts.Logs.Records("fire")) == 1 })
@@ -1072,7 +1045,8 @@ func TestAPIScheduleListGetCancel(t *testing.T) {
 func TestAPIScheduleCancelledNeverFires(t *testing.T) {
 	is := is.New(t)
 	ts := newTestServer(t)
-	sse, _ := apiSSE(t, ts, "user_id", "u")
+	sse := ts.dialSSE(t, query("user_id", "u"))
+	sse.Ready(t)
 	start := time.Now()
 
 	cancelled := apiSchedule(t, ts, map[string]any{"title": "cancelled", "user_id": "u", "scheduled_at": apiAt(start.Add(400 * time.Millisecond))})
@@ -1082,14 +1056,15 @@ func TestAPIScheduleCancelledNeverFires(t *testing.T) {
 	// A later item for the same user: when it arrives, the cancelled one
 	// would have arrived before it.
 	later := apiSchedule(t, ts, map[string]any{"title": "later", "user_id": "u", "scheduled_at": apiAt(start.Add(500 * time.Millisecond))})
-	apiNextNotification(t, sse, later["id"].(string))
+	sse.NextNotification(t, later["id"].(string))
 	is.Equal(apiIDs(t, apiInbox(t, ts, "u", "")), []string{later["id"].(string)})
 }
 
 func TestAPISchedulePastFiresAtOnceBatch(t *testing.T) {
 	is := is.New(t)
 	ts := newTestServer(t)
-	sse, _ := apiSSE(t, ts, "user_id", "b")
+	sse := ts.dialSSE(t, query("user_id", "b"))
+	sse.Ready(t)
 
 	resp := apiSchedule(t, ts, map[string]any{
 		"title": "overdue", "user_ids": []any{"a", "b", "a"}, "scheduled_at": "2020-01-01T00:00:00+02:00",
@@ -1099,7 +1074,7 @@ func TestAPISchedulePastFiresAtOnceBatch(t *testing.T) {
 	is.Equal(resp["scheduled_at"], "2019-12-31T22:00:00Z")
 	is.Equal(apiStrings(resp["user_ids"]), []string{"a", "b"})
 
-	n := apiNextNotification(t, sse, id)
+	n := sse.NextNotification(t, id)
 	is.Equal(n["data"], map[string]any{"k": "v"})
 	for _, u := range []string{"a", "b"} {
 		waitFor(t, "the overdue notification in "+u+"'s inbox", func() bool {
@@ -1169,7 +1144,8 @@ func TestAPICORS(t *testing.T) {
 func TestAPIAuditRecords(t *testing.T) {
 	is := is.New(t)
 	ts := newTestServer(t)
-	sse, _ := apiSSE(t, ts, "user_id", "u")
+	sse := ts.dialSSE(t, query("user_id", "u"))
+	sse.Ready(t)
 
 	id := ts.send(t, map[string]any{"title": "audited", "user_id": "u", "channels": []any{"c"}})
 	send := ts.Logs.Records("send")
@@ -1184,7 +1160,7 @@ func TestAPIAuditRecords(t *testing.T) {
 	is.Equal(delivery[0]["connections"], float64(0)) // the connection is not on "c"
 
 	direct := ts.send(t, map[string]any{"title": "direct", "user_id": "u"})
-	apiNextNotification(t, sse, direct)
+	sse.NextNotification(t, direct)
 	delivery = ts.Logs.Records("delivery")
 	is.Equal(len(delivery), 2)
 	is.Equal(delivery[1]["notification_id"], direct)
@@ -1192,7 +1168,7 @@ func TestAPIAuditRecords(t *testing.T) {
 
 	status, _, _ := ts.do(t, http.MethodPut, "/api/v1/notifications/u/"+id+"/read", nil)
 	is.Equal(status, http.StatusOK)
-	apiNextEvent(t, sse, "read")
+	sse.NextEvent(t, "read")
 	read := ts.Logs.Records("read")
 	is.Equal(len(read), 1)
 	is.Equal(read[0]["notification_id"], id)
@@ -1200,7 +1176,7 @@ func TestAPIAuditRecords(t *testing.T) {
 
 	status, _, _ = ts.do(t, http.MethodPut, "/api/v1/notifications/u/read-all", nil)
 	is.Equal(status, http.StatusOK)
-	apiNextEvent(t, sse, "read_all")
+	sse.NextEvent(t, "read_all")
 	readAll := ts.Logs.Records("read_all")
 	is.Equal(len(readAll), 1)
 	is.Equal(readAll[0]["user_id"], "u")
@@ -1208,7 +1184,7 @@ func TestAPIAuditRecords(t *testing.T) {
 
 	status, _, _ = ts.do(t, http.MethodDelete, "/api/v1/notifications/u/"+id, nil)
 	is.Equal(status, http.StatusNoContent)
-	apiNextEvent(t, sse, "deleted")
+	sse.NextEvent(t, "deleted")
 	del := ts.Logs.Records("delete")
 	is.Equal(len(del), 1)
 	is.Equal(del[0]["notification_id"], id)
@@ -1229,7 +1205,7 @@ func TestAPIAuditRecords(t *testing.T) {
 	is.Equal(apiStrings(rec[0]["user_ids"]), []string{"u"})
 
 	due := apiSchedule(t, ts, map[string]any{"title": "now", "user_id": "u", "scheduled_at": apiAt(time.Now().Add(-time.Minute))})
-	apiNextNotification(t, sse, due["id"].(string))
+	sse.NextNotification(t, due["id"].(string))
 	waitFor(t, "the fire audit record", func() bool { return len(ts.Logs.Records("fire")) == 1 })
 	is.Equal(ts.Logs.Records("fire")[0]["schedule_id"], due["id"])
 

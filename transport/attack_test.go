@@ -244,7 +244,7 @@ func TestAttackWSSubscribeOutsideClaim(t *testing.T) {
 	is := is.New(t)
 	ts := newTestServer(t, secured)
 	ws := ts.dialWS(t, query("token", secToken(t, "alice", []string{"orders.*"}, time.Hour)))
-	ready := ws.NextEvent(t, "ready")
+	ready := ws.Ready(t)
 	is.Equal(ready["user_id"], "alice")
 	connID := ready["connection_id"].(string)
 
@@ -259,7 +259,7 @@ func TestAttackWSSubscribeOutsideClaim(t *testing.T) {
 	is.Equal(apiStrings(ws.NextEvent(t, "subscribed")["channels"]), []string{"orders.1"})
 	secSend(t, ts, map[string]any{"title": "not yours", "channels": []string{"billing"}})
 	mine := secSend(t, ts, map[string]any{"title": "yours", "channels": []string{"orders.1"}})
-	is.Equal(ws.NextEvent(t, "notification")["id"], mine) // billing never arrived first
+	ws.NextNotification(t, mine) // billing never arrived first
 }
 
 // TestAttackTooManyConnections: one user cannot hold more streams than
@@ -277,7 +277,7 @@ func TestAttackTooManyConnections(t *testing.T) {
 		first := ts.dialSSE(t, query("token", tok))
 		first.Ready(t)
 		ws := ts.dialWS(t, query("token", tok))
-		ws.NextEvent(t, "ready")
+		ws.Ready(t)
 
 		status, body, hdr := ts.do(t, http.MethodGet, "/sse?"+query("token", tok), nil)
 		apiWantError(t, status, body, hdr, http.StatusTooManyRequests, "too_many_connections", "")

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/matryer/is"
+
+	"notification-service/internal/streamtest"
 )
 
 // TestSSEOverHTTP2: a stream over HTTP/2, which cannot be taken out of
@@ -35,7 +37,7 @@ func TestSSEOverHTTP2(t *testing.T) {
 		ts.send(t, map[string]any{"title": "one", "user_id": "alice"}),
 		ts.send(t, map[string]any{"title": "two", "channels": []string{"news"}}),
 	}
-	is.Equal(eventIDs(nextNotifications(t, sseStream{sse}, 2)), ids)
+	is.Equal(streamtest.IDs(sse.NextNotifications(t, 2)), ids)
 	select {
 	case line := <-sse.Comments:
 		is.Equal(line, ": heartbeat")
@@ -46,18 +48,15 @@ func TestSSEOverHTTP2(t *testing.T) {
 	resumed := ts.dialSSE(t, q, "Last-Event-ID", start)
 	is.Equal(resumed.Resp.ProtoMajor, 2)
 	resumed.Ready(t)
-	is.Equal(eventIDs(nextNotifications(t, sseStream{resumed}, 2)), ids)
+	is.Equal(streamtest.IDs(resumed.NextNotifications(t, 2)), ids)
 
 	ts.Transport.CloseStreams()
 	for _, c := range []*sseClient{sse, resumed} {
-		for {
-			ev := c.Next(t)
-			if ev.Event == "" {
-				continue // a notification queued before the shutdown
-			}
-			is.Equal(ev.Event, "reconnect")
-			break
+		ev := c.Next(t)
+		for ev.Event() == "notification" { // queued before the shutdown
+			ev = c.Next(t)
 		}
+		is.Equal(ev.Event(), "reconnect")
 		c.Ended(t)
 	}
 	waitFor(t, "the hub to empty", func() bool { return ts.Hub.Len() == 0 })
@@ -105,17 +104,17 @@ func TestLiveAfterWriteTimeout(t *testing.T) {
 		o.WriteTimeout = 50 * time.Millisecond
 	})
 	q := query("user_id", "alice")
-	sse := sseStream{ts.dialSSE(t, q)}
-	nextEvent(t, sse, "ready")
-	ws := wsStream{ts.dialWS(t, q)}
-	nextEvent(t, ws, "ready")
+	sse := ts.dialSSE(t, q)
+	sse.Ready(t)
+	ws := ts.dialWS(t, q)
+	ws.Ready(t)
 	// Time passing is the point here: let the deadline of every write so
 	// far expire.
 	time.Sleep(4 * 50 * time.Millisecond)
 	for range 3 {
 		id := ts.send(t, map[string]any{"title": "x", "user_id": "alice"})
-		is.Equal(eventIDs(nextNotifications(t, sse, 1)), []string{id})
-		is.Equal(eventIDs(nextNotifications(t, ws, 1)), []string{id})
+		sse.NextNotification(t, id)
+		ws.NextNotification(t, id)
 	}
 	is.Equal(ts.disconnects(), []string(nil))
 }
@@ -126,13 +125,13 @@ func TestWSAnswersPings(t *testing.T) {
 	is := is.New(t)
 	ts := newTestServer(t)
 	ws := ts.dialWS(t, query("user_id", "alice"))
-	ws.NextEvent(t, "ready")
+	ws.Ready(t)
 	for i := range 3 {
 		id := ts.send(t, map[string]any{"title": fmt.Sprint(i), "user_id": "alice"})
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		is.NoErr(ws.Conn.Ping(ctx)) // the reader goroutine takes the pong
 		cancel()
-		is.Equal(ws.NextEvent(t, "notification")["id"], id)
+		ws.NextNotification(t, id)
 	}
 }
 
@@ -157,10 +156,10 @@ func TestSlowConsumersDoNotHoldOthers(t *testing.T) {
 			ts.dialWSNoRead(t, q)
 		}
 	}
-	fastSSE := sseStream{ts.dialSSE(t, q)}
-	nextEvent(t, fastSSE, "ready")
-	fastWS := wsStream{ts.dialWS(t, q)}
-	nextEvent(t, fastWS, "ready")
+	fastSSE := ts.dialSSE(t, q)
+	fastSSE.Ready(t)
+	fastWS := ts.dialWS(t, q)
+	fastWS.Ready(t)
 	waitFor(t, "every connection", func() bool { return ts.Hub.Len() == slow+2 })
 
 	blob := strings.Repeat("x", 32<<10)
@@ -172,9 +171,9 @@ func TestSlowConsumersDoNotHoldOthers(t *testing.T) {
 		}
 		ids = append(ids, ts.send(t, map[string]any{"title": fmt.Sprint(i), "channels": []string{"news"}, "data": map[string]any{"blob": blob}}))
 	}
-	for _, c := range []streamConn{fastSSE, fastWS} {
-		got := nextNotifications(t, c, len(ids))
-		is.Equal(eventIDs(got), ids)
+	for _, c := range []streamtest.Stream{fastSSE, fastWS} {
+		got := c.NextNotifications(t, len(ids))
+		is.Equal(streamtest.IDs(got), ids)
 	}
 	waitFor(t, "the disconnect records", func() bool { return len(ts.disconnects()) == slow })
 	for _, reason := range ts.disconnects() {

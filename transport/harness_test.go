@@ -238,9 +238,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// The real clients the tests connect with, under the names the tests use.
+// The real clients the tests connect with, under the names the tests use;
+// both are a streamtest.Stream.
 type (
-	sseEvent  = streamtest.Event
 	sseClient = streamtest.SSE
 	wsClient  = streamtest.WS
 )
@@ -273,6 +273,71 @@ func (ts *testServer) dialWSNoRead(t *testing.T, query string) *wsClient {
 
 func (ts *testServer) wsURL(query string) string {
 	return "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws?" + query
+}
+
+// dialStream opens a stream, for a test that runs over every transport.
+// kind is "sse" (resuming with the Last-Event-ID header), "sse-query"
+// (resuming with ?last_event_id=) or "ws"; cursor "" starts fresh.
+func (ts *testServer) dialStream(t *testing.T, kind, q, cursor string) streamtest.Stream {
+	t.Helper()
+	switch kind {
+	case "sse":
+		if cursor != "" {
+			return ts.dialSSE(t, q, "Last-Event-ID", cursor)
+		}
+		return ts.dialSSE(t, q)
+	case "sse-query", "ws":
+		if cursor != "" {
+			q += "&" + query("last_event_id", cursor)
+		}
+		if kind == "ws" {
+			return ts.dialWS(t, q)
+		}
+		return ts.dialSSE(t, q)
+	}
+	t.Fatalf("unknown stream kind %q", kind)
+	return nil
+}
+
+// closeAndWait closes a client and waits until the server has let go of it.
+func (ts *testServer) closeAndWait(t *testing.T, c streamtest.Stream) {
+	t.Helper()
+	before := ts.Hub.Len()
+	c.Close()
+	waitFor(t, "the server to drop the connection", func() bool { return ts.Hub.Len() < before })
+}
+
+// disconnects returns the reasons of the disconnect audit records so far.
+func (ts *testServer) disconnects() []string {
+	var out []string
+	for _, r := range ts.Logs.Records("disconnect") {
+		reason, _ := r["reason"].(string)
+		out = append(out, reason)
+	}
+	return out
+}
+
+// cursorSeq is the sequence number inside a stream cursor.
+func cursorSeq(t *testing.T, cursor string) uint64 {
+	t.Helper()
+	c, err := broker.ParseCursor(cursor)
+	if err != nil {
+		t.Fatalf("not a valid cursor: %q", cursor)
+	}
+	return c.Seq
+}
+
+// checkIncreasing fails unless the frames' cursors' sequence numbers
+// strictly increase, each after floor.
+func checkIncreasing(t *testing.T, frames []streamtest.Frame, floor uint64) {
+	t.Helper()
+	for _, f := range frames {
+		seq := cursorSeq(t, f.Cursor())
+		if seq <= floor {
+			t.Fatalf("cursor %s does not follow seq %d", f.Cursor(), floor)
+		}
+		floor = seq
+	}
 }
 
 func query(kv ...string) string { return streamtest.Query(kv...) }

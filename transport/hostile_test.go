@@ -198,7 +198,8 @@ func (b neverEnding) Read(p []byte) (int, error) {
 
 func TestHostileREST(t *testing.T) {
 	ts := newTestServer(t)
-	sse, _ := apiSSE(t, ts, "user_id", "u1", "channels", "c0,a,n")
+	sse := ts.dialSSE(t, query("user_id", "u1", "channels", "c0,a,n"))
+	sse.Ready(t)
 	for _, tc := range hostileRESTCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
@@ -220,7 +221,7 @@ func TestHostileREST(t *testing.T) {
 	}
 	// Nothing reached the live connection either: the marker comes first.
 	marker := ts.send(t, map[string]any{"title": "marker", "user_id": "u1"})
-	apiNextNotification(t, sse, marker)
+	sse.NextNotification(t, marker)
 }
 
 // TestHostileRESTWithinBounds: what sits just inside each bound is
@@ -299,7 +300,7 @@ func TestHostileBoundsAreConfigurable(t *testing.T) {
 				c.Close()
 			case strings.HasPrefix(tc.path, "/ws?"):
 				c := ts.dialWS(t, strings.TrimPrefix(tc.path, "/ws?")+tc.within)
-				is.Equal(c.NextEvent(t, "ready")["channels"], []any{"a", "b", "c"}) // within the bound
+				is.Equal(c.Ready(t)["channels"], []any{"a", "b", "c"}) // within the bound
 				c.Close()
 			case tc.method == http.MethodGet:
 				status, _, _ := ts.do(t, tc.method, tc.path+tc.within, nil)
@@ -368,7 +369,7 @@ func TestHostileWSFrames(t *testing.T) {
 	ts := newTestServer(t, func(o *testConfig) { o.MaxChannels = 5 })
 	// The connection holds as many channels as it may: any new one is over.
 	ws := ts.dialWS(t, query("user_id", "alice", "channels", "a,b,c,d,e"))
-	connID := ws.NextEvent(t, "ready")["connection_id"].(string)
+	connID := ws.Ready(t)["connection_id"].(string)
 	send := func(typ websocket.MessageType, b []byte) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -467,7 +468,7 @@ func TestHostileWSFrameTooLarge(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
 			ws := ts.dialWS(t, query("user_id", "alice"))
-			ws.NextEvent(t, "ready")
+			ws.Ready(t)
 			_ = write(t, ws, tc.typ, tc.fragments...) // the server may close mid-write
 			is.Equal(ws.Closed(t), websocket.StatusMessageTooBig)
 			waitFor(t, "the connection to leave the hub", func() bool { return ts.Hub.Len() == 0 })
@@ -480,8 +481,8 @@ func TestHostileWSFrameTooLarge(t *testing.T) {
 	t.Run("exactly the limit", func(t *testing.T) {
 		is := is.New(t)
 		ws := ts.dialWS(t, query("user_id", "alice"))
-		ws.NextEvent(t, "ready")
+		ws.Ready(t)
 		is.NoErr(write(t, ws, websocket.MessageText, ping+strings.Repeat(" ", limit-len(ping))))
-		is.Equal(ws.Next(t)["event"], "pong")
+		ws.NextEvent(t, "pong")
 	})
 }

@@ -43,7 +43,7 @@ func TestMetricsAfterStreamsSendAndSchedule(t *testing.T) {
 	sse := ts.dialSSE(t, q)
 	start := sse.Ready(t)["cursor"].(string)
 	ws := ts.dialWS(t, q)
-	ws.NextEvent(t, "ready")
+	ws.Ready(t)
 
 	s := ts.scrape(t)
 	is.Equal(s.Value(`notification_service_connections{transport="sse"}`), 1.0)
@@ -52,14 +52,14 @@ func TestMetricsAfterStreamsSendAndSchedule(t *testing.T) {
 	is.Equal(s.Value(`notification_service_scheduled_pending`), 0.0)
 
 	sent := ts.send(t, map[string]any{"title": "now", "user_id": "ana"})
-	is.Equal(sse.Next(t).JSON(t)["id"], sent)
-	is.Equal(ws.NextEvent(t, "notification")["id"], sent)
+	sse.NextNotification(t, sent)
+	ws.NextNotification(t, sent)
 
 	at := time.Now().Add(50 * time.Millisecond).UTC().Format(time.RFC3339Nano)
 	status, resp, _ := ts.do(t, http.MethodPost, "/api/v1/notifications/schedule",
 		map[string]any{"title": "later", "channels": []string{"news"}, "scheduled_at": at})
 	is.Equal(status, http.StatusCreated)
-	is.Equal(sse.Next(t).JSON(t)["id"], resp["id"])
+	sse.NextNotification(t, resp["id"].(string))
 	is.Equal(ws.NextEvent(t, "notification")["id"], resp["id"])
 
 	// Fire counts its fire after publishing, so the deliveries can be

@@ -10,6 +10,7 @@ import (
 	"github.com/matryer/is"
 
 	"notification-service/broker"
+	"notification-service/internal/streamtest"
 )
 
 // TestWSResumeThenSubscribeOnOpen: the seed's client subscribes in onopen.
@@ -22,6 +23,7 @@ func TestWSResumeThenSubscribeOnOpen(t *testing.T) {
 
 	ws := ts.dialWS(t, query("user_id", "user123"))
 	ws.Send(t, subscribe)
+	ws.Ready(t)
 	ws.NextEvent(t, "subscribed")
 	first := ts.send(t, map[string]any{"title": "before", "channels": []string{"tareas"}})
 	got := ws.NextEvent(t, "notification")
@@ -39,17 +41,12 @@ func TestWSResumeThenSubscribeOnOpen(t *testing.T) {
 
 	ws = ts.dialWS(t, query("user_id", "user123", "last_event_id", cursor))
 	ws.Send(t, subscribe)
-	ready := ws.Next(t)
-	is.Equal(ready["event"], "ready")
+	ready := ws.Ready(t)
 	is.Equal(ready["channels"], []any{"tareas"}) // what the replay covered
-	var ids []string
-	for range missed {
-		ids = append(ids, ws.NextEvent(t, "notification")["id"].(string))
-	}
-	is.Equal(ids, missed)
-	is.Equal(ws.Next(t)["event"], "subscribed")
+	is.Equal(streamtest.IDs(ws.NextNotifications(t, len(missed))), missed)
+	ws.NextEvent(t, "subscribed")
 	live := ts.send(t, map[string]any{"title": "live", "channels": []string{"tareas"}})
-	is.Equal(ws.NextEvent(t, "notification")["id"], live)
+	ws.NextNotification(t, live)
 }
 
 // replayHeldBus holds Replay until released, so a test can change a
@@ -105,12 +102,11 @@ func TestSubscribeDuringCatchUpLosesNothing(t *testing.T) {
 			toAlice := ts.send(t, map[string]any{"title": "to alice", "user_id": "alice"})
 			close(held.release)
 
-			is.Equal(c.Next(t).Event, "ready")
+			c.Ready(t)
 			var ids []string
 			for len(ids) < 2 {
-				ev := c.Next(t)
-				if ev.Event == "" {
-					ids = append(ids, ev.JSON(t)["id"].(string))
+				if f := c.Next(t); f.Event() == "notification" {
+					ids = append(ids, f.ID())
 				}
 			}
 			is.Equal(ids, []string{onX, toAlice})

@@ -15,159 +15,11 @@ import (
 	"github.com/coder/websocket"
 	"github.com/matryer/is"
 
+	"notification-service/internal/streamtest"
+
 	"notification-service/broker"
 	"notification-service/inbox"
 )
-
-// streamEvent is one frame as either transport shows it: Event is
-// "notification" for notifications (SSE's default event type, checked by
-// the SSE side) and the control event's name otherwise; Cursor is SSE's id:
-// or the WebSocket frame's "cursor".
-type streamEvent struct {
-	Event  string
-	Cursor string
-	JSON   map[string]any
-}
-
-// Seq is the sequence number inside the cursor.
-func (e streamEvent) Seq(t *testing.T) uint64 {
-	t.Helper()
-	c, err := broker.ParseCursor(e.Cursor)
-	if err != nil {
-		t.Fatalf("%s event has no valid cursor: %q", e.Event, e.Cursor)
-	}
-	return c.Seq
-}
-
-// streamConn is what the transport-independent tests need of a client.
-type streamConn interface {
-	next(t *testing.T) streamEvent
-	close()
-}
-
-type sseStream struct{ c *sseClient }
-
-func (s sseStream) next(t *testing.T) streamEvent {
-	t.Helper()
-	return s.toEvent(t, s.c.Next(t))
-}
-
-func (s sseStream) toEvent(t *testing.T, ev sseEvent) streamEvent {
-	t.Helper()
-	m := ev.JSON(t)
-	if ev.Event == "" {
-		// The default event type is a notification, whose id: is its
-		// cursor (what Last-Event-ID resumes from).
-		if m["event"] != "notification" || ev.ID == "" || ev.ID != m["cursor"] {
-			t.Fatalf("SSE message is not a notification with its cursor as id: id %q, data %s", ev.ID, ev.Data)
-		}
-		return streamEvent{Event: "notification", Cursor: ev.ID, JSON: m}
-	}
-	if m["event"] != ev.Event {
-		t.Fatalf("SSE event %q carries event %v in its data", ev.Event, m["event"])
-	}
-	return streamEvent{Event: ev.Event, Cursor: ev.ID, JSON: m}
-}
-
-func (s sseStream) close() { s.c.Close() }
-
-type wsStream struct{ c *wsClient }
-
-func (s wsStream) next(t *testing.T) streamEvent {
-	t.Helper()
-	m := s.c.Next(t)
-	event, _ := m["event"].(string)
-	cursor, _ := m["cursor"].(string)
-	if event == "" {
-		t.Fatalf("WebSocket frame without an event: %v", m)
-	}
-	return streamEvent{Event: event, Cursor: cursor, JSON: m}
-}
-
-func (s wsStream) close() { s.c.Conn.CloseNow() }
-
-// dialStream opens a stream. kind is "sse" (resuming with the Last-Event-ID
-// header), "sse-query" (resuming with ?last_event_id=) or "ws"; cursor ""
-// starts fresh.
-func (ts *testServer) dialStream(t *testing.T, kind, q, cursor string) streamConn {
-	t.Helper()
-	switch kind {
-	case "sse":
-		if cursor != "" {
-			return sseStream{ts.dialSSE(t, q, "Last-Event-ID", cursor)}
-		}
-		return sseStream{ts.dialSSE(t, q)}
-	case "sse-query", "ws":
-		if cursor != "" {
-			q += "&" + query("last_event_id", cursor)
-		}
-		if kind == "ws" {
-			return wsStream{ts.dialWS(t, q)}
-		}
-		return sseStream{ts.dialSSE(t, q)}
-	}
-	t.Fatalf("unknown stream kind %q", kind)
-	return nil
-}
-
-// nextEvent reads the next frame and fails unless it is the event given.
-func nextEvent(t *testing.T, c streamConn, event string) streamEvent {
-	t.Helper()
-	ev := c.next(t)
-	if ev.Event != event {
-		t.Fatalf("got %q event %v, want %q", ev.Event, ev.JSON, event)
-	}
-	return ev
-}
-
-// nextNotifications reads n frames that must all be notifications.
-func nextNotifications(t *testing.T, c streamConn, n int) []streamEvent {
-	t.Helper()
-	out := make([]streamEvent, n)
-	for i := range out {
-		out[i] = nextEvent(t, c, "notification")
-	}
-	return out
-}
-
-func eventIDs(evs []streamEvent) []string {
-	out := make([]string, len(evs))
-	for i, ev := range evs {
-		out[i], _ = ev.JSON["id"].(string)
-	}
-	return out
-}
-
-// checkIncreasing fails unless the cursors' sequence numbers strictly
-// increase, each after floor.
-func checkIncreasing(t *testing.T, evs []streamEvent, floor uint64) {
-	t.Helper()
-	for _, ev := range evs {
-		seq := ev.Seq(t)
-		if seq <= floor {
-			t.Fatalf("cursor %s does not follow seq %d", ev.Cursor, floor)
-		}
-		floor = seq
-	}
-}
-
-// closeAndWait closes a client and waits until the server has let go of it.
-func (ts *testServer) closeAndWait(t *testing.T, c streamConn) {
-	t.Helper()
-	before := ts.Hub.Len()
-	c.close()
-	waitFor(t, "the server to drop the connection", func() bool { return ts.Hub.Len() < before })
-}
-
-// disconnects returns the reasons of the disconnect audit records so far.
-func (ts *testServer) disconnects() []string {
-	var out []string
-	for _, r := range ts.Logs.Records("disconnect") {
-		reason, _ := r["reason"].(string)
-		out = append(out, reason)
-	}
-	return out
-}
 
 func TestSSEFraming(t *testing.T) {
 	is := is.New(t)
@@ -176,7 +28,7 @@ func TestSSEFraming(t *testing.T) {
 	is.Equal(sse.Resp.StatusCode, http.StatusOK)
 	is.Equal(sse.Resp.Header.Get("Content-Type"), "text/event-stream")
 
-	ev := sse.Next(t)
+	ev := sse.NextRaw(t)        // the framing itself: read raw
 	is.Equal(ev.Event, "ready") // control events are named
 	is.Equal(ev.Retry, "2000")
 	ready := ev.JSON(t)
@@ -187,10 +39,10 @@ func TestSSEFraming(t *testing.T) {
 	is.True(connID != "")
 	is.True(ev.ID != "") // ready carries the head as id, so a reconnect before any notification resumes
 	is.Equal(ready["cursor"], ev.ID)
-	readySeq := streamEvent{Cursor: ev.ID}.Seq(t)
+	readySeq := cursorSeq(t, ev.ID)
 
 	id := ts.send(t, map[string]any{"type": "order", "title": "Shipped", "message": "m", "user_id": "alice", "data": map[string]any{"order": 42}})
-	ev = sse.Next(t)
+	ev = sse.NextRaw(t)
 	is.Equal(ev.Event, "") // default type: EventSource.onmessage sees it
 	n := ev.JSON(t)
 	is.Equal(n["event"], "notification")
@@ -200,10 +52,10 @@ func TestSSEFraming(t *testing.T) {
 	is.Equal(n["user_id"], "alice")
 	is.Equal(n["data"], map[string]any{"order": float64(42)})
 	is.Equal(ev.ID, n["cursor"])
-	is.True(streamEvent{Cursor: ev.ID}.Seq(t) > readySeq)
+	is.True(cursorSeq(t, ev.ID) > readySeq)
 
 	bid := ts.send(t, map[string]any{"title": "Breaking", "channels": []string{"news"}})
-	ev = sse.Next(t)
+	ev = sse.NextRaw(t)
 	is.Equal(ev.Event, "")
 	n = ev.JSON(t)
 	is.Equal(n["id"], bid)
@@ -216,7 +68,7 @@ func TestSSEFraming(t *testing.T) {
 	// browser's Last-Event-ID.
 	status, _, _ := ts.do(t, http.MethodPost, "/api/v1/connections/"+connID+"/subscribe", map[string]any{"channels": []string{"tech"}})
 	is.Equal(status, http.StatusOK)
-	ev = sse.Next(t)
+	ev = sse.NextRaw(t)
 	is.Equal(ev.Event, "subscribed")
 	is.Equal(ev.ID, "")
 	sub := ev.JSON(t)
@@ -224,7 +76,7 @@ func TestSSEFraming(t *testing.T) {
 	is.Equal(sub["channels"], []any{"tech"})
 	is.Equal(sub["subscriptions"], []any{"news", "tech"})
 	tid := ts.send(t, map[string]any{"title": "On tech", "channels": []string{"tech"}})
-	is.Equal(sseStream{sse}.next(t).JSON["id"], tid)
+	sse.NextNotification(t, tid)
 }
 
 func TestWSFraming(t *testing.T) {
@@ -234,8 +86,7 @@ func TestWSFraming(t *testing.T) {
 	sse := ts.dialSSE(t, query("user_id", "alice", "channels", "news"))
 	sse.Ready(t)
 
-	ready := ws.Next(t)
-	is.Equal(ready["event"], "ready")
+	ready := ws.Ready(t)
 	is.Equal(ready["user_id"], "alice")
 	is.Equal(ready["channels"], []any{"news"})
 	is.True(ready["connection_id"] != "")
@@ -245,15 +96,12 @@ func TestWSFraming(t *testing.T) {
 	id := ts.send(t, map[string]any{"title": "Hello", "user_id": "alice"})
 	bid := ts.send(t, map[string]any{"title": "Breaking", "channels": []string{"news"}})
 	for _, want := range []string{id, bid} {
-		m := ws.Next(t)
-		is.Equal(m["event"], "notification")
-		is.Equal(m["id"], want)
-		ev := sseStream{sse}.next(t)
-		is.Equal(ev.JSON["id"], want)
+		m := ws.NextNotification(t, want)
+		ev := sse.NextNotification(t, want)
 		// One encoding for both transports: the same cursor, the same
 		// fields.
-		is.Equal(m["cursor"], ev.Cursor)
-		is.Equal(m, ev.JSON)
+		is.Equal(m.Cursor(), ev.Cursor())
+		is.Equal(m, ev)
 	}
 }
 
@@ -266,7 +114,7 @@ func TestRoutingEndToEnd(t *testing.T) {
 			is := is.New(t)
 			ts := newTestServer(t)
 			c := ts.dialStream(t, kind, query("user_id", "alice", "channels", "a,b"), "")
-			nextEvent(t, c, "ready")
+			c.Ready(t)
 
 			var want []string
 			for _, step := range []struct {
@@ -291,8 +139,8 @@ func TestRoutingEndToEnd(t *testing.T) {
 			marker := ts.send(t, map[string]any{"title": "marker", "channels": []string{"a"}})
 			want = append(want, marker)
 
-			got := nextNotifications(t, c, len(want))
-			is.Equal(eventIDs(got), want)
+			got := c.NextNotifications(t, len(want))
+			is.Equal(streamtest.IDs(got), want)
 			checkIncreasing(t, got, 0)
 		})
 	}
@@ -302,12 +150,12 @@ func TestWSActions(t *testing.T) {
 	is := is.New(t)
 	ts := newTestServer(t)
 	ws := ts.dialWS(t, query("user_id", "alice", "channels", "news"))
-	connID := ws.NextEvent(t, "ready")["connection_id"]
+	connID := ws.Ready(t)["connection_id"]
 
 	pingPong := func() {
 		t.Helper()
 		ws.Send(t, map[string]any{"action": "ping"})
-		is.Equal(ws.Next(t), map[string]any{"event": "pong"})
+		is.Equal(ws.Next(t), streamtest.Frame{"event": "pong"})
 	}
 	sendRaw := func(typ websocket.MessageType, b []byte) {
 		t.Helper()
@@ -319,24 +167,20 @@ func TestWSActions(t *testing.T) {
 	pingPong()
 
 	ws.Send(t, map[string]any{"action": "subscribe", "channels": []string{"tech", "music"}})
-	m := ws.Next(t)
-	is.Equal(m["event"], "subscribed")
+	m := ws.NextEvent(t, "subscribed")
 	is.Equal(m["connection_id"], connID)
 	is.Equal(m["channels"], []any{"tech", "music"})
 	is.Equal(m["subscriptions"], []any{"music", "news", "tech"})
 	id := ts.send(t, map[string]any{"title": "on tech", "channels": []string{"tech"}})
-	is.Equal(ws.NextEvent(t, "notification")["id"], id)
+	ws.NextNotification(t, id)
 
 	ws.Send(t, map[string]any{"action": "unsubscribe", "channels": []string{"tech"}})
-	m = ws.Next(t)
-	is.Equal(m["event"], "unsubscribed")
+	m = ws.NextEvent(t, "unsubscribed")
 	is.Equal(m["channels"], []any{"tech"})
 	is.Equal(m["subscriptions"], []any{"music", "news"})
 	ts.send(t, map[string]any{"title": "on tech again", "channels": []string{"tech"}})
 	marker := ts.send(t, map[string]any{"title": "marker", "user_id": "alice"})
-	m = ws.Next(t)
-	is.Equal(m["event"], "notification")
-	is.Equal(m["id"], marker) // nothing on tech in between
+	ws.NextNotification(t, marker) // nothing on tech in between
 
 	// Bad frames get an error frame; the connection stays usable.
 	for _, tc := range []struct {
@@ -366,7 +210,7 @@ func TestWSActions(t *testing.T) {
 	status, resp, _ := ts.do(t, http.MethodPost, fmt.Sprintf("/api/v1/connections/%s/unsubscribe", connID), map[string]any{"channels": []string{"zzz"}})
 	is.Equal(status, http.StatusOK)
 	is.Equal(resp["channels"], []any{"music", "news"})
-	is.Equal(ws.Next(t)["event"], "unsubscribed")
+	ws.NextEvent(t, "unsubscribed")
 	is.Equal(ts.Hub.Len(), 1)
 
 	// A frame over MaxFrameBytes closes the connection with 1009.
@@ -412,12 +256,11 @@ func TestWSSubscribeRightAfterOpen(t *testing.T) {
 	}))
 	ws := ts.dialWS(t, query("user_id", "alice"))
 	ws.Send(t, map[string]any{"action": "subscribe", "channels": []string{"news"}})
-	is.Equal(ws.Next(t)["event"], "ready")
-	m := ws.Next(t)
-	is.Equal(m["event"], "subscribed")
+	ws.Ready(t)
+	m := ws.NextEvent(t, "subscribed")
 	is.Equal(m["subscriptions"], []any{"news"})
 	id := ts.send(t, map[string]any{"title": "on news", "channels": []string{"news"}})
-	is.Equal(ws.NextEvent(t, "notification")["id"], id)
+	ws.NextNotification(t, id)
 }
 
 // TestResume: a client that drops and reconnects with its last cursor gets
@@ -429,15 +272,15 @@ func TestResume(t *testing.T) {
 			ts := newTestServer(t)
 			q := query("user_id", "alice", "channels", "news")
 			c := ts.dialStream(t, kind, q, "")
-			nextEvent(t, c, "ready")
+			c.Ready(t)
 
 			seen := []string{
 				ts.send(t, map[string]any{"title": "1", "user_id": "alice"}),
 				ts.send(t, map[string]any{"title": "2", "channels": []string{"news"}}),
 				ts.send(t, map[string]any{"title": "3", "user_id": "alice"}),
 			}
-			got := nextNotifications(t, c, len(seen))
-			is.Equal(eventIDs(got), seen)
+			got := c.NextNotifications(t, len(seen))
+			is.Equal(streamtest.IDs(got), seen)
 			last := got[len(got)-1]
 			ts.closeAndWait(t, c)
 
@@ -457,24 +300,24 @@ func TestResume(t *testing.T) {
 				}
 			}
 
-			c = ts.dialStream(t, kind, q, last.Cursor)
-			ready := nextEvent(t, c, "ready")
-			is.Equal(ready.JSON["cursor"], last.Cursor) // resumes where the client was
-			got = nextNotifications(t, c, len(missed))
-			is.Equal(eventIDs(got), missed)
-			checkIncreasing(t, got, last.Seq(t))
+			c = ts.dialStream(t, kind, q, last.Cursor())
+			ready := c.Ready(t)
+			is.Equal(ready.Cursor(), last.Cursor()) // resumes where the client was
+			got = c.NextNotifications(t, len(missed))
+			is.Equal(streamtest.IDs(got), missed)
+			checkIncreasing(t, got, cursorSeq(t, last.Cursor()))
 
 			live := ts.send(t, map[string]any{"title": "live", "user_id": "alice"})
-			is.Equal(eventIDs(nextNotifications(t, c, 1)), []string{live})
+			c.NextNotification(t, live)
 
 			// Resuming from the newest cursor replays nothing.
 			newest := ts.send(t, map[string]any{"title": "newest", "user_id": "alice"})
-			is.Equal(eventIDs(nextNotifications(t, c, 1)), []string{newest})
+			c.NextNotification(t, newest)
 			ts.closeAndWait(t, c)
 			c = ts.dialStream(t, kind, q, ts.lastCursor(t, "alice"))
-			nextEvent(t, c, "ready")
+			c.Ready(t)
 			marker := ts.send(t, map[string]any{"title": "marker", "channels": []string{"news"}})
-			is.Equal(eventIDs(nextNotifications(t, c, 1)), []string{marker})
+			c.NextNotification(t, marker)
 		})
 	}
 }
@@ -541,11 +384,11 @@ func TestResumeRace(t *testing.T) {
 
 			q := query("user_id", "alice", "channels", "news")
 			c := ts.dialStream(t, kind, q, "")
-			nextEvent(t, c, "ready")
+			c.Ready(t)
 			for i := range 6 {
 				is.NoErr(publish(i))
 			}
-			got := nextNotifications(t, c, 4)
+			got := c.NextNotifications(t, 4)
 			cursor := got[len(got)-1]
 
 			// Several rounds: the window where live and replayed
@@ -578,8 +421,8 @@ func TestResumeRace(t *testing.T) {
 					}
 					done <- nil
 				}()
-				c = ts.dialStream(t, kind, q, cursor.Cursor)
-				nextEvent(t, c, "ready")
+				c = ts.dialStream(t, kind, q, cursor.Cursor())
+				c.Ready(t)
 				select {
 				case err := <-done:
 					is.NoErr(err)
@@ -591,24 +434,24 @@ func TestResumeRace(t *testing.T) {
 				var want []string
 				var wantSeqs []uint64
 				for _, n := range published {
-					if n.Seq > cursor.Seq(t) && broker.Matches(n, "alice", subscribed) {
+					if n.Seq > cursorSeq(t, cursor.Cursor()) && broker.Matches(n, "alice", subscribed) {
 						want = append(want, n.ID)
 						wantSeqs = append(wantSeqs, n.Seq)
 					}
 				}
 				mu.Unlock()
-				got = nextNotifications(t, c, len(want))
+				got = c.NextNotifications(t, len(want))
 				gotSeqs := make([]uint64, len(got))
 				for i, ev := range got {
-					gotSeqs[i] = ev.Seq(t)
+					gotSeqs[i] = cursorSeq(t, ev.Cursor())
 				}
 				is.Equal(gotSeqs, wantSeqs) // every one after the cursor, once, in order
-				is.Equal(eventIDs(got), want)
+				is.Equal(streamtest.IDs(got), want)
 
 				// Nothing trails behind: the next frame is a fresh marker.
 				marker := ts.send(t, map[string]any{"title": "marker", "user_id": "alice"})
-				next := nextNotifications(t, c, 1)
-				is.Equal(eventIDs(next), []string{marker})
+				next := c.NextNotifications(t, 1)
+				is.Equal(streamtest.IDs(next), []string{marker})
 				cursor = next[0]
 			}
 			is.Equal(len(ts.disconnects()), rounds) // only the deliberate disconnects
@@ -671,20 +514,19 @@ func TestResetOnUnusableCursor(t *testing.T) {
 				is.NoErr(err)
 
 				c := ts.dialStream(t, kind, query("user_id", "alice", "channels", "news"), cursor)
-				ready := nextEvent(t, c, "ready")
+				ready := c.Ready(t)
 				// The stream continues from now: the ready cursor is the
 				// head, so the browser's next Last-Event-ID is usable.
-				is.Equal(ready.Cursor, head.String())
-				is.Equal(ready.JSON["cursor"], head.String())
-				reset := nextEvent(t, c, "reset")
-				is.Equal(reset.JSON, map[string]any{"event": "reset", "reason": "cursor_expired"})
-				is.Equal(reset.Cursor, "")
+				is.Equal(ready.Cursor(), head.String())
+				reset := c.NextEvent(t, "reset")
+				is.Equal(reset, streamtest.Frame{"event": "reset", "reason": "cursor_expired"})
+				is.Equal(reset.Cursor(), "")
 
 				// Live delivery works, and nothing from before is replayed.
 				id := ts.send(t, map[string]any{"title": "live", "user_id": "alice"})
 				bid := ts.send(t, map[string]any{"title": "live", "channels": []string{"news"}})
-				got := nextNotifications(t, c, 2)
-				is.Equal(eventIDs(got), []string{id, bid})
+				got := c.NextNotifications(t, 2)
+				is.Equal(streamtest.IDs(got), []string{id, bid})
 				checkIncreasing(t, got, head.Seq)
 			})
 		}
@@ -715,10 +557,10 @@ func TestSlowConsumer(t *testing.T) {
 			} else {
 				slowSSE = ts.dialSSENoRead(t, q)
 			}
-			fastSSE := sseStream{ts.dialSSE(t, q)}
-			nextEvent(t, fastSSE, "ready")
-			fastWS := wsStream{ts.dialWS(t, q)}
-			nextEvent(t, fastWS, "ready")
+			fastSSE := ts.dialSSE(t, q)
+			fastSSE.Ready(t)
+			fastWS := ts.dialWS(t, q)
+			fastWS.Ready(t)
 			waitFor(t, "three connections", func() bool { return ts.Hub.Len() == 3 })
 
 			// Big notifications fill the slow client's socket buffers,
@@ -748,9 +590,9 @@ func TestSlowConsumer(t *testing.T) {
 			}
 
 			// The fast clients got everything, in order.
-			for _, c := range []streamConn{fastSSE, fastWS} {
-				got := nextNotifications(t, c, len(ids))
-				is.Equal(eventIDs(got), ids)
+			for _, c := range []streamtest.Stream{fastSSE, fastWS} {
+				got := c.NextNotifications(t, len(ids))
+				is.Equal(streamtest.IDs(got), ids)
 				checkIncreasing(t, got, 0)
 			}
 			// Closed for what it is, not as a write that timed out.
@@ -759,56 +601,47 @@ func TestSlowConsumer(t *testing.T) {
 
 			// What reached the slow client before it was closed is a
 			// prefix, in order; then the stream ends.
-			var slow streamConn
+			var slow streamtest.Stream
 			if kind == "ws" {
 				slowWS.StartReading()
-				slow = wsStream{slowWS}
+				slow = slowWS
 			} else {
 				slowSSE.StartReading()
-				slow = sseStream{slowSSE}
+				slow = slowSSE
 			}
-			ready := nextEvent(t, slow, "ready")
-			last := ready.Cursor
+			ready := slow.Ready(t)
+			last := ready.Cursor()
 			var received []string
 			for {
-				var ev streamEvent
-				if kind == "ws" {
-					m, ok := <-slowWS.Frames
-					if !ok {
-						// 1013 if the close frame got through the full
-						// socket, else the connection just ends.
-						status := websocket.CloseStatus(slowWS.Err)
-						is.True(status == websocket.StatusTryAgainLater || status == -1)
-						break
-					}
-					ev = streamEvent{Event: m["event"].(string), JSON: m}
-					ev.Cursor, _ = m["cursor"].(string)
-				} else {
-					e, ok := <-slowSSE.Events
-					if !ok {
-						break
-					}
-					ev = sseStream{slowSSE}.toEvent(t, e)
+				ev, ok := slow.NextOrEnd(t)
+				if !ok {
+					break
 				}
-				if ev.Event != "notification" {
+				if ev.Event() != "notification" {
 					// At most a last word saying why, if it got through.
-					is.Equal(ev.Event, "error")
-					is.Equal(ev.JSON["code"], "slow_consumer")
+					is.Equal(ev.Event(), "error")
+					is.Equal(ev["code"], "slow_consumer")
 					continue
 				}
-				received = append(received, ev.JSON["id"].(string))
-				last = ev.Cursor
+				received = append(received, ev.ID())
+				last = ev.Cursor()
+			}
+			if kind == "ws" {
+				// 1013 if the close frame got through the full socket,
+				// else the connection just ends.
+				status := websocket.CloseStatus(slowWS.Err)
+				is.True(status == websocket.StatusTryAgainLater || status == -1)
 			}
 			is.True(len(received) < len(ids))
 			is.Equal(received, ids[:len(received)])
 
 			// Resuming from the last cursor it saw gets the rest, in order.
 			resumed := ts.dialStream(t, kind, q, last)
-			nextEvent(t, resumed, "ready")
-			got := nextNotifications(t, resumed, len(ids)-len(received))
-			is.Equal(eventIDs(got), ids[len(received):])
+			resumed.Ready(t)
+			got := resumed.NextNotifications(t, len(ids)-len(received))
+			is.Equal(streamtest.IDs(got), ids[len(received):])
 			marker := ts.send(t, map[string]any{"title": "marker", "user_id": "alice"})
-			is.Equal(eventIDs(nextNotifications(t, resumed, 1)), []string{marker})
+			resumed.NextNotification(t, marker)
 		})
 	}
 }
@@ -830,7 +663,7 @@ func TestSSEHeartbeat(t *testing.T) {
 	}
 	// Heartbeats do not disturb delivery.
 	id := ts.send(t, map[string]any{"title": "x", "user_id": "alice"})
-	is.Equal(eventIDs(nextNotifications(t, sseStream{sse}, 1)), []string{id})
+	sse.NextNotification(t, id)
 }
 
 // TestWSHeartbeatClosesSilentPeer: a peer that never answers pings is closed
@@ -858,7 +691,7 @@ func TestWSHeartbeatKeepsLivePeer(t *testing.T) {
 		o.PongTimeout = time.Second
 	})
 	ws := ts.dialWS(t, query("user_id", "alice"))
-	ws.NextEvent(t, "ready")
+	ws.Ready(t)
 	sse := ts.dialSSE(t, query("user_id", "bob"))
 	sse.Ready(t)
 	ts.dialWSNoRead(t, query("user_id", "carol"))
@@ -876,9 +709,9 @@ func TestWSHeartbeatKeepsLivePeer(t *testing.T) {
 	}
 	is.Equal(ts.Hub.Len(), 2)
 	ws.Send(t, map[string]any{"action": "ping"})
-	is.Equal(ws.Next(t), map[string]any{"event": "pong"})
+	is.Equal(ws.Next(t), streamtest.Frame{"event": "pong"})
 	id := ts.send(t, map[string]any{"title": "x", "user_id": "alice"})
-	is.Equal(ws.NextEvent(t, "notification")["id"], id)
+	ws.NextNotification(t, id)
 	is.Equal(ts.disconnects(), []string{"ping_timeout"})
 }
 
@@ -890,14 +723,12 @@ func TestCloseStreams(t *testing.T) {
 	sse := ts.dialSSE(t, query("user_id", "alice"))
 	sse.Ready(t)
 	ws := ts.dialWS(t, query("user_id", "alice"))
-	ws.NextEvent(t, "ready")
+	ws.Ready(t)
 	waitFor(t, "two connections", func() bool { return ts.Hub.Len() == 2 })
 
 	ts.Transport.CloseStreams()
 
-	ev := sse.Next(t)
-	is.Equal(ev.Event, "reconnect")
-	is.Equal(ev.JSON(t)["reason"], "server_shutdown")
+	is.Equal(sse.NextEvent(t, "reconnect")["reason"], "server_shutdown")
 	sse.Ended(t)
 	is.Equal(ws.Closed(t), websocket.StatusServiceRestart)
 	waitFor(t, "the hub to empty", func() bool { return ts.Hub.Len() == 0 })
@@ -1023,7 +854,7 @@ func TestResyncAsksClientsToResume(t *testing.T) {
 	sse := ts.dialSSE(t, query("user_id", "alice"))
 	sse.Ready(t)
 	ws := ts.dialWS(t, query("user_id", "alice"))
-	ws.NextEvent(t, "ready")
+	ws.Ready(t)
 	waitFor(t, "two connections", func() bool { return ts.Hub.Len() == 2 })
 
 	ts.Hub.Each(func(c broker.Conn) {
@@ -1032,9 +863,7 @@ func TestResyncAsksClientsToResume(t *testing.T) {
 		r.Resync()
 	})
 
-	ev := sse.Next(t)
-	is.Equal(ev.Event, "reconnect")
-	is.Equal(ev.JSON(t)["reason"], "resync")
+	is.Equal(sse.NextEvent(t, "reconnect")["reason"], "resync")
 	sse.Ended(t)
 	is.Equal(ws.Closed(t), websocket.StatusTryAgainLater)
 	waitFor(t, "the hub to empty", func() bool { return ts.Hub.Len() == 0 })

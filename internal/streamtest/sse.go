@@ -9,8 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/matryer/is"
 )
 
 // Event is one parsed Server-Sent Event.
@@ -32,8 +30,11 @@ func (e Event) JSON(t testing.TB) map[string]any {
 }
 
 // SSE is a real HTTP client reading a text/event-stream, as an EventSource
-// would.
+// would. It is a Stream whose frames are the events' data, each checked on
+// the way in: the data's "event" is the SSE event's name ("notification"
+// for the unnamed type), and its id: is the data's "cursor".
 type SSE struct {
+	frames
 	Resp *http.Response
 	// Events carries the stream's events; it is closed when the stream ends.
 	Events chan Event
@@ -79,6 +80,7 @@ func DialSSENoRead(t testing.TB, client *http.Client, url string, headers ...str
 		t.Fatal(err)
 	}
 	c := &SSE{Resp: resp, Events: make(chan Event, 10000), Comments: make(chan string, 100), cancel: cancel, done: make(chan struct{})}
+	c.frames = frames{read: c.nextFrame, ended: func() error { return c.Err }, name: "SSE"}
 	t.Cleanup(c.Close)
 	return c
 }
@@ -126,9 +128,10 @@ func (c *SSE) read() {
 	c.Err = sc.Err()
 }
 
-// NextOrEnd returns the next event; ok is false when the stream has ended.
-// It fails the test after WaitTimeout.
-func (c *SSE) NextOrEnd(t testing.TB) (ev Event, ok bool) {
+// NextRawOrEnd returns the next event as it came over the wire, unchecked;
+// ok is false when the stream has ended. It is for tests of the framing
+// itself (the retry: field, the event: line); the rest read frames.
+func (c *SSE) NextRawOrEnd(t testing.TB) (ev Event, ok bool) {
 	t.Helper()
 	select {
 	case ev, ok = <-c.Events:
@@ -139,24 +142,56 @@ func (c *SSE) NextOrEnd(t testing.TB) (ev Event, ok bool) {
 	return Event{}, false
 }
 
-// Next returns the next event, failing the test if the stream ends or after
-// WaitTimeout.
-func (c *SSE) Next(t testing.TB) Event {
+// NextRaw is NextRawOrEnd failing the test if the stream ends.
+func (c *SSE) NextRaw(t testing.TB) Event {
 	t.Helper()
-	ev, ok := c.NextOrEnd(t)
+	ev, ok := c.NextRawOrEnd(t)
 	if !ok {
 		t.Fatalf("SSE stream ended (%v) while waiting for an event", c.Err)
 	}
 	return ev
 }
 
-// Ready reads the ready event and returns its JSON.
-func (c *SSE) Ready(t testing.TB) map[string]any {
+// nextFrame reads the next event as a Frame, checking what makes it one:
+// its data is a JSON object whose "event" is the SSE event's name, or
+// "notification" for the default (unnamed) type, which EventSource's
+// onmessage sees; and its id: is its cursor, so Last-Event-ID resumes from
+// where the client is. A notification always has one; a control event
+// without a cursor has no id:, so it cannot move the browser's
+// Last-Event-ID.
+func (c *SSE) nextFrame(t testing.TB) (Frame, bool) {
 	t.Helper()
-	is := is.New(t)
-	ev := c.Next(t)
-	is.Equal(ev.Event, "ready")
-	return ev.JSON(t)
+	ev, ok := c.NextRawOrEnd(t)
+	if !ok {
+		return nil, false
+	}
+	f := Frame(ev.JSON(t))
+	want := ev.Event
+	if want == "" {
+		want = "notification"
+		if ev.ID == "" {
+			t.Fatalf("SSE notification without an id: %s", ev.Data)
+		}
+	}
+	if f.Event() != want {
+		t.Fatalf("SSE event %q carries event %v in its data", ev.Event, f["event"])
+	}
+	if ev.ID != f.Cursor() {
+		t.Fatalf("SSE %s event: id %q is not its cursor %v", want, ev.ID, f["cursor"])
+	}
+	return f, true
+}
+
+// NextComment returns the next comment line (a heartbeat), ":" included.
+func (c *SSE) NextComment(t testing.TB) string {
+	t.Helper()
+	select {
+	case line := <-c.Comments:
+		return line
+	case <-time.After(WaitTimeout):
+		t.Fatal("timed out waiting for an SSE comment")
+	}
+	return ""
 }
 
 // Ended waits for the server to end the stream.

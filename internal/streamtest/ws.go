@@ -13,14 +13,16 @@ import (
 )
 
 // WS is a real WebSocket client; once StartReading is called, a goroutine
-// reads its frames.
+// reads its frames. It is a Stream: its frames are the JSON objects the
+// server sent, each naming its event.
 type WS struct {
+	frames
 	Conn *websocket.Conn
 	// LocalAddr is the client's end of the connection, as the server sees
 	// it.
 	LocalAddr string
 	// Frames carries the JSON frames read; it is closed when reading stops.
-	Frames chan map[string]any
+	Frames chan Frame
 	// Err holds why reading stopped (a close status, for instance); read it
 	// only once Frames is closed.
 	Err error
@@ -43,7 +45,8 @@ func DialWS(t testing.TB, url string) *WS {
 // dead or slow peer.
 func DialWSNoRead(t testing.TB, url string) *WS {
 	t.Helper()
-	c := &WS{Frames: make(chan map[string]any, 10000), done: make(chan struct{})}
+	c := &WS{Frames: make(chan Frame, 10000), done: make(chan struct{})}
+	c.frames = frames{read: c.nextFrame, ended: func() error { return c.Err }, name: "WebSocket"}
 	var dialer net.Dialer
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -67,7 +70,7 @@ func DialWSNoRead(t testing.TB, url string) *WS {
 }
 
 // ReadOne reads one frame in the caller's goroutine, before StartReading.
-func (c *WS) ReadOne(t testing.TB) map[string]any {
+func (c *WS) ReadOne(t testing.TB) Frame {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
 	defer cancel()
@@ -75,11 +78,11 @@ func (c *WS) ReadOne(t testing.TB) map[string]any {
 	if err != nil {
 		t.Fatalf("read a WebSocket frame: %v", err)
 	}
-	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
+	var f Frame
+	if err := json.Unmarshal(data, &f); err != nil {
 		t.Fatalf("frame is not JSON: %q", data)
 	}
-	return m
+	return f
 }
 
 // StartReading starts the goroutine that reads frames into Frames; calling
@@ -95,9 +98,9 @@ func (c *WS) StartReading() {
 					c.Err = err
 					return
 				}
-				var m map[string]any
-				if json.Unmarshal(data, &m) == nil {
-					c.Frames <- m
+				var f Frame
+				if json.Unmarshal(data, &f) == nil {
+					c.Frames <- f
 				}
 			}
 		}()
@@ -118,30 +121,19 @@ func (c *WS) Send(t testing.TB, v any) {
 	}
 }
 
-// Next returns the next frame, failing the test if the connection ends or
-// after WaitTimeout.
-func (c *WS) Next(t testing.TB) map[string]any {
+// nextFrame takes the next frame read, checking that it names its event.
+func (c *WS) nextFrame(t testing.TB) (Frame, bool) {
 	t.Helper()
 	select {
-	case m, ok := <-c.Frames:
-		if !ok {
-			t.Fatalf("WebSocket closed while waiting for a frame: %v", c.Err)
+	case f, ok := <-c.Frames:
+		if ok && f.Event() == "" {
+			t.Fatalf("WebSocket frame without an event: %v", map[string]any(f))
 		}
-		return m
+		return f, ok
 	case <-time.After(WaitTimeout):
 		t.Fatal("timed out waiting for a WebSocket frame")
 	}
-	return nil
-}
-
-// NextEvent skips frames until one with the given event arrives.
-func (c *WS) NextEvent(t testing.TB, event string) map[string]any {
-	t.Helper()
-	for {
-		if m := c.Next(t); m["event"] == event {
-			return m
-		}
-	}
+	return nil, false
 }
 
 // Closed waits for the connection to end and returns the close status (-1
