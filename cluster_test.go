@@ -314,7 +314,7 @@ func TestClusterRedisOutage(t *testing.T) {
 	is.Equal(refused, 10) // nothing accepted while Redis was away
 
 	srv.Restart()
-	waitUntil(t, func() bool {
+	streamtest.Eventually(t, "the instance to be healthy again", func() bool {
 		status, _, err := nodes[0].tryJSON(http.MethodGet, "/health", nil)
 		return err == nil && status == http.StatusOK
 	})
@@ -338,15 +338,13 @@ func TestClusterRedisOutage(t *testing.T) {
 	}
 }
 
+// waitUntil is streamtest.Eventually under the name tests written before it
+// use; new tests call streamtest.Eventually, which says what it waited for.
+//
+// Deprecated: use streamtest.Eventually.
 func waitUntil(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 15s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	streamtest.Eventually(t, "a condition", cond)
 }
 
 // tryJSON sends a JSON request with extra header pairs and decodes a JSON

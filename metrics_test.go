@@ -8,6 +8,7 @@ import (
 
 	"notification-service/internal/metricstest"
 	"notification-service/internal/redistest"
+	"notification-service/internal/streamtest"
 )
 
 func (s *service) scrape(t *testing.T) metricstest.Samples {
@@ -29,7 +30,7 @@ func TestMetricsInRedisMode(t *testing.T) {
 	is.Equal(status, http.StatusCreated)
 	sse.NextNotification(t, sent["id"].(string))
 	var s metricstest.Samples
-	waitUntil(t, func() bool {
+	streamtest.Eventually(t, "the SSE delivery counted", func() bool {
 		s = svc.scrape(t)
 		return s.Value(`notification_service_deliveries_total{transport="sse"}`) == 1
 	})
@@ -45,7 +46,7 @@ func TestMetricsInRedisMode(t *testing.T) {
 	is.Equal(s.Value(`notification_service_redis_reconnects_total{component="scheduler"}`), 0.0)
 
 	srv.Stop()
-	waitUntil(t, func() bool {
+	streamtest.Eventually(t, "the bus and the scheduler to count their Redis errors", func() bool {
 		s = svc.scrape(t)
 		return s.Value(`notification_service_redis_errors_total{component="bus"}`) > busErrors &&
 			s.Value(`notification_service_redis_errors_total{component="scheduler"}`) > schedErrors
@@ -55,7 +56,7 @@ func TestMetricsInRedisMode(t *testing.T) {
 	is.Equal(s.Value(`notification_service_connections{transport="sse"}`), 1.0) // streams stay open
 
 	srv.Restart()
-	waitUntil(t, func() bool {
+	streamtest.Eventually(t, "the bus and the scheduler to count their reconnects", func() bool {
 		s = svc.scrape(t)
 		return s.Value(`notification_service_redis_reconnects_total{component="bus"}`) >= 1 &&
 			s.Value(`notification_service_redis_reconnects_total{component="scheduler"}`) >= 1

@@ -223,7 +223,7 @@ func TestSeedAPIScheduleCurl(t *testing.T) {
 	is.True(time.Since(created) < 5*time.Second)
 
 	// 2024-01-29 is in the past: it is delivered at once.
-	waitFor(t, "the seed's scheduled notification in the inbox", func() bool {
+	streamtest.Eventually(t, "the seed's scheduled notification in the inbox", func() bool {
 		return apiInbox(t, ts, "user123", "")["total"] == float64(1)
 	})
 	e := apiEntries(t, apiInbox(t, ts, "user123", ""))[0]
@@ -976,7 +976,7 @@ func TestAPIScheduleFiresOnTimeOnce(t *testing.T) {
 	sse.NextNotification(t, marker)
 	is.Equal(apiIDs(t, apiInbox(t, ts, "u", "")), []string{marker, id})
 
-	waitFor(t, "the fire audit record", func() bool { return len(ts.Logs.Records("fire")) == 1 })
+	streamtest.Eventually(t, "the fire audit record", func() bool { return len(ts.Logs.Records("fire")) == 1 })
 	is.Equal(ts.Logs.Records("fire")[0]["schedule_id"], id)
 	is.Equal(len(ts.Logs.Records("cancel")), 0)
 }
@@ -1077,7 +1077,7 @@ func TestAPISchedulePastFiresAtOnceBatch(t *testing.T) {
 	n := sse.NextNotification(t, id)
 	is.Equal(n["data"], map[string]any{"k": "v"})
 	for _, u := range []string{"a", "b"} {
-		waitFor(t, "the overdue notification in "+u+"'s inbox", func() bool {
+		streamtest.Eventually(t, "the overdue notification in "+u+"'s inbox", func() bool {
 			return apiInbox(t, ts, u, "")["total"] == float64(1)
 		})
 		is.Equal(apiIDs(t, apiInbox(t, ts, u, "")), []string{id})
@@ -1206,7 +1206,7 @@ func TestAPIAuditRecords(t *testing.T) {
 
 	due := apiSchedule(t, ts, map[string]any{"title": "now", "user_id": "u", "scheduled_at": apiAt(time.Now().Add(-time.Minute))})
 	sse.NextNotification(t, due["id"].(string))
-	waitFor(t, "the fire audit record", func() bool { return len(ts.Logs.Records("fire")) == 1 })
+	streamtest.Eventually(t, "the fire audit record", func() bool { return len(ts.Logs.Records("fire")) == 1 })
 	is.Equal(ts.Logs.Records("fire")[0]["schedule_id"], due["id"])
 
 	for _, r := range append(send, read...) {

@@ -19,6 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/matryer/is"
 
+	"notification-service/internal/streamtest"
 	"notification-service/transport"
 )
 
@@ -289,7 +290,7 @@ func TestAttackTooManyConnections(t *testing.T) {
 
 		// A closed stream gives its slot back.
 		first.Close()
-		waitFor(t, "the slot to be given back", func() bool {
+		streamtest.Eventually(t, "the slot to be given back", func() bool {
 			c := ts.dialSSE(t, query("token", tok))
 			if c.Resp.StatusCode == http.StatusOK {
 				return true

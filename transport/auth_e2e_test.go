@@ -9,6 +9,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/matryer/is"
+
+	"notification-service/internal/streamtest"
 )
 
 // TestTokenModeEndToEnd: a browser holding a token receives what the
@@ -113,10 +115,10 @@ func TestTokenExpiryEndsLiveStreams(t *testing.T) {
 	is.True(time.Since(start) < 3*time.Second+waitTimeout)
 
 	// The connections left the hub; the long-lived one still receives.
-	waitFor(t, "the expired streams to leave", func() bool { return ts.Hub.Len() == 1 })
+	streamtest.Eventually(t, "the expired streams to leave", func() bool { return ts.Hub.Len() == 1 })
 	id := secSend(t, ts, map[string]any{"title": "still here", "user_id": "alice"})
 	lasting.NextNotification(t, id)
-	waitFor(t, "both disconnects audited as token_expired", func() bool {
+	streamtest.Eventually(t, "both disconnects audited as token_expired", func() bool {
 		return strings.Count(strings.Join(ts.disconnects(), ","), "token_expired") == 2
 	})
 

@@ -59,7 +59,7 @@ func TestSSEOverHTTP2(t *testing.T) {
 		is.Equal(ev.Event(), "reconnect")
 		c.Ended(t)
 	}
-	waitFor(t, "the hub to empty", func() bool { return ts.Hub.Len() == 0 })
+	streamtest.Eventually(t, "the hub to empty", func() bool { return ts.Hub.Len() == 0 })
 }
 
 // TestSSEResponseHead: over HTTP/1.1 the stream is served on the hijacked
@@ -160,7 +160,7 @@ func TestSlowConsumersDoNotHoldOthers(t *testing.T) {
 	fastSSE.Ready(t)
 	fastWS := ts.dialWS(t, q)
 	fastWS.Ready(t)
-	waitFor(t, "every connection", func() bool { return ts.Hub.Len() == slow+2 })
+	streamtest.Eventually(t, "every connection", func() bool { return ts.Hub.Len() == slow+2 })
 
 	blob := strings.Repeat("x", 32<<10)
 	var ids []string
@@ -175,7 +175,7 @@ func TestSlowConsumersDoNotHoldOthers(t *testing.T) {
 		got := c.NextNotifications(t, len(ids))
 		is.Equal(streamtest.IDs(got), ids)
 	}
-	waitFor(t, "the disconnect records", func() bool { return len(ts.disconnects()) == slow })
+	streamtest.Eventually(t, "the disconnect records", func() bool { return len(ts.disconnects()) == slow })
 	for _, reason := range ts.disconnects() {
 		is.Equal(reason, "slow_consumer")
 	}

@@ -225,17 +225,13 @@ func (ts *testServer) send(t *testing.T, body map[string]any) string {
 	return resp["id"].(string)
 }
 
-// waitFor polls cond until it holds or the deadline passes; for state that
-// has no event to wait on (a connection registering in the hub).
+// waitFor is streamtest.Eventually under the name tests written before it
+// use; new tests call streamtest.Eventually.
+//
+// Deprecated: use streamtest.Eventually.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	streamtest.Eventually(t, what, cond)
 }
 
 // The real clients the tests connect with, under the names the tests use;
@@ -304,7 +300,7 @@ func (ts *testServer) closeAndWait(t *testing.T, c streamtest.Stream) {
 	t.Helper()
 	before := ts.Hub.Len()
 	c.Close()
-	waitFor(t, "the server to drop the connection", func() bool { return ts.Hub.Len() < before })
+	streamtest.Eventually(t, "the server to drop the connection", func() bool { return ts.Hub.Len() < before })
 }
 
 // disconnects returns the reasons of the disconnect audit records so far.

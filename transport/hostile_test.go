@@ -13,6 +13,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/matryer/is"
+
+	"notification-service/internal/streamtest"
 )
 
 // Hostile input (DESIGN §8): every bound on what a client may send, each
@@ -471,10 +473,10 @@ func TestHostileWSFrameTooLarge(t *testing.T) {
 			ws.Ready(t)
 			_ = write(t, ws, tc.typ, tc.fragments...) // the server may close mid-write
 			is.Equal(ws.Closed(t), websocket.StatusMessageTooBig)
-			waitFor(t, "the connection to leave the hub", func() bool { return ts.Hub.Len() == 0 })
+			streamtest.Eventually(t, "the connection to leave the hub", func() bool { return ts.Hub.Len() == 0 })
 		})
 	}
-	waitFor(t, "the disconnect records", func() bool {
+	streamtest.Eventually(t, "the disconnect records", func() bool {
 		return len(slices.DeleteFunc(ts.disconnects(), func(r string) bool { return r != "frame_too_large" })) == 4
 	})
 

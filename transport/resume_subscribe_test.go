@@ -30,7 +30,7 @@ func TestWSResumeThenSubscribeOnOpen(t *testing.T) {
 	is.Equal(got["id"], first)
 	cursor := got["cursor"].(string)
 	ws.Conn.CloseNow()
-	waitFor(t, "the server to drop the connection", func() bool { return ts.Hub.Len() == 0 })
+	streamtest.Eventually(t, "the server to drop the connection", func() bool { return ts.Hub.Len() == 0 })
 
 	missed := []string{
 		ts.send(t, map[string]any{"title": "broadcast", "channels": []string{"tareas"}}),

@@ -216,7 +216,7 @@ func TestWSActions(t *testing.T) {
 	// A frame over MaxFrameBytes closes the connection with 1009.
 	sendRaw(websocket.MessageText, []byte(`{"action":"ping","pad":"`+strings.Repeat("x", 17<<10)+`"}`))
 	is.Equal(ws.Closed(t), websocket.StatusMessageTooBig)
-	waitFor(t, "the disconnect record", func() bool { return slices.Contains(ts.disconnects(), "frame_too_large") })
+	streamtest.Eventually(t, "the disconnect record", func() bool { return slices.Contains(ts.disconnects(), "frame_too_large") })
 	is.Equal(ts.Hub.Len(), 0)
 }
 
@@ -561,7 +561,7 @@ func TestSlowConsumer(t *testing.T) {
 			fastSSE.Ready(t)
 			fastWS := ts.dialWS(t, q)
 			fastWS.Ready(t)
-			waitFor(t, "three connections", func() bool { return ts.Hub.Len() == 3 })
+			streamtest.Eventually(t, "three connections", func() bool { return ts.Hub.Len() == 3 })
 
 			// Big notifications fill the slow client's socket buffers,
 			// then its queue; keep sending until the server gives up on
@@ -596,7 +596,7 @@ func TestSlowConsumer(t *testing.T) {
 				checkIncreasing(t, got, 0)
 			}
 			// Closed for what it is, not as a write that timed out.
-			waitFor(t, "the slow consumer's disconnect record", func() bool { return len(ts.disconnects()) > 0 })
+			streamtest.Eventually(t, "the slow consumer's disconnect record", func() bool { return len(ts.disconnects()) > 0 })
 			is.Equal(ts.disconnects(), []string{"slow_consumer"})
 
 			// What reached the slow client before it was closed is a
@@ -675,10 +675,10 @@ func TestWSHeartbeatClosesSilentPeer(t *testing.T) {
 		o.PongTimeout = 100 * time.Millisecond
 	})
 	ts.dialWSNoRead(t, query("user_id", "alice"))
-	waitFor(t, "the silent peer to be closed", func() bool {
+	streamtest.Eventually(t, "the silent peer to be closed", func() bool {
 		return len(ts.Logs.Records("connect")) == 1 && ts.Hub.Len() == 0
 	})
-	waitFor(t, "the disconnect record", func() bool { return len(ts.disconnects()) == 1 })
+	streamtest.Eventually(t, "the disconnect record", func() bool { return len(ts.disconnects()) == 1 })
 	is.Equal(ts.disconnects(), []string{"ping_timeout"})
 }
 
@@ -698,7 +698,7 @@ func TestWSHeartbeatKeepsLivePeer(t *testing.T) {
 
 	// The silent peer is closed after a second of pings, each of which the
 	// live peer answered; the SSE heartbeats count the intervals.
-	waitFor(t, "the silent peer to be closed", func() bool { return len(ts.disconnects()) == 1 })
+	streamtest.Eventually(t, "the silent peer to be closed", func() bool { return len(ts.disconnects()) == 1 })
 	is.Equal(ts.disconnects(), []string{"ping_timeout"})
 	for range 5 {
 		select {
@@ -724,15 +724,15 @@ func TestCloseStreams(t *testing.T) {
 	sse.Ready(t)
 	ws := ts.dialWS(t, query("user_id", "alice"))
 	ws.Ready(t)
-	waitFor(t, "two connections", func() bool { return ts.Hub.Len() == 2 })
+	streamtest.Eventually(t, "two connections", func() bool { return ts.Hub.Len() == 2 })
 
 	ts.Transport.CloseStreams()
 
 	is.Equal(sse.NextEvent(t, "reconnect")["reason"], "server_shutdown")
 	sse.Ended(t)
 	is.Equal(ws.Closed(t), websocket.StatusServiceRestart)
-	waitFor(t, "the hub to empty", func() bool { return ts.Hub.Len() == 0 })
-	waitFor(t, "two disconnect records", func() bool { return len(ts.disconnects()) == 2 })
+	streamtest.Eventually(t, "the hub to empty", func() bool { return ts.Hub.Len() == 0 })
+	streamtest.Eventually(t, "two disconnect records", func() bool { return len(ts.disconnects()) == 2 })
 	is.Equal(ts.disconnects(), []string{"server_shutdown", "server_shutdown"})
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
@@ -796,7 +796,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	if err := connectWS(0); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the hub to empty", func() bool { return ts.Hub.Len() == 0 })
+	streamtest.Eventually(t, "the hub to empty", func() bool { return ts.Hub.Len() == 0 })
 	tr.CloseIdleConnections()
 	ts.Client().CloseIdleConnections()
 	baseline := runtime.NumGoroutine()
@@ -824,7 +824,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		}
 	}
 
-	waitFor(t, "the hub to empty", func() bool { return ts.Hub.Len() == 0 })
+	streamtest.Eventually(t, "the hub to empty", func() bool { return ts.Hub.Len() == 0 })
 	const slack = 5
 	deadline := time.Now().Add(waitTimeout)
 	for {
@@ -841,7 +841,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// A connection leaves the hub before its end is recorded.
-	waitFor(t, "1002 disconnect records", func() bool { return len(ts.Logs.Records("disconnect")) == 1002 })
+	streamtest.Eventually(t, "1002 disconnect records", func() bool { return len(ts.Logs.Records("disconnect")) == 1002 })
 }
 
 // TestResyncAsksClientsToResume: when a Redis bus finds a gap in its live
@@ -855,7 +855,7 @@ func TestResyncAsksClientsToResume(t *testing.T) {
 	sse.Ready(t)
 	ws := ts.dialWS(t, query("user_id", "alice"))
 	ws.Ready(t)
-	waitFor(t, "two connections", func() bool { return ts.Hub.Len() == 2 })
+	streamtest.Eventually(t, "two connections", func() bool { return ts.Hub.Len() == 2 })
 
 	ts.Hub.Each(func(c broker.Conn) {
 		r, ok := c.(broker.Resyncer)
@@ -866,5 +866,5 @@ func TestResyncAsksClientsToResume(t *testing.T) {
 	is.Equal(sse.NextEvent(t, "reconnect")["reason"], "resync")
 	sse.Ended(t)
 	is.Equal(ws.Closed(t), websocket.StatusTryAgainLater)
-	waitFor(t, "the hub to empty", func() bool { return ts.Hub.Len() == 0 })
+	streamtest.Eventually(t, "the hub to empty", func() bool { return ts.Hub.Len() == 0 })
 }
