@@ -10,6 +10,7 @@ import (
 	"github.com/matryer/is"
 
 	"notification-service/internal/metricstest"
+	"notification-service/internal/streamtest"
 )
 
 // newMeteredServer is newTestServer with the service's metrics wired as
@@ -29,7 +30,7 @@ func (ts *testServer) scrape(t *testing.T, headers ...string) metricstest.Sample
 func (ts *testServer) scrapeUntil(t *testing.T, what string, cond func(metricstest.Samples) bool) metricstest.Samples {
 	t.Helper()
 	var s metricstest.Samples
-	waitFor(t, what, func() bool {
+	streamtest.Eventually(t, what, func() bool {
 		s = ts.scrape(t)
 		return cond(s)
 	})
@@ -128,7 +129,7 @@ func TestMetricsSlowConsumer(t *testing.T) {
 		o.WriteTimeout = time.Minute
 	})
 	ts.dialSSENoRead(t, query("user_id", "ana"))
-	waitFor(t, "the connection registered", func() bool { return ts.Hub.Len() == 1 })
+	streamtest.Eventually(t, "the connection registered", func() bool { return ts.Hub.Len() == 1 })
 	blob := strings.Repeat("x", 32<<10)
 	for i := 0; ts.Hub.Len() == 1; i++ {
 		if i == 4000 {
@@ -136,8 +137,11 @@ func TestMetricsSlowConsumer(t *testing.T) {
 		}
 		ts.send(t, map[string]any{"title": fmt.Sprint(i), "user_id": "ana", "data": map[string]any{"blob": blob}})
 	}
+	// A scrape gathers each metric on its own, not as one snapshot: wait
+	// for both sides of the disconnect.
 	s := ts.scrapeUntil(t, "the slow consumer's close", func(s metricstest.Samples) bool {
-		return s.Value(`notification_service_connections{transport="sse"}`) == 0
+		return s.Value(`notification_service_connections{transport="sse"}`) == 0 &&
+			s.Has(`notification_service_disconnects_total{reason="slow_consumer",transport="sse"}`)
 	})
 	is.Equal(s.Value(`notification_service_disconnects_total{reason="slow_consumer",transport="sse"}`), 1.0)
 	is.True(s.Value(`notification_service_frames_dropped_total`) >= 1)
