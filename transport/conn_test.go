@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http/httptest"
 	"net/textproto"
-	"strings"
 	"testing"
 	"time"
 
@@ -132,51 +131,5 @@ func TestWSAnswersPings(t *testing.T) {
 		is.NoErr(ws.Conn.Ping(ctx)) // the reader goroutine takes the pong
 		cancel()
 		ws.NextNotification(t, id)
-	}
-}
-
-// TestSlowConsumersDoNotHoldOthers: more peers that stopped reading than
-// there are shared writers; each is closed when its queue overflows, and
-// the peers that read get everything, in order, meanwhile.
-func TestSlowConsumersDoNotHoldOthers(t *testing.T) {
-	is := is.New(t)
-	ts := newTestServer(t, func(o *testConfig) {
-		o.QueueSize = 8
-		o.MaxBodyBytes = 1 << 20
-		// Far beyond the test's deadlines: a slow peer must not hold a
-		// writer until its write times out.
-		o.WriteTimeout = time.Minute
-	})
-	q := query("user_id", "alice", "channels", "news")
-	const slow = 6
-	for i := range slow {
-		if i%2 == 0 {
-			ts.dialSSENoRead(t, q)
-		} else {
-			ts.dialWSNoRead(t, q)
-		}
-	}
-	fastSSE := ts.dialSSE(t, q)
-	fastSSE.Ready(t)
-	fastWS := ts.dialWS(t, q)
-	fastWS.Ready(t)
-	streamtest.Eventually(t, "every connection", func() bool { return ts.Hub.Len() == slow+2 })
-
-	blob := strings.Repeat("x", 32<<10)
-	var ids []string
-	start := time.Now()
-	for i := 0; ts.Hub.Len() > 2; i++ {
-		if i == 4000 || time.Since(start) > 2*waitTimeout {
-			t.Fatalf("slow consumers still connected after %d notifications: %d", i, ts.Hub.Len()-2)
-		}
-		ids = append(ids, ts.send(t, map[string]any{"title": fmt.Sprint(i), "channels": []string{"news"}, "data": map[string]any{"blob": blob}}))
-	}
-	for _, c := range []streamtest.Stream{fastSSE, fastWS} {
-		got := c.NextNotifications(t, len(ids))
-		is.Equal(streamtest.IDs(got), ids)
-	}
-	streamtest.Eventually(t, "the disconnect records", func() bool { return len(ts.disconnects()) == slow })
-	for _, reason := range ts.disconnects() {
-		is.Equal(reason, "slow_consumer")
 	}
 }
