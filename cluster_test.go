@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -31,15 +30,6 @@ func startCluster(t *testing.T, srv *redistest.Server, n int, overrides ...strin
 		nodes[i] = startService(t, append([]string{"REDIS_URL", srv.Addr(), "REDIS_PREFIX", prefix}, overrides...)...)
 	}
 	return nodes
-}
-
-func send(t *testing.T, svc *service, body map[string]any) map[string]any {
-	t.Helper()
-	status, out := svc.do(t, http.MethodPost, "/api/v1/notifications/send", body)
-	if status != http.StatusCreated {
-		t.Fatalf("send: status %d: %v", status, out)
-	}
-	return out
 }
 
 func TestClusterDeliversAcrossInstances(t *testing.T) {
@@ -336,54 +326,6 @@ func TestClusterRedisOutage(t *testing.T) {
 	for _, id := range accepted {
 		is.True(got[id])
 	}
-}
-
-// waitUntil is streamtest.Eventually under the name tests written before it
-// use; new tests call streamtest.Eventually, which says what it waited for.
-//
-// Deprecated: use streamtest.Eventually.
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	streamtest.Eventually(t, "a condition", cond)
-}
-
-// tryJSON sends a JSON request with extra header pairs and decodes a JSON
-// object answer; a connection error is an outcome, not a failure.
-func (s *service) tryJSON(method, path string, body any, headers ...string) (int, map[string]any, error) {
-	status, raw, err := s.try(method, path, body, headers...)
-	if err != nil {
-		return 0, nil, err
-	}
-	var m map[string]any
-	if len(bytes.TrimSpace(raw)) > 0 {
-		if err := json.Unmarshal(raw, &m); err != nil {
-			return status, nil, fmt.Errorf("%s %s: answer is not a JSON object: %q", method, path, raw)
-		}
-	}
-	return status, m, nil
-}
-
-type answer struct {
-	status int
-	body   map[string]any
-}
-
-func (s *service) doWithHeaders(t *testing.T, method, path string, body any, headers ...string) answer {
-	t.Helper()
-	status, m, err := s.tryJSON(method, path, body, headers...)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	return answer{status, m}
-}
-
-func (s *service) mustSchedule(t *testing.T, body map[string]any) map[string]any {
-	t.Helper()
-	a := s.doWithHeaders(t, http.MethodPost, "/api/v1/notifications/schedule", body)
-	if a.status != http.StatusCreated {
-		t.Fatalf("schedule: status %d: %v", a.status, a.body)
-	}
-	return a.body
 }
 
 // TestClusterWarnsWhenRedisMayEvict: with an allkeys-* policy Redis could
