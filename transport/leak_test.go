@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/coder/websocket"
 
@@ -103,20 +102,22 @@ func TestNoGoroutineLeak(t *testing.T) {
 
 	streamtest.Eventually(t, "the hub to empty", func() bool { return ts.Hub.Len() == 0 })
 	const slack = 5
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		tr.CloseIdleConnections()
-		ts.Client().CloseIdleConnections()
-		n := runtime.NumGoroutine()
-		if n <= baseline+slack {
-			break
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines, baseline %d:\n%s", n, baseline, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	n := 0
+	func() {
+		// If they never come back, the stacks say what is left.
+		defer func() {
+			if t.Failed() {
+				buf := make([]byte, 1<<20)
+				t.Logf("%d goroutines, baseline %d:\n%s", n, baseline, buf[:runtime.Stack(buf, true)])
+			}
+		}()
+		streamtest.Eventually(t, fmt.Sprintf("the goroutines back to the baseline of %d (+%d)", baseline, slack), func() bool {
+			tr.CloseIdleConnections()
+			ts.Client().CloseIdleConnections()
+			n = runtime.NumGoroutine()
+			return n <= baseline+slack
+		})
+	}()
 	// A connection leaves the hub before its end is recorded.
 	streamtest.Eventually(t, "1002 disconnect records", func() bool { return len(ts.Logs.Records("disconnect")) == 1002 })
 }
