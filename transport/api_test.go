@@ -10,10 +10,11 @@ import (
 )
 
 // The REST API as the tests call it: requests that must succeed, the one
-// error shape, and the JSON types read back. The tests themselves live in
-// one file per resource: notifications_test.go (send), schedules_test.go,
-// inbox_test.go, connections_test.go, middleware_test.go (unknown routes,
-// CORS), audit_test.go, and seed_test.go (the seed's own examples).
+// error shape, and the JSON types read back. The tests live in one file per
+// resource: notifications_test.go (send), schedules_test.go, inbox_test.go,
+// connections_test.go, pusher_api_test.go; and per concern: errors_test.go
+// (unknown routes, wrong methods), cors_test.go, audit_test.go,
+// seed_test.go (the seed's own examples).
 
 // apiPath joins path segments, escaping each.
 func apiPath(segments ...string) string {

@@ -175,7 +175,7 @@ func TestNoSecretInLogs(t *testing.T) {
 	is.Equal(short.SkipTo(t, "error")["code"], "token_expired") // past alice's notification and read
 	short.Closed(t)
 
-	logs := logText(ts.Logs)
+	logs := ts.Logs.text()
 	is.True(strings.Contains(logs, `"action":"denied"`)) // the refusals were logged...
 	is.True(strings.Contains(logs, `"action":"connect"`))
 	for name, secret := range map[string]string{
@@ -188,11 +188,4 @@ func TestNoSecretInLogs(t *testing.T) {
 		}
 	}
 	is.True(!strings.Contains(logs, "token=")) // ...and no query string with one
-}
-
-// logText is everything logged so far.
-func logText(b *logBuffer) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

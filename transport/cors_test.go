@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/matryer/is"
@@ -54,4 +55,58 @@ func TestCORSOnlyWhereABrowserNeedsIt(t *testing.T) {
 	denied := ts.Logs.Records("denied")
 	is.Equal(len(denied), 1)
 	is.Equal(denied[0]["code"], "origin_not_allowed")
+}
+
+// TestAPICORS: the origin rules, with any origin allowed and with a list:
+// what a preflight and a request are answered, credentials only for a
+// named origin.
+func TestAPICORS(t *testing.T) {
+	t.Run("any origin", func(t *testing.T) {
+		is := is.New(t)
+		ts := newTestServer(t)
+		status, body, hdr := ts.do(t, http.MethodOptions, "/sse?user_id=u", nil,
+			"Origin", "https://app.example", "Access-Control-Request-Method", "GET", "Access-Control-Request-Headers", "last-event-id")
+		is.Equal(status, http.StatusNoContent)
+		is.Equal(body, nil)
+		is.Equal(hdr.Get("Access-Control-Allow-Origin"), "*")
+		is.Equal(hdr.Get("Access-Control-Allow-Credentials"), "") // a wildcard never carries cookies
+		is.True(strings.Contains(hdr.Get("Access-Control-Allow-Methods"), "GET"))
+		is.True(strings.Contains(strings.ToLower(hdr.Get("Access-Control-Allow-Headers")), "last-event-id"))
+		is.True(strings.Contains(hdr.Get("Vary"), "Origin"))
+
+		status, _, hdr = ts.do(t, http.MethodGet, "/health", nil, "Origin", "https://app.example")
+		is.Equal(status, http.StatusOK)
+		is.Equal(hdr.Get("Access-Control-Allow-Origin"), "*")
+		is.Equal(hdr.Get("Access-Control-Allow-Credentials"), "") // a wildcard never carries cookies
+
+		status, _, hdr = ts.do(t, http.MethodGet, "/api/v1/notifications/user/u", nil, "Origin", "https://other.example")
+		is.Equal(status, http.StatusOK)
+		is.Equal(hdr.Get("Access-Control-Allow-Origin"), "*")
+		is.Equal(hdr.Get("Access-Control-Allow-Credentials"), "") // a wildcard never carries cookies
+
+		// Without Origin, no CORS headers.
+		_, _, hdr = ts.do(t, http.MethodGet, "/health", nil)
+		is.Equal(hdr.Get("Access-Control-Allow-Origin"), "")
+	})
+	t.Run("restricted origins", func(t *testing.T) {
+		is := is.New(t)
+		ts := newTestServer(t, func(o *testConfig) {
+			o.AllowedOrigins = []string{"https://app.example"}
+		})
+		status, _, hdr := ts.do(t, http.MethodGet, "/health", nil, "Origin", "https://app.example")
+		is.Equal(status, http.StatusOK)
+		is.Equal(hdr.Get("Access-Control-Allow-Origin"), "https://app.example")
+		is.Equal(hdr.Get("Access-Control-Allow-Credentials"), "true")
+		status, _, hdr = ts.do(t, http.MethodOptions, "/sse", nil, "Origin", "https://app.example", "Access-Control-Request-Method", "GET")
+		is.Equal(status, http.StatusNoContent)
+		is.Equal(hdr.Get("Access-Control-Allow-Origin"), "https://app.example")
+
+		status, _, hdr = ts.do(t, http.MethodGet, "/health", nil, "Origin", "https://evil.example")
+		is.Equal(status, http.StatusOK)
+		is.Equal(hdr.Get("Access-Control-Allow-Origin"), "")
+		status, body, hdr := ts.do(t, http.MethodOptions, "/sse", nil, "Origin", "https://evil.example", "Access-Control-Request-Method", "GET")
+		is.True(status >= 400) // the preflight fails
+		is.Equal(hdr.Get("Access-Control-Allow-Origin"), "")
+		apiWantError(t, status, body, hdr, http.StatusForbidden, "origin_not_allowed", "")
+	})
 }
