@@ -282,9 +282,14 @@ func TestInterruptedSendIsRetriedOnAnotherInstance(t *testing.T) {
 				a := startService(t, append([]string{"REDIS_URL", proxy.addr()}, env...)...)
 				b := startService(t, append([]string{"REDIS_URL", srv.Addr()}, env...)...)
 				user := "u-" + marker
-				// A warm-up publish through A loads the scripts, so the
-				// marked command is the script call itself.
+				// A warm-up publish (or schedule) through A loads the
+				// scripts, so the marked command is the script call itself:
+				// an EVALSHA the proxy lets run must not meet NOSCRIPT.
 				send(t, a, map[string]any{"title": "warm-up", "user_id": "someone-else"})
+				if strings.HasSuffix(path, "schedule") {
+					a.mustSchedule(t, map[string]any{"title": "warm-up", "user_id": "someone-else",
+						"scheduled_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
+				}
 
 				body := map[string]any{"title": marker, "message": "m", "user_id": user}
 				if strings.HasSuffix(path, "schedule") {
