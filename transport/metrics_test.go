@@ -123,11 +123,7 @@ func TestMetricsScheduledPending(t *testing.T) {
 // the close says why.
 func TestMetricsSlowConsumer(t *testing.T) {
 	is := is.New(t)
-	ts := newMeteredServer(t, func(o *testConfig) {
-		o.QueueSize = 2
-		o.MaxBodyBytes = 1 << 20
-		o.WriteTimeout = time.Minute
-	})
+	ts := newMeteredServer(t, slowPeers(2))
 	ts.dialSSENoRead(t, query("user_id", "ana"))
 	streamtest.Eventually(t, "the connection registered", func() bool { return ts.Hub.Len() == 1 })
 	blob := strings.Repeat("x", 32<<10)

@@ -15,16 +15,24 @@ import (
 // and when the live feed needs a resync. SSE gets a last "reconnect" event,
 // WebSocket a close code that says to retry.
 
-// TestCloseStreams: at shutdown SSE clients get a last "reconnect" event and
-// WebSocket clients close status 1012, so both reconnect elsewhere.
-func TestCloseStreams(t *testing.T) {
-	is := is.New(t)
-	ts := newTestServer(t)
+// dialOneOfEach opens an SSE and a WebSocket stream for alice, both past
+// their ready event and in the hub.
+func (ts *testServer) dialOneOfEach(t *testing.T) (*sseClient, *wsClient) {
+	t.Helper()
 	sse := ts.dialSSE(t, query("user_id", "alice"))
 	sse.Ready(t)
 	ws := ts.dialWS(t, query("user_id", "alice"))
 	ws.Ready(t)
 	streamtest.Eventually(t, "two connections", func() bool { return ts.Hub.Len() == 2 })
+	return sse, ws
+}
+
+// TestCloseStreams: at shutdown SSE clients get a last "reconnect" event and
+// WebSocket clients close status 1012, so both reconnect elsewhere.
+func TestCloseStreams(t *testing.T) {
+	is := is.New(t)
+	ts := newTestServer(t)
+	sse, ws := ts.dialOneOfEach(t)
 
 	ts.Transport.CloseStreams()
 
@@ -46,11 +54,7 @@ func TestCloseStreams(t *testing.T) {
 func TestResyncAsksClientsToResume(t *testing.T) {
 	is := is.New(t)
 	ts := newTestServer(t)
-	sse := ts.dialSSE(t, query("user_id", "alice"))
-	sse.Ready(t)
-	ws := ts.dialWS(t, query("user_id", "alice"))
-	ws.Ready(t)
-	streamtest.Eventually(t, "two connections", func() bool { return ts.Hub.Len() == 2 })
+	sse, ws := ts.dialOneOfEach(t)
 
 	ts.Hub.Each(func(c broker.Conn) {
 		r, ok := c.(broker.Resyncer)

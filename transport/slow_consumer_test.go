@@ -14,6 +14,19 @@ import (
 
 // Peers that stop reading, and what they must not cost the others.
 
+// slowPeers is the config of a test about peers that stop reading: a queue
+// of queue frames, bodies big enough to fill it fast, and a write timeout
+// far beyond the test's deadlines, so a slow peer is let go when its queue
+// overflows, not when a write blocked on it times out (nor does it hold a
+// shared writer that long).
+func slowPeers(queue int) func(*testConfig) {
+	return func(o *testConfig) {
+		o.QueueSize = queue
+		o.MaxBodyBytes = 1 << 20
+		o.WriteTimeout = time.Minute
+	}
+}
+
 // TestSlowConsumer: a client that stops reading is closed as a slow
 // consumer at once, without holding up anyone else, and resumes without
 // loss.
@@ -21,14 +34,7 @@ func TestSlowConsumer(t *testing.T) {
 	for _, kind := range []string{"ws", "sse"} {
 		t.Run(kind, func(t *testing.T) {
 			is := is.New(t)
-			ts := newTestServer(t, func(o *testConfig) {
-				o.QueueSize = 8
-				o.MaxBodyBytes = 1 << 20
-				// Far beyond the test's deadlines: the slow consumer must
-				// be let go when its queue overflows, not when a write
-				// blocked on it times out.
-				o.WriteTimeout = time.Minute
-			})
+			ts := newTestServer(t, slowPeers(8))
 			q := query("user_id", "alice", "channels", "news")
 			// The slow client reads nothing until the end of the test.
 			var slowWS *wsClient
@@ -132,13 +138,7 @@ func TestSlowConsumer(t *testing.T) {
 // the peers that read get everything, in order, meanwhile.
 func TestSlowConsumersDoNotHoldOthers(t *testing.T) {
 	is := is.New(t)
-	ts := newTestServer(t, func(o *testConfig) {
-		o.QueueSize = 8
-		o.MaxBodyBytes = 1 << 20
-		// Far beyond the test's deadlines: a slow peer must not hold a
-		// writer until its write times out.
-		o.WriteTimeout = time.Minute
-	})
+	ts := newTestServer(t, slowPeers(8))
 	q := query("user_id", "alice", "channels", "news")
 	const slow = 6
 	for i := range slow {
