@@ -20,12 +20,7 @@ func TestSSEHeartbeat(t *testing.T) {
 	sse := ts.dialSSE(t, query("user_id", "alice"))
 	sse.Ready(t)
 	for range 3 {
-		select {
-		case line := <-sse.Comments:
-			is.Equal(line, ": heartbeat")
-		case <-time.After(waitTimeout):
-			t.Fatal("no heartbeat comment")
-		}
+		is.Equal(sse.NextComment(t), ": heartbeat")
 	}
 	// Heartbeats do not disturb delivery.
 	id := ts.send(t, map[string]any{"title": "x", "user_id": "alice"})
@@ -67,11 +62,7 @@ func TestWSHeartbeatKeepsLivePeer(t *testing.T) {
 	streamtest.Eventually(t, "the silent peer to be closed", func() bool { return len(ts.disconnects()) == 1 })
 	is.Equal(ts.disconnects(), []string{"ping_timeout"})
 	for range 5 {
-		select {
-		case <-sse.Comments:
-		case <-time.After(waitTimeout):
-			t.Fatal("no heartbeat comment")
-		}
+		sse.NextComment(t)
 	}
 	is.Equal(ts.Hub.Len(), 2)
 	ws.Send(t, map[string]any{"action": "ping"})

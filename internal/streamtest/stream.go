@@ -6,8 +6,8 @@ import "testing"
 // carried it: the JSON object the server sent. Its "event" names it
 // ("notification" for a notification, else the control event's name) and
 // its "cursor", when it has one, is where a client resumes from. A
-// WebSocket frame is exactly that object; an SSE event is checked against
-// it on the way in (see SSE.NextOrEnd).
+// WebSocket frame is exactly that object; an SSE event's data is, once
+// checked against the event's name and id (see SSE).
 type Frame map[string]any
 
 // Event is the frame's "event".
