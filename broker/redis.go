@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"notification-service/internal/redisconn"
+	"notification-service/store"
 )
 
 // The Redis bus serves any number of instances sharing one Redis (DESIGN §6).
@@ -583,7 +584,7 @@ func (b *Redis) changeChannels(ctx context.Context, connID string, channels []st
 	b.pendingMu.Lock()
 	if !b.listening {
 		b.pendingMu.Unlock()
-		return Subscription{}, fmt.Errorf("broker: route subscribe for %s: control channel not subscribed: %w", connID, redisconn.ErrUnavailable)
+		return Subscription{}, fmt.Errorf("broker: route subscribe for %s: control channel not subscribed: %w", connID, store.ErrUnavailable)
 	}
 	b.pending[req.ID] = replies
 	b.pendingMu.Unlock()
@@ -617,7 +618,7 @@ func (b *Redis) changeChannels(ctx context.Context, connID string, channels []st
 			}
 		case <-timeout.C:
 			return Subscription{}, fmt.Errorf("broker: route subscribe for %s: %d of %d instances did not answer within %s: %w",
-				connID, others-answered, others, controlTimeout, redisconn.ErrUnavailable)
+				connID, others-answered, others, controlTimeout, store.ErrUnavailable)
 		case <-ctx.Done():
 			return Subscription{}, fmt.Errorf("broker: route subscribe for %s: %w", connID, ctx.Err())
 		}
@@ -649,7 +650,7 @@ func (b *Redis) Check(ctx context.Context) error {
 	select {
 	case <-b.ready:
 	default:
-		return fmt.Errorf("broker: feed not read yet: %w", redisconn.ErrUnavailable)
+		return fmt.Errorf("broker: feed not read yet: %w", store.ErrUnavailable)
 	}
 	b.healthMu.Lock()
 	readErr := b.readErr

@@ -13,8 +13,8 @@ import (
 
 	"notification-service/broker"
 	"notification-service/inbox"
-	"notification-service/internal/redisconn"
 	"notification-service/internal/redistest"
+	"notification-service/store"
 )
 
 // Faults of Redis mode, each against a real redis-server: a reader that
@@ -239,8 +239,8 @@ func TestRedisBusFaultPublishErrorAfterStoring(t *testing.T) {
 	defer cancel()
 	n := note("alice")
 	_, err = bus.Publish(ctx, n)
-	is.True(err != nil)                               // the caller is told it failed (503)...
-	is.True(errors.Is(err, redisconn.ErrUnavailable)) // ...as "Redis unavailable"
+	is.True(err != nil)                           // the caller is told it failed (503)...
+	is.True(errors.Is(err, store.ErrUnavailable)) // ...as "Redis unavailable"
 	is.NoErr(<-slept)
 
 	// It may have happened (here it did): the caller retries with the same
@@ -301,5 +301,5 @@ func TestRedisBusFaultOOMIsUnavailable(t *testing.T) {
 	_, err := bus.Publish(ctx, note("alice"))
 	t.Logf("publish at maxmemory: %v", err)
 	is.True(err != nil)
-	is.True(errors.Is(err, redisconn.ErrUnavailable)) // 503, not 500
+	is.True(errors.Is(err, store.ErrUnavailable)) // 503, not 500
 }

@@ -16,6 +16,7 @@ import (
 	"notification-service/inbox"
 	"notification-service/internal/redisconn"
 	"notification-service/internal/redistest"
+	"notification-service/store"
 )
 
 // prefixes hands every bus under test its own key namespace in one shared
@@ -290,8 +291,8 @@ func TestRedisBusRecoversFromOutage(t *testing.T) {
 
 		srv.Stop()
 		_, err = nodes[0].bus.Publish(ctx, broadcast("news"))
-		is.True(errors.Is(err, redisconn.ErrUnavailable)) // refused, not dropped
-		is.True(nodes[1].bus.Check(ctx) != nil)           // degraded
+		is.True(errors.Is(err, store.ErrUnavailable)) // refused, not dropped
+		is.True(nodes[1].bus.Check(ctx) != nil)       // degraded
 		srv.Restart()
 
 		waitFor(t, func() bool { return nodes[1].bus.Check(ctx) == nil })

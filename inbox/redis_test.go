@@ -17,6 +17,7 @@ import (
 	"notification-service/broker"
 	"notification-service/internal/redisconn"
 	"notification-service/internal/redistest"
+	"notification-service/store"
 )
 
 // prefixes numbers the prefixes of the stores tests make, so stores sharing
@@ -492,7 +493,7 @@ func TestRedisUnavailable(t *testing.T) {
 	}
 	for _, c := range calls {
 		err := c.call()
-		if !errors.Is(err, redisconn.ErrUnavailable) {
+		if !errors.Is(err, store.ErrUnavailable) {
 			t.Errorf("%s with Redis down: %v, want ErrUnavailable", c.name, err)
 		}
 	}
@@ -506,7 +507,7 @@ func TestRedisUnavailable(t *testing.T) {
 	}
 	_, _, err = s.MarkRead(ctx, "alice", idOf(1), at(0))
 	is.True(errors.Is(err, ErrNotFound)) // an answer, not an outage
-	is.True(!errors.Is(err, redisconn.ErrUnavailable))
+	is.True(!errors.Is(err, store.ErrUnavailable))
 }
 
 func BenchmarkRedisAppend(b *testing.B) {

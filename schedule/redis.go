@@ -20,6 +20,7 @@ import (
 
 	"notification-service/broker"
 	"notification-service/internal/redisconn"
+	"notification-service/store"
 )
 
 // Redis is a Scheduler whose items live in Redis, shared by every instance
@@ -212,7 +213,7 @@ func (r *Redis) DroppedEvents() uint64 { return r.dropped.Load() }
 // notify-keyspace-events and keeping the flags already set. Where CONFIG is
 // not available (a managed Redis), it checks with a probe key that the
 // events arrive. It returns ErrExpiryEventsOff, with what the operator must
-// set, when they do not; an error wrapping redisconn.ErrUnavailable when
+// set, when they do not; an error wrapping store.ErrUnavailable when
 // Redis cannot be reached.
 func (r *Redis) Prepare(ctx context.Context) error {
 	err := r.ensureExpiryEvents(ctx)
@@ -750,7 +751,7 @@ func (rn *runner) work(ctx context.Context) {
 			err := rn.r.ensureExpiryEvents(ctx)
 			switch {
 			case err == nil:
-			case errors.Is(err, redisconn.ErrUnavailable):
+			case errors.Is(err, store.ErrUnavailable):
 				// Not refused, just not reachable: try again below.
 				retry = rn.resync
 			case ctx.Err() == nil:

@@ -18,6 +18,7 @@ import (
 	"notification-service/broker"
 	"notification-service/internal/redisconn"
 	"notification-service/internal/redistest"
+	"notification-service/store"
 )
 
 func TestRedis(t *testing.T) {
@@ -363,13 +364,13 @@ func TestRedisRestart(t *testing.T) {
 
 	it := newItem(broker.Now().Add(time.Hour), "bob")
 	err := s.Add(ctx, it)
-	is.True(errors.Is(err, redisconn.ErrUnavailable))
+	is.True(errors.Is(err, store.ErrUnavailable))
 	_, err = s.Get(ctx, it.ID)
-	is.True(errors.Is(err, redisconn.ErrUnavailable))
+	is.True(errors.Is(err, store.ErrUnavailable))
 	_, err = s.List(ctx, "alice")
-	is.True(errors.Is(err, redisconn.ErrUnavailable))
+	is.True(errors.Is(err, store.ErrUnavailable))
 	_, err = s.Cancel(ctx, it.ID)
-	is.True(errors.Is(err, redisconn.ErrUnavailable))
+	is.True(errors.Is(err, store.ErrUnavailable))
 
 	// Stay down past the due time: the events of those items are lost.
 	time.Sleep(time.Until(due.Add(200 * time.Millisecond)))
@@ -501,7 +502,7 @@ func TestRedisPrepare(t *testing.T) {
 		srv := redistest.Start(t, redistest.Options{Args: []string{"--rename-command", "CONFIG", ""}})
 		err := prepare(t, srv)
 		is.True(errors.Is(err, ErrExpiryEventsOff))
-		is.True(!errors.Is(err, redisconn.ErrUnavailable))
+		is.True(!errors.Is(err, store.ErrUnavailable))
 		// It says what to set, and how.
 		is.True(strings.Contains(err.Error(), `notify-keyspace-events must include "Ex"`))
 		is.True(strings.Contains(err.Error(), "CONFIG SET notify-keyspace-events Ex"))
@@ -517,7 +518,7 @@ func TestRedisPrepare(t *testing.T) {
 		is := is.New(t)
 		srv := redistest.Start(t, redistest.Options{})
 		srv.Stop()
-		is.True(errors.Is(prepare(t, srv), redisconn.ErrUnavailable))
+		is.True(errors.Is(prepare(t, srv), store.ErrUnavailable))
 	})
 }
 

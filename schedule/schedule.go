@@ -48,9 +48,15 @@ type FireFunc func(ctx context.Context, it Item) error
 // FireFunc failed), and from the moment it is claimed for firing Get,
 // List and Cancel no longer see it, so a cancel after the fire answers
 // ErrNotFound.
+//
+// A scheduler shared by instances (Redis) fails with an error wrapping
+// store.ErrUnavailable while its store cannot be reached; nothing was
+// changed then, and the caller may retry. Run does not fail for that: it
+// retries by itself.
 type Scheduler interface {
 	// Add stores a pending item. An item already due fires as soon as Run
-	// gets to it.
+	// gets to it. It returns an error wrapping ErrDuplicate when an item
+	// with that ID is pending or being fired, and changes nothing then.
 	Add(ctx context.Context, it Item) error
 	// Get returns a pending item.
 	Get(ctx context.Context, id string) (Item, error)

@@ -11,6 +11,7 @@ import (
 
 	"notification-service/internal/redisconn"
 	"notification-service/internal/redistest"
+	"notification-service/store"
 )
 
 func TestParseURL(t *testing.T) {
@@ -84,7 +85,7 @@ func TestUnavailable(t *testing.T) {
 		is.NoErr(client.Ping(ctx).Err())
 		srv.Stop()
 		err := redisconn.Wrap("ping", client.Ping(ctx).Err())
-		is.True(errors.Is(err, redisconn.ErrUnavailable))
+		is.True(errors.Is(err, store.ErrUnavailable))
 		is.True(strings.HasPrefix(err.Error(), "ping: "))
 		srv.Restart()
 		is.NoErr(client.Ping(ctx).Err()) // the client reconnects by itself
