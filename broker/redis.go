@@ -2,8 +2,6 @@ package broker
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -114,8 +112,7 @@ type Redis struct {
 	limits       HistoryLimits
 	delivered    DeliveryFunc
 	logger       *slog.Logger
-	onError      func()
-	onReconnect  func()
+	hooks        redisconn.Hooks
 	instance     string
 
 	publish *redis.Script
@@ -164,12 +161,6 @@ func NewRedis(client *redis.Client, hub *Hub, log ScriptedLog, opts RedisOptions
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.OnError == nil {
-		opts.OnError = func() {}
-	}
-	if opts.OnReconnect == nil {
-		opts.OnReconnect = func() {}
-	}
 	// The feed reader's client never retries a command by itself: a Redis
 	// that restarted must show up to the reader as an error, so that it
 	// resyncs (and its connection's CLIENT ID stays the one shutdown
@@ -190,9 +181,8 @@ func NewRedis(client *redis.Client, hub *Hub, log ScriptedLog, opts RedisOptions
 		limits:       opts.History,
 		delivered:    opts.Delivered,
 		logger:       opts.Logger,
-		onError:      opts.OnError,
-		onReconnect:  opts.OnReconnect,
-		instance:     randomHex(8),
+		hooks:        redisconn.Hooks{OnError: opts.OnError, OnReconnect: opts.OnReconnect},
+		instance:     redisconn.RandomHex(8),
 		publish:      redis.NewScript(log.AppendLua() + "\n" + publishLua),
 		control:      redis.NewScript(controlLua),
 		sync:         redis.NewScript(syncLua),
@@ -203,12 +193,6 @@ func NewRedis(client *redis.Client, hub *Hub, log ScriptedLog, opts RedisOptions
 		pending:      make(map[string]chan controlReply),
 	}
 	return b
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // publishLua runs after the inbox's chunk. ARGV: prefix, epoch candidate,
@@ -372,7 +356,7 @@ func (b *Redis) Publish(ctx context.Context, ns ...Notification) ([]Notification
 	}
 	res, err := b.publish.Run(ctx, b.client, nil, args...).Slice()
 	if err != nil {
-		return nil, b.wrap("broker: publish", err)
+		return nil, b.hooks.Wrap("broker: publish", err)
 	}
 	first, err := asUint(res[1])
 	if err != nil {
@@ -487,7 +471,7 @@ func (b *Redis) Replay(ctx context.Context, connID string, after Cursor) ([]*Fra
 		}
 		res, err := b.replay.Run(ctx, b.client, []string{b.keys.Key("bus", "epoch")}, args...).Slice()
 		if err != nil {
-			return nil, b.wrap("broker: replay histories", err)
+			return nil, b.hooks.Wrap("broker: replay histories", err)
 		}
 		if res[0] != epoch {
 			return nil, fmt.Errorf("broker: replay after %s: Redis holds epoch %v: %w", after, res[0], ErrCursorExpired)
@@ -541,7 +525,7 @@ func decodeHistoryEntry(member, score any) (Notification, error) {
 func (b *Redis) NotifyUser(ctx context.Context, userID string, f *Frame) error {
 	keys := []string{b.keys.Key("bus", "seq"), b.keys.Key("bus", "feed")}
 	if err := b.control.Run(ctx, b.client, keys, feedMaxLen, userID, f.JSON).Err(); err != nil {
-		return b.wrap("broker: notify user "+userID, err)
+		return b.hooks.Wrap("broker: notify user "+userID, err)
 	}
 	return nil
 }
@@ -579,7 +563,7 @@ func (b *Redis) changeChannels(ctx context.Context, connID string, channels []st
 	if sub, err, local := b.changeLocal(connID, channels, subscribe); local {
 		return sub, err
 	}
-	req := controlRequest{ID: randomHex(8), ReplyTo: b.instance, Conn: connID, Channels: channels, Subscribe: subscribe}
+	req := controlRequest{ID: redisconn.RandomHex(8), ReplyTo: b.instance, Conn: connID, Channels: channels, Subscribe: subscribe}
 	replies := make(chan controlReply, 64)
 	b.pendingMu.Lock()
 	if !b.listening {
@@ -597,7 +581,7 @@ func (b *Redis) changeChannels(ctx context.Context, connID string, channels []st
 	body, _ := json.Marshal(req)
 	listeners, err := b.client.Publish(ctx, b.keys.Key("bus", "control"), body).Result()
 	if err != nil {
-		return Subscription{}, b.wrap("broker: route subscribe for "+connID, err)
+		return Subscription{}, b.hooks.Wrap("broker: route subscribe for "+connID, err)
 	}
 	others := int(listeners) - 1 // this instance ignores its own requests
 	timeout := time.NewTimer(controlTimeout)
@@ -660,7 +644,7 @@ func (b *Redis) Check(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	return b.wrap("broker: ping", b.client.Ping(ctx).Err())
+	return b.hooks.Wrap("broker: ping", b.client.Ping(ctx).Err())
 }
 
 // Run reads the feed and the control channel until ctx ends, delivering to
@@ -682,7 +666,7 @@ func (b *Redis) setReadErr(err error) {
 	}
 	if err == nil && b.readErr != nil {
 		b.logger.Info("redis: feed available again")
-		b.onReconnect()
+		b.hooks.Reconnected()
 	}
 	b.readErr = err
 }
@@ -696,7 +680,7 @@ func (b *Redis) resync(ctx context.Context) error {
 	keys := []string{b.keys.Key("bus", "epoch"), b.keys.Key("bus", "seq"), b.keys.Key("bus", "feed")}
 	res, err := b.sync.Run(ctx, b.client, keys, newEpoch()).StringSlice()
 	if err != nil {
-		return b.wrap("broker: read feed position", err)
+		return b.hooks.Wrap("broker: read feed position", err)
 	}
 	epoch, lastID := res[0], res[2]
 	seq, err := strconv.ParseUint(res[1], 10, 64)
@@ -764,13 +748,13 @@ func (b *Redis) checkFeed(ctx context.Context, seq uint64) (rolledBack, gap bool
 	feed := b.keys.Key("bus", "feed")
 	oldest, err := b.client.XRangeN(ctx, feed, "-", "+", 1).Result()
 	if err != nil {
-		return false, false, b.wrap("broker: read feed start", err)
+		return false, false, b.hooks.Wrap("broker: read feed start", err)
 	}
 	if b.head > 0 && b.headID != "" && len(oldest) > 0 && feedSeq(oldest[0].ID) <= b.head {
 		id := strconv.FormatUint(b.head, 10) + "-0"
 		at, err := b.client.XRange(ctx, feed, id, id).Result()
 		if err != nil {
-			return false, false, b.wrap("broker: read feed at head", err)
+			return false, false, b.hooks.Wrap("broker: read feed at head", err)
 		}
 		if len(at) == 0 || str(at[0].Values["i"]) != b.headID {
 			return true, false, nil
@@ -793,7 +777,7 @@ var renewEpochScript = redis.NewScript(renewEpochLua)
 func (b *Redis) renewEpoch(ctx context.Context, seen string) (string, error) {
 	epoch, err := renewEpochScript.Run(ctx, b.client, []string{b.keys.Key("bus", "epoch")}, seen, newEpoch()).Text()
 	if err != nil {
-		return "", b.wrap("broker: renew epoch", err)
+		return "", b.hooks.Wrap("broker: renew epoch", err)
 	}
 	return epoch, nil
 }
@@ -821,7 +805,7 @@ func feedSeq(id string) uint64 {
 // repeat; on error, back off and resync.
 func (b *Redis) readFeed(ctx context.Context) {
 	feed := b.keys.Key("bus", "feed")
-	backoff := newBackoff()
+	backoff := redisconn.Backoff{Min: 50 * time.Millisecond, Max: 2 * time.Second}
 	synced := false
 	// The reader blocks on a connection of its own; go-redis does not
 	// abort a blocked read when its context ends, so shutdown unblocks it
@@ -851,8 +835,8 @@ func (b *Redis) readFeed(ctx context.Context) {
 				reader.Close()
 				reader = nil
 				if ctx.Err() == nil {
-					b.setReadErr(b.wrap("broker: open feed reader", err))
-					backoff.wait(ctx)
+					b.setReadErr(b.hooks.Wrap("broker: open feed reader", err))
+					backoff.Wait(ctx)
 				}
 				continue
 			}
@@ -865,7 +849,7 @@ func (b *Redis) readFeed(ctx context.Context) {
 			if err := b.resync(ctx); err != nil {
 				if ctx.Err() == nil {
 					b.setReadErr(err)
-					backoff.wait(ctx)
+					backoff.Wait(ctx)
 				}
 				continue
 			}
@@ -895,7 +879,7 @@ func (b *Redis) readFeed(ctx context.Context) {
 			// restarted empty may never have shown the reader an error).
 			current, err := b.client.Get(ctx, b.keys.Key("bus", "epoch")).Result()
 			if err != nil && !errors.Is(err, redis.Nil) {
-				b.setReadErr(b.wrap("broker: read epoch", err))
+				b.setReadErr(b.hooks.Wrap("broker: read epoch", err))
 				synced = false
 				continue
 			}
@@ -908,15 +892,15 @@ func (b *Redis) readFeed(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			b.setReadErr(b.wrap("broker: read feed", err))
+			b.setReadErr(b.hooks.Wrap("broker: read feed", err))
 			reader.Close()
 			reader = nil
 			synced = false
-			backoff.wait(ctx)
+			backoff.Wait(ctx)
 			continue
 		}
 		b.setReadErr(nil)
-		backoff.reset()
+		backoff.Reset()
 		for _, s := range streams {
 			if b.deliver(s.Messages) {
 				synced = false // resync ends local connections: they resume
@@ -982,16 +966,6 @@ func (b *Redis) deliver(msgs []redis.XMessage) (gap bool) {
 		b.delivered(d.n, d.reached)
 	}
 	return gap
-}
-
-// wrap is redisconn.Wrap that also tells OnError of a command that failed
-// (redis.Nil, an answer, and the caller's own cancellation are not
-// failures).
-func (b *Redis) wrap(op string, err error) error {
-	if err != nil && !errors.Is(err, redis.Nil) && !errors.Is(err, context.Canceled) {
-		b.onError()
-	}
-	return redisconn.Wrap(op, err)
 }
 
 func str(v any) string { s, _ := v.(string); return s }
@@ -1072,21 +1046,4 @@ func (b *Redis) answer(ctx context.Context, payload []byte) {
 	if err := b.client.Publish(ctx, b.keys.Key("bus", "reply", req.ReplyTo), body).Err(); err != nil && ctx.Err() == nil {
 		b.logger.Warn("redis: answer a routed subscribe", slog.String("connection_id", req.Conn), slog.Any("error", err))
 	}
-}
-
-// backoff spaces retries while Redis is away: 50 ms doubling to 2 s.
-type backoff struct{ next time.Duration }
-
-func newBackoff() *backoff { return &backoff{next: 50 * time.Millisecond} }
-
-func (b *backoff) reset() { b.next = 50 * time.Millisecond }
-
-func (b *backoff) wait(ctx context.Context) {
-	t := time.NewTimer(b.next)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	b.next = min(2*b.next, 2*time.Second)
 }

@@ -2,8 +2,6 @@ package schedule
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,11 +73,10 @@ import (
 // Redis is one standalone server (or one primary), not a Cluster; they use
 // SET … PXAT, so Redis 6.2 or later.
 type Redis struct {
-	client      *redis.Client
-	prefix      redisconn.Prefix
-	logger      *slog.Logger
-	onError     func()
-	onReconnect func()
+	client *redis.Client
+	prefix redisconn.Prefix
+	logger *slog.Logger
+	hooks  redisconn.Hooks
 
 	expiredChannel string // __keyevent@<db>__:expired
 	changedChannel string
@@ -127,6 +124,11 @@ const (
 	maxBackoff    = 5 * time.Second
 )
 
+// newBackoff spaces the retries of one of Run's loops while Redis is away.
+func newBackoff() redisconn.Backoff {
+	return redisconn.Backoff{Min: minBackoff, Max: maxBackoff}
+}
+
 // ErrExpiryEventsOff means Redis does not publish the expired-key events the
 // Redis scheduler runs on, and the service could not turn them on.
 var ErrExpiryEventsOff = errors.New("schedule: Redis does not publish expired-key events")
@@ -162,19 +164,12 @@ func NewRedis(client *redis.Client, opts RedisOptions) *Redis {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.OnError == nil {
-		opts.OnError = func() {}
-	}
-	if opts.OnReconnect == nil {
-		opts.OnReconnect = func() {}
-	}
 	prefix := opts.Prefix
 	return &Redis{
 		client:         client,
 		prefix:         prefix,
 		logger:         opts.Logger,
-		onError:        opts.OnError,
-		onReconnect:    opts.OnReconnect,
+		hooks:          redisconn.Hooks{OnError: opts.OnError, OnReconnect: opts.OnReconnect},
 		expiredChannel: fmt.Sprintf("__keyevent@%d__:expired", client.Options().DB),
 		changedChannel: prefix.Key("sched", "changed"),
 		triggerPrefix:  prefix.Key("sched", "trigger", ""),
@@ -184,22 +179,12 @@ func NewRedis(client *redis.Client, opts RedisOptions) *Redis {
 	}
 }
 
-// wrap is redisconn.Wrap that also tells OnError of a command that failed
-// (redis.Nil, an answer, and the caller's own cancellation are not
-// failures).
-func (r *Redis) wrap(op string, err error) error {
-	if err != nil && !errors.Is(err, redis.Nil) && !errors.Is(err, context.Canceled) {
-		r.onError()
-	}
-	return redisconn.Wrap(op, err)
-}
-
 // Pending counts the items waiting for their time (not those being fired):
 // one ZCARD, for the metrics' scrape.
 func (r *Redis) Pending(ctx context.Context) (int, error) {
 	n, err := r.client.ZCard(ctx, r.prefix.Key("sched", "due")).Result()
 	if err != nil {
-		return 0, r.wrap("schedule: count pending", err)
+		return 0, r.hooks.Wrap("schedule: count pending", err)
 	}
 	return int(n), nil
 }
@@ -240,7 +225,7 @@ func (r *Redis) ensureExpiryEvents(ctx context.Context) error {
 	got, err := r.client.ConfigGet(ctx, param).Result()
 	if err != nil {
 		if redisconn.Unavailable(err) {
-			return r.wrap("schedule: CONFIG GET "+param, err)
+			return r.hooks.Wrap("schedule: CONFIG GET "+param, err)
 		}
 		return fmt.Errorf("schedule: CONFIG GET %s: %w: %w", param, errConfigRefused, err)
 	}
@@ -251,7 +236,7 @@ func (r *Redis) ensureExpiryEvents(ctx context.Context) error {
 	}
 	if err := r.client.ConfigSet(ctx, param, want).Err(); err != nil {
 		if redisconn.Unavailable(err) {
-			return r.wrap("schedule: CONFIG SET "+param, err)
+			return r.hooks.Wrap("schedule: CONFIG SET "+param, err)
 		}
 		return fmt.Errorf("schedule: CONFIG SET %s %s: %w: %w", param, want, errConfigRefused, err)
 	}
@@ -281,11 +266,11 @@ func (r *Redis) probeExpiryEvents(ctx context.Context) (bool, error) {
 	// Wait for the subscription to be confirmed, so the probe's event
 	// cannot be published before anyone listens.
 	if _, err := ps.ReceiveTimeout(ctx, 2*time.Second); err != nil {
-		return false, r.wrap(op, err)
+		return false, r.hooks.Wrap(op, err)
 	}
-	key := r.prefix.Key("sched", "probe", randomHex(8))
+	key := r.prefix.Key("sched", "probe", redisconn.RandomHex(8))
 	if err := r.client.Set(ctx, key, "1", time.Millisecond).Err(); err != nil {
-		return false, r.wrap(op, err)
+		return false, r.hooks.Wrap(op, err)
 	}
 	// Touch the key until Redis has expired it (1 ms from now), which
 	// publishes the event if events are on.
@@ -294,7 +279,7 @@ func (r *Redis) probeExpiryEvents(ctx context.Context) (bool, error) {
 	for {
 		n, err := r.client.Exists(ctx, key).Result()
 		if err != nil {
-			return false, r.wrap(op, err)
+			return false, r.hooks.Wrap(op, err)
 		}
 		if n == 0 {
 			break
@@ -312,7 +297,7 @@ func (r *Redis) probeExpiryEvents(ctx context.Context) (bool, error) {
 			if time.Now().After(deadline) {
 				return false, nil
 			}
-			return false, r.wrap(op, err)
+			return false, r.hooks.Wrap(op, err)
 		}
 		if m, ok := msg.(*redis.Message); ok && m.Payload == key {
 			return true, nil
@@ -359,7 +344,7 @@ func (r *Redis) Add(ctx context.Context, it Item) error {
 	}
 	added, err := addScript.Run(ctx, r.client, nil, args...).Int()
 	if err != nil {
-		return r.wrap("schedule: add "+it.ID, err)
+		return r.hooks.Wrap("schedule: add "+it.ID, err)
 	}
 	if added == 0 {
 		return fmt.Errorf("schedule: add %s: %w", it.ID, ErrDuplicate)
@@ -371,7 +356,7 @@ func (r *Redis) Add(ctx context.Context, it Item) error {
 func (r *Redis) Get(ctx context.Context, id string) (Item, error) {
 	found, err := getScript.Run(ctx, r.client, nil, string(r.prefix), id).StringSlice()
 	if err != nil {
-		return Item{}, r.wrap("schedule: get "+id, err)
+		return Item{}, r.hooks.Wrap("schedule: get "+id, err)
 	}
 	if len(found) == 0 {
 		return Item{}, fmt.Errorf("schedule: get %s: %w", id, ErrNotFound)
@@ -388,7 +373,7 @@ func (r *Redis) Get(ctx context.Context, id string) (Item, error) {
 func (r *Redis) List(ctx context.Context, userID string) ([]Item, error) {
 	raws, err := listScript.Run(ctx, r.client, nil, string(r.prefix), userID).StringSlice()
 	if err != nil {
-		return nil, r.wrap("schedule: list", err)
+		return nil, r.hooks.Wrap("schedule: list", err)
 	}
 	items := make([]Item, 0, len(raws))
 	for _, raw := range raws {
@@ -406,7 +391,7 @@ func (r *Redis) List(ctx context.Context, userID string) ([]Item, error) {
 func (r *Redis) Cancel(ctx context.Context, id string) (Item, error) {
 	found, err := cancelScript.Run(ctx, r.client, nil, string(r.prefix), id).StringSlice()
 	if err != nil {
-		return Item{}, r.wrap("schedule: cancel "+id, err)
+		return Item{}, r.hooks.Wrap("schedule: cancel "+id, err)
 	}
 	if len(found) == 0 {
 		return Item{}, fmt.Errorf("schedule: cancel %s: %w", id, ErrNotFound)
@@ -430,7 +415,7 @@ func (r *Redis) Run(ctx context.Context, fire FireFunc) error {
 	rn := &runner{
 		r:       r,
 		fire:    fire,
-		runID:   randomHex(6),
+		runID:   redisconn.RandomHex(6),
 		claims:  make(chan string, r.queueSize),
 		resync:  make(chan struct{}, 1),
 		catchUp: make(chan struct{}, 1),
@@ -529,7 +514,7 @@ func (rn *runner) read(ctx context.Context, msgs <-chan any) {
 			r.logger.LogAttrs(ctx, slog.LevelDebug, "schedule: subscribed", slog.String("channel", m.Channel))
 			if m.Channel == r.expiredChannel {
 				if subscribed {
-					r.onReconnect()
+					r.hooks.Reconnected()
 				}
 				subscribed = true
 			}
@@ -580,7 +565,7 @@ func (rn *runner) keepTime(ctx context.Context) {
 	defer timer.Stop()
 	var deadline time.Time // zero: nothing to wait for
 	st := passState{from: touchAll}
-	var bo backoff
+	bo := newBackoff()
 	for {
 		select {
 		case <-ctx.Done():
@@ -606,13 +591,13 @@ func (rn *runner) keepTime(ctx context.Context) {
 				if ctx.Err() != nil {
 					return
 				}
-				wait := bo.next()
+				wait := bo.Next()
 				rn.r.logger.LogAttrs(ctx, slog.LevelWarn, "schedule: timer pass failed, will retry",
 					slog.Duration("retry_in", wait), slog.Any("error", err))
 				deadline = time.Now().Add(wait)
 				break
 			}
-			bo.reset()
+			bo.Reset()
 			deadline = next
 		}
 		if deadline.IsZero() {
@@ -653,7 +638,7 @@ func (rn *runner) pass(ctx context.Context, st *passState) (time.Time, error) {
 	res, err := passScript.Run(ctx, r.client, nil, string(r.prefix), from, now.UnixMilli(),
 		checkStale, r.overdueGrace.Milliseconds(), touchLimit).Slice()
 	if err != nil {
-		return time.Time{}, rn.r.wrap("schedule: timer pass", err)
+		return time.Time{}, rn.r.hooks.Wrap("schedule: timer pass", err)
 	}
 	if len(res) != 8 {
 		return time.Time{}, fmt.Errorf("schedule: timer pass: unexpected reply %v", res)
@@ -739,7 +724,7 @@ type claimed struct {
 // work claims and fires, one claim at a time, so the items of one instance
 // fire in due order.
 func (rn *runner) work(ctx context.Context) {
-	var bo backoff
+	bo := newBackoff()
 	for {
 		var ids []string
 		all := false
@@ -776,13 +761,13 @@ func (rn *runner) work(ctx context.Context) {
 		}
 		err := rn.claimAndFire(ctx, ids, all)
 		if err == nil && retry == rn.catchUp {
-			bo.reset()
+			bo.Reset()
 			continue
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		wait := bo.next()
+		wait := bo.Next()
 		if err != nil {
 			rn.r.logger.LogAttrs(ctx, slog.LevelWarn, "schedule: claim failed, will catch up",
 				slog.Duration("retry_in", wait), slog.Any("error", err))
@@ -841,7 +826,7 @@ func (rn *runner) claim(ctx context.Context, ids []string, all bool) ([]claimed,
 	defer cancel()
 	vals, err := claimScript.Run(claimCtx, r.client, nil, args...).StringSlice()
 	if err != nil {
-		return nil, rn.r.wrap("schedule: claim", err)
+		return nil, rn.r.hooks.Wrap("schedule: claim", err)
 	}
 	batch := make([]claimed, 0, len(vals)/3)
 	for i := 0; i+2 < len(vals); i += 3 {
@@ -932,7 +917,7 @@ func (rn *runner) ackFired(ctx context.Context) {
 // the lease expire) or Run ends. It works on a context of its own, so a
 // shutdown still settles.
 func (rn *runner) settle(ctx context.Context, cs []claimed, what string, op func(context.Context, []claimed) error) {
-	var bo backoff
+	bo := newBackoff()
 	leaseEnd := cs[0].leaseEnd
 	for _, c := range cs[1:] {
 		if c.leaseEnd.Before(leaseEnd) {
@@ -946,7 +931,7 @@ func (rn *runner) settle(ctx context.Context, cs []claimed, what string, op func
 		if err == nil {
 			return
 		}
-		wait := bo.next()
+		wait := bo.Next()
 		if ctx.Err() != nil || time.Now().Add(wait).After(leaseEnd) {
 			rn.r.logger.LogAttrs(ctx, slog.LevelError, "schedule: "+what+" failed; the items go back to pending when their lease expires",
 				slog.Any("ids", idsOf(cs)), slog.Time("lease_end", leaseEnd), slog.Any("error", err))
@@ -954,7 +939,7 @@ func (rn *runner) settle(ctx context.Context, cs []claimed, what string, op func
 		}
 		rn.r.logger.LogAttrs(ctx, slog.LevelWarn, "schedule: "+what+" failed, will retry",
 			slog.Any("ids", idsOf(cs)), slog.Duration("retry_in", wait), slog.Any("error", err))
-		if !sleep(ctx, wait) {
+		if !redisconn.Sleep(ctx, wait) {
 			return
 		}
 	}
@@ -977,7 +962,7 @@ func (rn *runner) ack(ctx context.Context, cs []claimed) error {
 	}
 	lost, err := ackScript.Run(ctx, rn.r.client, nil, args...).StringSlice()
 	if err != nil {
-		return rn.r.wrap("schedule: ack", err)
+		return rn.r.hooks.Wrap("schedule: ack", err)
 	}
 	for _, id := range lost {
 		rn.r.logger.LogAttrs(ctx, slog.LevelWarn, "schedule: fired after its lease expired; another instance may fire it again",
@@ -989,29 +974,7 @@ func (rn *runner) ack(ctx context.Context, cs []claimed) error {
 // release puts a claimed item back, pending and due at at (ms).
 func (rn *runner) release(ctx context.Context, c claimed, at int64) error {
 	_, err := releaseScript.Run(ctx, rn.r.client, nil, string(rn.r.prefix), c.item.ID, c.token, at).Int()
-	return rn.r.wrap("schedule: put back "+c.item.ID, err)
-}
-
-// backoff doubles from minBackoff to maxBackoff.
-type backoff struct{ d time.Duration }
-
-func (b *backoff) next() time.Duration {
-	b.d = min(max(2*b.d, minBackoff), maxBackoff)
-	return b.d
-}
-
-func (b *backoff) reset() { b.d = 0 }
-
-// sleep waits d or until ctx ends, and reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return rn.r.hooks.Wrap("schedule: put back "+c.item.ID, err)
 }
 
 // signal sends on a channel of capacity one without blocking: a pending
@@ -1021,12 +984,6 @@ func signal(ch chan struct{}) {
 	case ch <- struct{}{}:
 	default:
 	}
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails
-	return hex.EncodeToString(b)
 }
 
 // luaPrelude names the keys (DESIGN: every key under the prefix, ARGV[1])

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 	"github.com/redis/go-redis/v9"
@@ -90,4 +91,46 @@ func TestUnavailable(t *testing.T) {
 		srv.Restart()
 		is.NoErr(client.Ping(ctx).Err()) // the client reconnects by itself
 	})
+}
+
+func TestHooks(t *testing.T) {
+	is := is.New(t)
+	var errs, reconnects int
+	h := redisconn.Hooks{OnError: func() { errs++ }, OnReconnect: func() { reconnects++ }}
+	is.NoErr(h.Wrap("op", nil))
+	is.True(errors.Is(h.Wrap("op", redis.Nil), redis.Nil)) // an answer
+	h.Wrap("op", context.Canceled)                         // the caller's doing
+	is.Equal(errs, 0)
+	err := h.Wrap("op", errors.New("connection reset"))
+	is.True(errors.Is(err, store.ErrUnavailable))
+	is.Equal(errs, 1)
+	h.Reconnected()
+	is.Equal(reconnects, 1)
+
+	var zero redisconn.Hooks // tells nobody, and does not panic
+	zero.Reconnected()
+	is.True(errors.Is(zero.Wrap("op", errors.New("connection reset")), store.ErrUnavailable))
+}
+
+func TestBackoff(t *testing.T) {
+	is := is.New(t)
+	b := redisconn.Backoff{Min: 50 * time.Millisecond, Max: 300 * time.Millisecond}
+	var got []time.Duration
+	for range 5 {
+		got = append(got, b.Next())
+	}
+	is.Equal(got, []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond})
+	b.Reset()
+	is.Equal(b.Next(), 50*time.Millisecond)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	is.True(!b.Wait(ctx)) // an ended context ends the wait
+}
+
+func TestRandomHex(t *testing.T) {
+	is := is.New(t)
+	a, b := redisconn.RandomHex(8), redisconn.RandomHex(8)
+	is.Equal(len(a), 16)
+	is.True(a != b)
 }
