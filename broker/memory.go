@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -51,18 +50,6 @@ func NewMemory(hub *Hub, inbox UserLog, limits HistoryLimits, delivered Delivery
 		now:       time.Now,
 		history:   make(map[string]*channelHistory),
 	}
-}
-
-// newEpoch names this bus lifetime, so cursors from an earlier process are
-// recognised as unknown.
-func newEpoch() string {
-	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-	b := make([]byte, 8)
-	rand.Read(b)
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	return string(b)
 }
 
 // Publish implements Bus.
