@@ -1,0 +1,112 @@
+package schedule
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"notification-service/broker"
+)
+
+// Items: adding, reading, listing and cancelling pending items, each one
+// script, as Redis keeps them.
+
+// storedItem is an Item as the scripts keep it.
+type storedItem struct {
+	ID            string                `json:"id"`
+	ScheduledAt   time.Time             `json:"scheduled_at"`
+	CreatedAt     time.Time             `json:"created_at"`
+	Notifications []broker.Notification `json:"notifications"`
+}
+
+func decodeItem(raw string) (Item, error) {
+	var s storedItem
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		return Item{}, err
+	}
+	return Item(s), nil
+}
+
+// dueMillis is when the item is due on the scripts' millisecond clock,
+// rounded up so that "strictly past it" is never before ScheduledAt.
+func dueMillis(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if t.After(time.UnixMilli(ms)) {
+		ms++
+	}
+	return max(ms, 1) // PEXPIREAT needs a positive time
+}
+
+// Add stores it, due at its ScheduledAt. An item already due is published
+// at once: the script touches its trigger, which expires it.
+func (r *Redis) Add(ctx context.Context, it Item) error {
+	body, err := json.Marshal(storedItem(it))
+	if err != nil {
+		return fmt.Errorf("schedule: add %s: %w", it.ID, err)
+	}
+	args := []any{string(r.prefix), it.ID, body, dueMillis(it.ScheduledAt), it.ScheduledAt.UnixMilli()}
+	for _, u := range it.UserIDs() {
+		args = append(args, u)
+	}
+	added, err := addScript.Run(ctx, r.client, nil, args...).Int()
+	if err != nil {
+		return r.hooks.Wrap("schedule: add "+it.ID, err)
+	}
+	if added == 0 {
+		return fmt.Errorf("schedule: add %s: %w", it.ID, ErrDuplicate)
+	}
+	return nil
+}
+
+// Get returns a pending item.
+func (r *Redis) Get(ctx context.Context, id string) (Item, error) {
+	found, err := getScript.Run(ctx, r.client, nil, string(r.prefix), id).StringSlice()
+	if err != nil {
+		return Item{}, r.hooks.Wrap("schedule: get "+id, err)
+	}
+	if len(found) == 0 {
+		return Item{}, fmt.Errorf("schedule: get %s: %w", id, ErrNotFound)
+	}
+	it, err := decodeItem(found[0])
+	if err != nil {
+		return Item{}, fmt.Errorf("schedule: get %s: decode: %w", id, err)
+	}
+	return it, nil
+}
+
+// List returns the pending items, earliest ScheduledAt first. With userID
+// set it reads only that user's index.
+func (r *Redis) List(ctx context.Context, userID string) ([]Item, error) {
+	raws, err := listScript.Run(ctx, r.client, nil, string(r.prefix), userID).StringSlice()
+	if err != nil {
+		return nil, r.hooks.Wrap("schedule: list", err)
+	}
+	items := make([]Item, 0, len(raws))
+	for _, raw := range raws {
+		it, err := decodeItem(raw)
+		if err != nil {
+			return nil, fmt.Errorf("schedule: list: decode: %w", err)
+		}
+		items = append(items, it)
+	}
+	slices.SortFunc(items, compareItems)
+	return items, nil
+}
+
+// Cancel removes a pending item and returns it.
+func (r *Redis) Cancel(ctx context.Context, id string) (Item, error) {
+	found, err := cancelScript.Run(ctx, r.client, nil, string(r.prefix), id).StringSlice()
+	if err != nil {
+		return Item{}, r.hooks.Wrap("schedule: cancel "+id, err)
+	}
+	if len(found) == 0 {
+		return Item{}, fmt.Errorf("schedule: cancel %s: %w", id, ErrNotFound)
+	}
+	it, err := decodeItem(found[0])
+	if err != nil {
+		return Item{}, fmt.Errorf("schedule: cancel %s: decode: %w", id, err)
+	}
+	return it, nil
+}
