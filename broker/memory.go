@@ -35,6 +35,8 @@ type Memory struct {
 // so channels nobody broadcasts on any more do not stay in memory.
 const sweepEvery = time.Minute
 
+var _ Bus = (*Memory)(nil)
+
 // NewMemory returns a bus delivering to hub and storing user-addressed
 // notifications in inbox. delivered may be nil.
 func NewMemory(hub *Hub, inbox UserLog, limits HistoryLimits, delivered DeliveryFunc) *Memory {

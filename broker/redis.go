@@ -83,8 +83,13 @@ const controlTimeout = 3 * time.Second
 //	local function inbox_append(user_id, id, seq, notification_json, now_ms)
 //
 // which stores one notification exactly as Append would. The publish script
-// runs it, so the inbox write, the sequence number and the feed entry are
-// one atomic step. inbox.Redis satisfies it.
+// (lua/publish.lua) runs it, so the inbox write, the sequence number and the
+// feed entry are one atomic step. inbox.Redis satisfies it.
+//
+// The contract is held by TestRedisBusPublishStoresWhatAppendStores
+// (broker/redis_test.go): what the publish script stores through the chunk
+// reads back, through the inbox's own List and Since, exactly as what
+// Append stores for the same notifications.
 type ScriptedLog interface {
 	UserLog
 	AppendLua() string
@@ -152,6 +157,8 @@ type Redis struct {
 	pending   map[string]chan controlReply
 	listening bool // the control subscription is live
 }
+
+var _ Bus = (*Redis)(nil)
 
 // NewRedis returns a bus on client delivering to hub and storing
 // user-addressed notifications through log. It delivers nothing until Run

@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -104,6 +105,76 @@ func TestRedisBus(t *testing.T) {
 		mu.Unlock()
 		return log
 	})
+}
+
+// TestRedisBusPublishStoresWhatAppendStores holds the contract between the
+// bus's publish script (lua/publish.lua) and the inbox's Lua chunk
+// (ScriptedLog, inbox.Redis.AppendLua): the same notifications, published
+// through the bus into one inbox and appended with inbox.Store.Append to
+// another with the same limits, read back the same through the inbox's own
+// List, Since, Unread and MarkRead.
+func TestRedisBusPublishStoresWhatAppendStores(t *testing.T) {
+	is := is.New(t)
+	srv := redistest.Start(t, redistest.Options{})
+	client := clientFor(t, srv)
+	ctx := t.Context()
+	limits := inbox.Limits{MaxPerUser: 4, MaxAge: time.Hour}
+	busPrefix := newPrefix()
+	viaBus := inbox.NewRedis(client, busPrefix, limits)
+	direct := inbox.NewRedis(client, newPrefix(), limits)
+	bus := startRedisBus(t, client, busPrefix, broker.NewHub(0), viaBus, broker.HistoryLimits{})
+
+	// Alice gets more than MaxPerUser (so both trim), in one publish and
+	// one at a time; data that a re-encoding would change (an empty array,
+	// a number past float64, a "timestamp" of its own, non-ASCII text).
+	var sent []broker.Notification
+	for i := range 7 {
+		n := noteOn([]string{"alice", "bob", "alice"}[i%3], "orders")
+		n.Title = fmt.Sprintf("Pedido nº %d ✓", i)
+		n.Data = json.RawMessage(`{"list":[],"big":12345678901234567890,"timestamp":"1999-01-01T00:00:00Z"}`)
+		sent = append(sent, n)
+	}
+	sent = append(sent, broadcast("orders")) // stored in neither inbox
+	published, err := bus.Publish(ctx, sent[:5]...)
+	is.NoErr(err)
+	for _, n := range sent[5:] {
+		out, err := bus.Publish(ctx, n)
+		is.NoErr(err)
+		published = append(published, out...)
+	}
+	is.NoErr(direct.Append(ctx, published...))
+
+	readAt := broker.Now()
+	for _, user := range []string{"alice", "bob", "carol"} {
+		for _, q := range []inbox.Query{{Limit: 10}, {Limit: 2}, {Limit: 10, UnreadOnly: true}} {
+			want, err := direct.List(ctx, user, q)
+			is.NoErr(err)
+			got, err := viaBus.List(ctx, user, q)
+			is.NoErr(err)
+			is.Equal(got, want) // List, page by page
+		}
+		for _, n := range published {
+			want, wantErr := direct.Since(ctx, user, n.Seq-1)
+			got, gotErr := viaBus.Since(ctx, user, n.Seq-1)
+			is.Equal(errors.Is(gotErr, inbox.ErrTrimmed), errors.Is(wantErr, inbox.ErrTrimmed)) // the same retention mark
+			is.Equal(got, want)                                                                 // Since, from every cursor
+		}
+		if user != "alice" {
+			continue
+		}
+		last := published[len(published)-2] // alice's newest
+		want, wantChanged, err := direct.MarkRead(ctx, user, last.ID, readAt)
+		is.NoErr(err)
+		got, gotChanged, err := viaBus.MarkRead(ctx, user, last.ID, readAt)
+		is.NoErr(err)
+		is.Equal(got, want) // an entry the chunk wrote is marked read like Append's
+		is.Equal(gotChanged, wantChanged)
+		wantUnread, err := direct.Unread(ctx, user)
+		is.NoErr(err)
+		gotUnread, err := viaBus.Unread(ctx, user)
+		is.NoErr(err)
+		is.Equal(gotUnread, wantUnread)
+	}
 }
 
 // failingScriptedLog is an inbox whose every write fails, inside the

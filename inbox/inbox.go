@@ -91,3 +91,7 @@ type Store interface {
 	// replay would be a silent gap.
 	Since(ctx context.Context, userID string, after uint64) ([]broker.Notification, error)
 }
+
+// The bus appends to inboxes before it delivers and replays from them: every
+// Store is the broker.UserLog it needs.
+var _ broker.UserLog = Store(nil)

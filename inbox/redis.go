@@ -96,7 +96,10 @@ type Redis struct {
 	delete      *redis.Script
 }
 
-var _ Store = (*Redis)(nil)
+var (
+	_ Store              = (*Redis)(nil)
+	_ broker.ScriptedLog = (*Redis)(nil) // the bus runs AppendLua's chunk
+)
 
 // NewRedis returns a store keeping inboxes under prefix in the Redis behind
 // client, within limits. A zero field of limits leaves that dimension
@@ -139,6 +142,13 @@ func NewRedis(client *redis.Client, prefix redisconn.Prefix, limits Limits) *Red
 // or when a Redis command fails. A script that calls it once per
 // notification must make those checks hold for all of them: Redis does not
 // roll back what a failed script already wrote.
+//
+// This is a contract with the bus's publish script (broker/lua/publish.lua),
+// held by two tests: TestRedisAppendLuaInAnotherScript (inbox/redis_test.go)
+// runs the chunk behind a script of its own, and
+// TestRedisBusPublishStoresWhatAppendStores (broker/redis_test.go) proves
+// that what the bus's publish script stores through it reads back, through
+// List and Since, exactly as what Append stores.
 func (r *Redis) AppendLua() string { return r.chunk }
 
 // Append implements Store, as one script for all of ns.

@@ -33,6 +33,8 @@ type Memory struct {
 	firing map[string]struct{}
 }
 
+var _ Scheduler = (*Memory)(nil)
+
 // NewMemory returns an empty Memory. Fire failures are logged to logger; a
 // nil logger discards them.
 func NewMemory(logger *slog.Logger) *Memory {

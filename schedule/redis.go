@@ -141,6 +141,8 @@ type RedisOptions struct {
 	OnReconnect func()
 }
 
+var _ Scheduler = (*Redis)(nil)
+
 // NewRedis returns a scheduler keeping its items in client's database under
 // opts.Prefix. Call Prepare once at start-up.
 func NewRedis(client *redis.Client, opts RedisOptions) *Redis {
