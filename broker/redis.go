@@ -41,7 +41,10 @@ import (
 //	bus:epoch           the lifetime of this Redis's data: a new one when the data is lost
 //	bus:seq             the last sequence number handed out
 //	bus:feed            the stream every instance reads; id <seq>-0 for a notification,
-//	                    <seq>-N for a control frame published after seq
+//	                    <seq>-N for a control frame published after seq; fields
+//	                    k (n: notification, u: control frame), i (id), u (user id),
+//	                    c (channels, each "<byte length>:<name>"), r (cursor),
+//	                    t (publish time, µs), f (the frame's JSON)
 //	history:{<ch>}      a channel's recent broadcasts: ZSET, score seq, member "<ms> <json>"
 //	history:{<ch>}:meta trimmed (highest seq dropped by retention), last (newest seq appended)
 //	bus:control         pub/sub: requests to the instance that holds a connection

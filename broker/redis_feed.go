@@ -141,6 +141,7 @@ func (b *Redis) deliver(msgs []redis.XMessage) (gap bool) {
 	}
 	var audit []done
 	advanced := false
+	malformed := 0
 	b.mu.Lock()
 	for _, m := range msgs {
 		frame, _ := m.Values["f"].(string)
@@ -162,9 +163,11 @@ func (b *Redis) deliver(msgs []redis.XMessage) (gap bool) {
 			b.head, b.headID = seq, str(m.Values["i"])
 			advanced = true
 			n := Notification{ID: str(m.Values["i"]), UserID: user, Seq: seq}
-			if chans := str(m.Values["c"]); chans != "" {
-				n.Channels = strings.Split(chans, ",")
+			chans, ok := feedChannels(str(m.Values["c"]))
+			if !ok {
+				malformed++
 			}
+			n.Channels = chans
 			f := &Frame{Cursor: str(m.Values["r"]), Seq: seq, JSON: []byte(frame)}
 			if us, err := strconv.ParseInt(str(m.Values["t"]), 10, 64); err == nil {
 				f.Published = time.UnixMicro(us)
@@ -182,6 +185,10 @@ func (b *Redis) deliver(msgs []redis.XMessage) (gap bool) {
 		b.moved()
 	}
 	b.mu.Unlock()
+	if malformed > 0 {
+		b.logger.Warn("redis: feed entries with a malformed channel list were delivered to their user only",
+			slog.Int("entries", malformed))
+	}
 	for _, d := range audit {
 		b.delivered(d.n, d.reached)
 	}
@@ -324,3 +331,21 @@ func feedSeq(id string) uint64 {
 }
 
 func str(v any) string { s, _ := v.(string); return s }
+
+// feedChannels reads the channel list of a feed entry, as lua/publish.lua
+// writes it: each channel as "<byte length>:<name>", one after the other,
+// so a name may hold any byte (',' and ';' included). ok is false for a
+// list that does not parse (written by something else); the channels read
+// up to the fault are returned.
+func feedChannels(s string) (channels []string, ok bool) {
+	for s != "" {
+		size, rest, found := strings.Cut(s, ":")
+		n, err := strconv.Atoi(size)
+		if !found || err != nil || n < 0 || n > len(rest) {
+			return channels, false
+		}
+		channels = append(channels, rest[:n])
+		s = rest[n:]
+	}
+	return channels, true
+}

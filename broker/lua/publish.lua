@@ -90,8 +90,14 @@ local i = 10
 for k = 0, count - 1 do
   local s = first + k
   local user, id, body, nch = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
-  local channels = {}
-  for c = 1, nch do channels[c] = ARGV[i + 3 + c] end
+  -- The feed carries the channels as "<byte length>:<name>" each, one after
+  -- the other: a name may hold ',' or ';' (Laravel, Pusher) or any byte,
+  -- so no separator could be trusted (feedChannels in redis_feed.go reads it).
+  local channels, listed = {}, {}
+  for c = 1, nch do
+    channels[c] = ARGV[i + 3 + c]
+    listed[c] = #channels[c] .. ':' .. channels[c]
+  end
   i = i + 4 + nch
   if user ~= '' then
     inbox_append(user, id, s, body, now)
@@ -101,7 +107,7 @@ for k = 0, count - 1 do
   local cursor = epoch .. '-' .. num(s)
   local frame = '{"event":"notification","cursor":"' .. cursor .. '",' .. string.sub(body, 2)
   redis.call('XADD', prefix .. 'bus:feed', 'MAXLEN', '~', feed_max, num(s) .. '-0',
-    'k', 'n', 'i', id, 'u', user, 'c', table.concat(channels, ','), 'r', cursor, 't', published, 'f', frame)
+    'k', 'n', 'i', id, 'u', user, 'c', table.concat(listed), 'r', cursor, 't', published, 'f', frame)
 end
 redis.call('SET', prefix .. 'bus:seq', first + count - 1)
 if once_ttl > 0 then redis.call('SET', once_key, num(first), 'PX', once_ttl) end
