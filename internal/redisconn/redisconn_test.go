@@ -134,3 +134,52 @@ func TestRandomHex(t *testing.T) {
 	is.Equal(len(a), 16)
 	is.True(a != b)
 }
+
+func TestCheckVersion(t *testing.T) {
+	info := func(v string) string {
+		return "# Server\r\nredis_version:" + v + "\r\nredis_git_sha1:00000000\r\nredis_mode:standalone\r\n"
+	}
+	tests := []struct {
+		info    string
+		ok      bool
+		unknown bool
+		message string
+	}{
+		{info: info("6.0.0"), ok: true},
+		{info: info("6.0.16"), ok: true},
+		{info: info("6.2.14"), ok: true},
+		{info: info("7.0.15"), ok: true},
+		{info: info("10.0.0"), ok: true},
+		{info: info("7"), ok: true},
+		{info: info("5.0.7"), message: "Redis 5.0.7 is too old: the service needs Redis 6.0.0 or later"},
+		{info: info("4.0.14"), message: "Redis 4.0.14 is too old: the service needs Redis 6.0.0 or later"},
+		{info: info("5.99.99"), message: "Redis 5.99.99 is too old: the service needs Redis 6.0.0 or later"},
+		{info: "# Server\r\nredis_mode:standalone\r\n", unknown: true},
+		{info: info("six"), unknown: true},
+		{info: info("6.0.0.1"), unknown: true},
+		{info: "", unknown: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.info, func(t *testing.T) {
+			is := is.New(t)
+			err := redisconn.CheckVersion(tt.info)
+			is.Equal(err == nil, tt.ok)
+			is.Equal(errors.Is(err, redisconn.ErrVersionUnknown), tt.unknown)
+			if tt.message != "" {
+				is.Equal(err.Error(), tt.message)
+			}
+		})
+	}
+}
+
+func TestRequireVersion(t *testing.T) {
+	is := is.New(t)
+	srv := redistest.Start(t, redistest.Options{})
+	opts, err := redisconn.ParseURL(srv.Addr())
+	is.NoErr(err)
+	client := redisconn.Open(opts)
+	defer client.Close()
+	is.NoErr(redisconn.RequireVersion(t.Context(), client)) // the installed 7.0
+	srv.Stop()
+	is.True(errors.Is(redisconn.RequireVersion(t.Context(), client), store.ErrUnavailable))
+}
