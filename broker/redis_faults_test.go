@@ -14,6 +14,7 @@ import (
 
 	"notification-service/broker"
 	"notification-service/inbox"
+	"notification-service/internal/redisconn"
 	"notification-service/internal/redistest"
 	"notification-service/store"
 )
@@ -124,7 +125,7 @@ wait:
 // the cursor are silently never replayed.
 func TestRedisBusFaultRollbackWithSameEpochReusesCursors(t *testing.T) {
 	is := is.New(t)
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	nodes := cluster(t, srv, 1)
 	node := nodes[0]
 	ctx := t.Context()
@@ -182,7 +183,7 @@ func TestRedisBusFaultRollbackWithSameEpochReusesCursors(t *testing.T) {
 // reason, and the inbox's own meta has no TTL either.
 func TestRedisBusFaultHistoryMetaExpiryHidesGap(t *testing.T) {
 	is := is.New(t)
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	client := clientFor(t, srv)
 	hub := broker.NewHub(0)
 	const maxAge = 200 * time.Millisecond
@@ -229,7 +230,7 @@ func TestRedisBusFaultHistoryMetaExpiryHidesGap(t *testing.T) {
 // a reset does the same.
 func TestRedisBusFaultPublishErrorAfterStoring(t *testing.T) {
 	is := is.New(t)
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	client := clientFor(t, srv)
 	hub := broker.NewHub(0)
 	prefix := newPrefix()
@@ -300,7 +301,7 @@ end
 // sends), but the design promises seqs up to 2^53.
 func TestRedisBusFaultPublishLargeSeq(t *testing.T) {
 	is := is.New(t)
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	client := clientFor(t, srv)
 	hub := broker.NewHub(0)
 	prefix := newPrefix()
@@ -325,7 +326,7 @@ func TestRedisBusFaultPublishLargeSeq(t *testing.T) {
 // 503.
 func TestRedisBusFaultOOMIsUnavailable(t *testing.T) {
 	is := is.New(t)
-	srv := redistest.Start(t, redistest.Options{Args: []string{"--maxmemory-policy", "noeviction"}})
+	srv := redistest.Start(t, redistest.Options{Args: []string{"--maxmemory-policy", "noeviction"}, ValidOn: redisconn.MinVersion})
 	client := clientFor(t, srv)
 	hub := broker.NewHub(0)
 	bus := startFaultBus(t, client, hub, broker.RedisOptions{Prefix: newPrefix()})

@@ -75,7 +75,7 @@ func clientFor(t *testing.T, srv *redistest.Server) *redis.Client {
 }
 
 func TestRedisBus(t *testing.T) {
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	client := clientFor(t, srv)
 	// A bus and its inbox share a prefix: newLog makes the inbox first and
 	// newBus finds the prefix it was made with.
@@ -115,7 +115,7 @@ func TestRedisBus(t *testing.T) {
 // List, Since, Unread and MarkRead.
 func TestRedisBusPublishStoresWhatAppendStores(t *testing.T) {
 	is := is.New(t)
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	client := clientFor(t, srv)
 	ctx := t.Context()
 	limits := inbox.Limits{MaxPerUser: 4, MaxAge: time.Hour}
@@ -177,6 +177,45 @@ func TestRedisBusPublishStoresWhatAppendStores(t *testing.T) {
 	}
 }
 
+// TestRedisBusControlFramesFollowTheirNotification pins the feed ids
+// lua/notify_user.lua hands out: a control frame goes after the newest
+// notification, <seq>-1, <seq>-2..., as Redis 7's XADD "<seq>-*" would,
+// and reaches the user in that order.
+func TestRedisBusControlFramesFollowTheirNotification(t *testing.T) {
+	is := is.New(t)
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
+	client := clientFor(t, srv)
+	prefix := newPrefix()
+	hub := broker.NewHub(0)
+	bus := startRedisBus(t, client, prefix, hub, inbox.NewRedis(client, prefix, inbox.Limits{}), broker.HistoryLimits{})
+	ctx := t.Context()
+	conn := newRecorder(nil)
+	is.NoErr(hub.Register("c", "alice", nil, conn))
+
+	control := func(name string) { is.NoErr(bus.NotifyUser(ctx, "alice", broker.EventFrame(name, nil))) }
+	control("a") // nothing published yet: 0-1
+	control("b")
+	_, err := bus.Publish(ctx, note("alice"))
+	is.NoErr(err)
+	control("c")
+	control("d")
+	_, err = bus.Publish(ctx, note("alice"))
+	is.NoErr(err)
+
+	entries, err := client.XRange(ctx, prefix.Key("bus", "feed"), "-", "+").Result()
+	is.NoErr(err)
+	var ids []string
+	for _, e := range entries {
+		ids = append(ids, e.ID)
+	}
+	is.Equal(ids, []string{"0-1", "0-2", "1-0", "1-1", "1-2", "2-0"})
+	var got []string
+	for _, f := range conn.wait(t, 6) {
+		got = append(got, decode(t, f)["event"].(string))
+	}
+	is.Equal(got, []string{"a", "b", "notification", "c", "d", "notification"})
+}
+
 // failingScriptedLog is an inbox whose every write fails, inside the
 // publish script as outside it.
 type failingScriptedLog struct{ failingLog }
@@ -200,7 +239,7 @@ func cluster(t *testing.T, srv *redistest.Server, n int) []redisInstance {
 }
 
 func TestRedisBusAcrossInstances(t *testing.T) {
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 
 	t.Run("a publish on any instance reaches matching connections on every instance, once, in order", func(t *testing.T) {
 		is := is.New(t)
@@ -351,7 +390,7 @@ func (r *resyncRecorder) Resync() {
 func TestRedisBusRecoversFromOutage(t *testing.T) {
 	t.Run("after Redis restarts with its data, delivery goes on where it stopped", func(t *testing.T) {
 		is := is.New(t)
-		srv := redistest.Start(t, redistest.Options{Persistent: true})
+		srv := redistest.Start(t, redistest.Options{Persistent: true, ValidOn: redisconn.MinVersion})
 		nodes := cluster(t, srv, 2)
 		ctx := t.Context()
 		conn := &resyncRecorder{recorder: newRecorder(nil), asked: make(chan struct{})}
@@ -375,7 +414,7 @@ func TestRedisBusRecoversFromOutage(t *testing.T) {
 
 	t.Run("after Redis loses its data, local connections are asked to resume", func(t *testing.T) {
 		is := is.New(t)
-		srv := redistest.Start(t, redistest.Options{})
+		srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 		nodes := cluster(t, srv, 1)
 		ctx := t.Context()
 		conn := &resyncRecorder{recorder: newRecorder(nil), asked: make(chan struct{})}

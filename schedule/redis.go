@@ -61,8 +61,10 @@ import (
 // (notify-keyspace-events with "Ex"): Prepare checks and adds them, and Run
 // adds them again after each reconnect, since a restarted Redis may have
 // forgotten a CONFIG SET. The scripts derive their keys from the prefix, so
-// Redis is one standalone server (or one primary), not a Cluster; they use
-// SET … PXAT, so Redis 6.2 or later.
+// Redis is one standalone server (or one primary), not a Cluster. Every
+// command and option they and this package send is in Redis 6.0 (a trigger
+// expires by PEXPIREAT, not SET … PXAT): TestRedis records what the
+// contract runs and checks it against Redis's own COMMAND DOCS.
 //
 // The scheduler is spread over files by idea: this one holds the type, its
 // options and tunables; redis_config.go makes sure Redis publishes expiry

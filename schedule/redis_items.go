@@ -39,8 +39,9 @@ func dueMillis(t time.Time) int64 {
 	return max(ms, 1) // PEXPIREAT needs a positive time
 }
 
-// Add stores it, due at its ScheduledAt. An item already due is published
-// at once: the script touches its trigger, which expires it.
+// Add stores it, due at its ScheduledAt. An item already due fires at
+// once: its trigger expires a millisecond later, and every instance's timer,
+// woken by the script, touches it then (lua/prelude.lua, arm).
 func (r *Redis) Add(ctx context.Context, it Item) error {
 	body, err := json.Marshal(storedItem(it))
 	if err != nil {

@@ -25,7 +25,7 @@ func TestRedis(t *testing.T) {
 	// One server for the whole contract; every scheduler gets its own
 	// prefix, so they also prove that prefixes keep instances apart (each
 	// Run sees the others' expiry events and must ignore them).
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	var n atomic.Int64
 	testScheduler(t, func(t *testing.T) Scheduler {
 		return newRedis(t, srv, fmt.Sprintf("contract%d:", n.Add(1)))
@@ -124,7 +124,7 @@ func runUntil(t *testing.T, s Scheduler, fire FireFunc) (stop func()) {
 func TestRedisFiresWithoutBackgroundExpiry(t *testing.T) {
 	is := is.New(t)
 	ctx := t.Context()
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	admin := srv.Client()
 	is.NoErr(admin.Do(ctx, "DEBUG", "SET-ACTIVE-EXPIRE", "0").Err())
 	// Expired long before the items, and never touched: it stays in the
@@ -162,7 +162,7 @@ func TestRedisFiresWithoutBackgroundExpiry(t *testing.T) {
 func TestRedisInstancesFireEachOnce(t *testing.T) {
 	is := is.New(t)
 	ctx := t.Context()
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	admin := srv.Client()
 	const prefix, n = "multi:", 1000
 	var scheds []*Redis
@@ -238,7 +238,7 @@ func TestRedisInstancesFireEachOnce(t *testing.T) {
 // item before it is due, in two ways: its Run ends, or its connection to
 // Redis is gone. The other instance delivers it.
 func TestRedisAnotherInstanceFires(t *testing.T) {
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	for _, how := range []string{"run stopped", "client closed"} {
 		t.Run(how, func(t *testing.T) {
 			is := is.New(t)
@@ -273,7 +273,7 @@ func TestRedisAnotherInstanceFires(t *testing.T) {
 func TestRedisLeaseExpires(t *testing.T) {
 	is := is.New(t)
 	ctx := t.Context()
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	const prefix = "lease:"
 	crashed := newRedis(t, srv, prefix)
 	crashed.lease = 300 * time.Millisecond
@@ -324,7 +324,7 @@ func TestRedisLeaseExpires(t *testing.T) {
 func TestRedisCatchUpAtStart(t *testing.T) {
 	is := is.New(t)
 	ctx := t.Context()
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	s := newRedis(t, srv, "start:")
 	want := make(map[string]bool)
 	for i := range 5 {
@@ -350,7 +350,7 @@ func TestRedisCatchUpAtStart(t *testing.T) {
 func TestRedisRestart(t *testing.T) {
 	is := is.New(t)
 	ctx := t.Context()
-	srv := redistest.Start(t, redistest.Options{Persistent: true})
+	srv := redistest.Start(t, redistest.Options{Persistent: true, ValidOn: redisconn.MinVersion})
 	s := newRedis(t, srv, "restart:")
 	rec := startRun(t, s)
 	due := broker.Now().Add(300 * time.Millisecond)
@@ -399,7 +399,7 @@ func TestRedisRestart(t *testing.T) {
 func TestRedisLostEventsCaughtUp(t *testing.T) {
 	is := is.New(t)
 	ctx := t.Context()
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	s := newRedis(t, srv, "lost:")
 	s.overdueGrace = 200 * time.Millisecond
 	rec := startRun(t, s)
@@ -422,7 +422,7 @@ func TestRedisLostEventsCaughtUp(t *testing.T) {
 func TestRedisQueueOverflow(t *testing.T) {
 	is := is.New(t)
 	ctx := t.Context()
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	s := newRedis(t, srv, "overflow:")
 	s.queueSize = 1
 	release := make(chan struct{})
@@ -484,7 +484,7 @@ func TestRedisPrepare(t *testing.T) {
 
 	t.Run("adds to the flags set", func(t *testing.T) {
 		is := is.New(t)
-		srv := redistest.Start(t, redistest.Options{Args: []string{"--notify-keyspace-events", "Kg"}})
+		srv := redistest.Start(t, redistest.Options{Args: []string{"--notify-keyspace-events", "Kg"}, ValidOn: redisconn.MinVersion})
 		is.NoErr(prepare(t, srv))
 		got := flagsOf(t, srv) // Redis reorders them
 		for _, flag := range "KgEx" {
@@ -493,13 +493,13 @@ func TestRedisPrepare(t *testing.T) {
 	})
 	t.Run("keeps flags that suffice", func(t *testing.T) {
 		is := is.New(t)
-		srv := redistest.Start(t, redistest.Options{Args: []string{"--notify-keyspace-events", "AKE"}})
+		srv := redistest.Start(t, redistest.Options{Args: []string{"--notify-keyspace-events", "AKE"}, ValidOn: redisconn.MinVersion})
 		is.NoErr(prepare(t, srv))
 		is.Equal(flagsOf(t, srv), "AKE")
 	})
 	t.Run("CONFIG refused and events off", func(t *testing.T) {
 		is := is.New(t)
-		srv := redistest.Start(t, redistest.Options{Args: []string{"--rename-command", "CONFIG", ""}})
+		srv := redistest.Start(t, redistest.Options{Args: []string{"--rename-command", "CONFIG", ""}, ValidOn: redisconn.MinVersion})
 		err := prepare(t, srv)
 		is.True(errors.Is(err, ErrExpiryEventsOff))
 		is.True(!errors.Is(err, store.ErrUnavailable))
@@ -511,12 +511,12 @@ func TestRedisPrepare(t *testing.T) {
 	})
 	t.Run("CONFIG refused but events on", func(t *testing.T) {
 		is := is.New(t)
-		srv := redistest.Start(t, redistest.Options{Args: []string{"--rename-command", "CONFIG", "", "--notify-keyspace-events", "Ex"}})
+		srv := redistest.Start(t, redistest.Options{Args: []string{"--rename-command", "CONFIG", "", "--notify-keyspace-events", "Ex"}, ValidOn: redisconn.MinVersion})
 		is.NoErr(prepare(t, srv)) // the probe key's event arrived
 	})
 	t.Run("Redis down", func(t *testing.T) {
 		is := is.New(t)
-		srv := redistest.Start(t, redistest.Options{})
+		srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 		srv.Stop()
 		is.True(errors.Is(prepare(t, srv), store.ErrUnavailable))
 	})
@@ -527,7 +527,7 @@ func TestRedisPrepare(t *testing.T) {
 func TestRedisRunWhileDown(t *testing.T) {
 	is := is.New(t)
 	ctx := t.Context()
-	srv := redistest.Start(t, redistest.Options{Persistent: true})
+	srv := redistest.Start(t, redistest.Options{Persistent: true, ValidOn: redisconn.MinVersion})
 	s := newRedis(t, srv, "down:")
 	it := newItem(broker.Now().Add(-time.Minute), "alice")
 	is.NoErr(s.Add(ctx, it))

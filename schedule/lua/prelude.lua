@@ -13,12 +13,22 @@ local function nowms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 -- arm makes id pending, due at at (ms): indexed, with a trigger expiring
--- then, and every instance's timer told. A trigger already past is touched
--- at once: the touch expires it, so Redis publishes its event now.
+-- then, and every instance's timer told.
+--
+-- The trigger's expiry is set with PEXPIREAT, which Redis 6.0 has (SET …
+-- PXAT came in 6.2). An expiry already past makes PEXPIREAT delete the key
+-- with a "del" event, not "expired", which nobody listens to: so a trigger
+-- due now (or one PEXPIREAT found past, the clock having moved on since
+-- now was read) expires a millisecond from now instead, and the PUBLISH
+-- below wakes every instance's timer, whose pass touches it as soon as it
+-- has expired.
 local function arm(id, at, now)
   redis.call('ZADD', DUE, at, id)
-  redis.call('SET', trigger(id), '1', 'PXAT', at)
-  if at < now then redis.call('EXISTS', trigger(id)) end
+  local key = trigger(id)
+  redis.call('SET', key, '1')
+  if at <= now or redis.call('PEXPIREAT', key, at) == 0 or redis.call('EXISTS', key) == 0 then
+    redis.call('SET', key, '1', 'PX', 1)
+  end
   redis.call('PUBLISH', CHANGED, at)
 end
 -- forget deletes an item and its user index entries.
