@@ -1,34 +1,28 @@
 package broker
 
 import (
-	_ "embed"
+	"embed"
 
 	"github.com/redis/go-redis/v9"
+
+	"notification-service/internal/redisconn"
 )
 
 // The Redis bus's scripts, one file each in lua/. Every file starts with
 // what it takes (KEYS, ARGV) and what it returns.
 
-// publishLua runs after the inbox's chunk (ScriptedLog.AppendLua), so a
-// bus builds its publish script itself (NewRedis).
-//
-//go:embed lua/publish.lua
-var publishLua string
+//go:embed lua/*.lua
+var luaFiles embed.FS
 
 var (
-	//go:embed lua/notify_user.lua
-	notifyUserLua    string
-	notifyUserScript = redis.NewScript(notifyUserLua)
+	// publishLua runs after the inbox's chunk (ScriptedLog.AppendLua), so
+	// a bus builds its publish script itself (NewRedis).
+	publishLua = lua("publish")
 
-	//go:embed lua/feed_position.lua
-	feedPositionLua    string
-	feedPositionScript = redis.NewScript(feedPositionLua)
-
-	//go:embed lua/replay.lua
-	replayLua    string
-	replayScript = redis.NewScript(replayLua)
-
-	//go:embed lua/renew_epoch.lua
-	renewEpochLua    string
-	renewEpochScript = redis.NewScript(renewEpochLua)
+	notifyUserScript   = redis.NewScript(lua("notify_user"))
+	feedPositionScript = redis.NewScript(lua("feed_position"))
+	replayScript       = redis.NewScript(lua("replay"))
+	renewEpochScript   = redis.NewScript(lua("renew_epoch"))
 )
+
+func lua(name string) string { return redisconn.LuaFile(luaFiles, name) }

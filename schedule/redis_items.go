@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"notification-service/broker"
 )
 
@@ -63,18 +65,7 @@ func (r *Redis) Add(ctx context.Context, it Item) error {
 
 // Get returns a pending item.
 func (r *Redis) Get(ctx context.Context, id string) (Item, error) {
-	found, err := getScript.Run(ctx, r.client, nil, string(r.prefix), id).StringSlice()
-	if err != nil {
-		return Item{}, r.hooks.Wrap("schedule: get "+id, err)
-	}
-	if len(found) == 0 {
-		return Item{}, fmt.Errorf("schedule: get %s: %w", id, ErrNotFound)
-	}
-	it, err := decodeItem(found[0])
-	if err != nil {
-		return Item{}, fmt.Errorf("schedule: get %s: decode: %w", id, err)
-	}
-	return it, nil
+	return r.oneItem(ctx, getScript, "get", id)
 }
 
 // List returns the pending items, earliest ScheduledAt first. With userID
@@ -98,16 +89,22 @@ func (r *Redis) List(ctx context.Context, userID string) ([]Item, error) {
 
 // Cancel removes a pending item and returns it.
 func (r *Redis) Cancel(ctx context.Context, id string) (Item, error) {
-	found, err := cancelScript.Run(ctx, r.client, nil, string(r.prefix), id).StringSlice()
+	return r.oneItem(ctx, cancelScript, "cancel", id)
+}
+
+// oneItem runs a script that answers {item JSON} for a pending item, or {}
+// (ErrNotFound), and decodes the item.
+func (r *Redis) oneItem(ctx context.Context, script *redis.Script, op, id string) (Item, error) {
+	found, err := script.Run(ctx, r.client, nil, string(r.prefix), id).StringSlice()
 	if err != nil {
-		return Item{}, r.hooks.Wrap("schedule: cancel "+id, err)
+		return Item{}, r.hooks.Wrap("schedule: "+op+" "+id, err)
 	}
 	if len(found) == 0 {
-		return Item{}, fmt.Errorf("schedule: cancel %s: %w", id, ErrNotFound)
+		return Item{}, fmt.Errorf("schedule: %s %s: %w", op, id, ErrNotFound)
 	}
 	it, err := decodeItem(found[0])
 	if err != nil {
-		return Item{}, fmt.Errorf("schedule: cancel %s: decode: %w", id, err)
+		return Item{}, fmt.Errorf("schedule: %s %s: decode: %w", op, id, err)
 	}
 	return it, nil
 }
