@@ -1,3 +1,6 @@
+// This file is longer than the others on purpose: it is the Store
+// contract, one subtest per clause of the Store documentation, which both
+// implementations run. Split, the contract would no longer read as one.
 package inbox
 
 import (
