@@ -30,6 +30,7 @@ type commandLog struct {
 	statted []string       // the commands INFO commandstats named
 	bad     map[string]int // message → times
 	lost    []string       // records that did not survive
+	took    time.Duration  // reading back (detach)
 
 	monitor *monitor
 }
@@ -92,9 +93,13 @@ func (l *commandLog) detach(addr string) {
 		return
 	}
 	defer func() { l.monitor = nil }()
-	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2})
+	started := time.Now()
+	defer func() { l.took += time.Since(started) }()
+	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, ReadTimeout: time.Minute})
 	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Generous: on a loaded machine, under the race detector, reading
+	// back a large run takes a while, and each step ends on an event.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := l.monitor.flush(ctx, c); err != nil {
 		l.lose("MONITOR: %v", err)
@@ -196,6 +201,6 @@ func (l *commandLog) report(t interface {
 	}
 	slices.Sort(names)
 	slices.Sort(l.statted)
-	t.Logf("redistest: checked against Redis %s by its COMMAND DOCS: %d commands MONITOR showed (%s), %d in the slow log, and the %d INFO commandstats named (%s)",
-		l.limit, total, strings.Join(names, " "), l.slow, len(l.statted), strings.Join(slices.Compact(l.statted), " "))
+	t.Logf("redistest: checked against Redis %s by its COMMAND DOCS: %d commands MONITOR showed (%s), %d in the slow log, and the %d INFO commandstats named (%s); read back in %s",
+		l.limit, total, strings.Join(names, " "), l.slow, len(l.statted), strings.Join(slices.Compact(l.statted), " "), l.took.Round(time.Millisecond))
 }

@@ -92,10 +92,18 @@ func atMost(n int, what string) func([]string) error {
 	}
 }
 
+// change is one entry of a command's history.
+type change struct {
+	version, desc string
+	// aboutTokens: it names only tokens the arguments themselves date to
+	// its version or later, so the token check covers it.
+	aboutTokens bool
+}
+
 // commandDoc is what COMMAND DOCS says of one command or subcommand.
 type commandDoc struct {
 	since   string
-	history [][2]string // version, description
+	history []change
 	// tokens maps each token of the arguments to the version it came in
 	// (its own since, or an enclosing argument's, whichever is later).
 	tokens map[string]string
@@ -148,16 +156,18 @@ func parseDocs(raw []any) map[string]*commandDoc {
 func parseDoc(f map[string]any) *commandDoc {
 	d := &commandDoc{tokens: make(map[string]string)}
 	d.since, _ = f["since"].(string)
+	args, _ := f["arguments"].([]any)
+	addTokens(d.tokens, args, "0.0.0")
 	hist, _ := f["history"].([]any)
 	for _, h := range hist {
 		if e, _ := h.([]any); len(e) == 2 {
-			v, _ := e[0].(string)
-			desc, _ := e[1].(string)
-			d.history = append(d.history, [2]string{v, desc})
+			c := change{}
+			c.version, _ = e[0].(string)
+			c.desc, _ = e[1].(string)
+			c.aboutTokens = aboutTokens(d, c.version, c.desc)
+			d.history = append(d.history, c)
 		}
 	}
-	args, _ := f["arguments"].([]any)
-	addTokens(d.tokens, args, "0.0.0")
 	if subs, _ := f["subcommands"].([]any); len(subs) > 0 {
 		d.subs = parseDocs(subs)
 	}
@@ -247,8 +257,8 @@ func checkDoc(name string, d *commandDoc, limit string, args []string, seenArgs 
 		}
 	}
 	for _, h := range d.history {
-		version, desc := h[0], h[1]
-		if !newer(version, limit) || aboutTokens(d, version, desc) {
+		version, desc := h.version, h.desc
+		if h.aboutTokens || !newer(version, limit) {
 			continue
 		}
 		rule, ok := historyRules[name+" "+version]

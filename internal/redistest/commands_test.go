@@ -111,7 +111,7 @@ func TestHistoryRulesNameRealChanges(t *testing.T) {
 		}
 		found := false
 		for _, h := range d.history {
-			found = found || h[0] == version
+			found = found || h.version == version
 		}
 		if d == nil || !found {
 			t.Errorf("historyRules[%q]: COMMAND DOCS has no such change", key)
