@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -64,6 +65,13 @@ func newBackend(ctx context.Context, cfg config, logger *slog.Logger, hub *broke
 	if err := reachRedis(ctx, client); err != nil {
 		client.Close()
 		return backend{}, fmt.Errorf("REDIS_URL: cannot reach Redis at %s: %w", opts.Addr, err)
+	}
+	if err := redisconn.RequireVersion(ctx, client); errors.Is(err, redisconn.ErrVersionUnknown) {
+		logger.Warn("cannot read the Redis version; going on as if it were recent enough",
+			slog.String("needs", "Redis "+redisconn.MinVersion+" or later"), slog.Any("error", err))
+	} else if err != nil {
+		client.Close()
+		return backend{}, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	warnAboutEviction(ctx, client, logger)
 	prefix := redisconn.Prefix(cfg.RedisPrefix)

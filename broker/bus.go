@@ -10,6 +10,12 @@ import (
 // Bus carries notifications and control events to every instance's hub.
 // The memory bus serves one process; a Redis bus (DESIGN §6) serves many
 // behind the same contract, proven by contract_test.go.
+//
+// A bus that shares its state through a store (Redis) fails with an error
+// wrapping store.ErrUnavailable while that store cannot be reached: nothing
+// was done, and the caller may retry (Publish below says the one case where
+// something may have been done). Head does not fail for that: it answers
+// where local delivery stands.
 type Bus interface {
 	// Publish assigns each notification its sequence number, stores it
 	// (user-addressed ones in their inboxes, broadcasts in the history of
@@ -19,7 +25,7 @@ type Bus interface {
 	// order. It returns the notifications with Seq set. On error nothing
 	// was stored or delivered, with one exception: a Redis bus that lost
 	// the answer (a timeout, a reset) returns an error wrapping
-	// redisconn.ErrUnavailable although the publish may have happened.
+	// store.ErrUnavailable although the publish may have happened.
 	// Publishing the same notification ids again is then safe: the Redis
 	// bus recognises ids it published in the last minutes and returns
 	// their sequence numbers without publishing them twice.

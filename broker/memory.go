@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -36,6 +35,8 @@ type Memory struct {
 // so channels nobody broadcasts on any more do not stay in memory.
 const sweepEvery = time.Minute
 
+var _ Bus = (*Memory)(nil)
+
 // NewMemory returns a bus delivering to hub and storing user-addressed
 // notifications in inbox. delivered may be nil.
 func NewMemory(hub *Hub, inbox UserLog, limits HistoryLimits, delivered DeliveryFunc) *Memory {
@@ -51,18 +52,6 @@ func NewMemory(hub *Hub, inbox UserLog, limits HistoryLimits, delivered Delivery
 		now:       time.Now,
 		history:   make(map[string]*channelHistory),
 	}
-}
-
-// newEpoch names this bus lifetime, so cursors from an earlier process are
-// recognised as unknown.
-func newEpoch() string {
-	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-	b := make([]byte, 8)
-	rand.Read(b)
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	return string(b)
 }
 
 // Publish implements Bus.

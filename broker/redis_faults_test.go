@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"notification-service/inbox"
 	"notification-service/internal/redisconn"
 	"notification-service/internal/redistest"
+	"notification-service/store"
 )
 
 // Faults of Redis mode, each against a real redis-server: a reader that
@@ -123,7 +125,7 @@ wait:
 // the cursor are silently never replayed.
 func TestRedisBusFaultRollbackWithSameEpochReusesCursors(t *testing.T) {
 	is := is.New(t)
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	nodes := cluster(t, srv, 1)
 	node := nodes[0]
 	ctx := t.Context()
@@ -171,20 +173,22 @@ func TestRedisBusFaultRollbackWithSameEpochReusesCursors(t *testing.T) {
 	is.Equal(frameSeqs(got), fresh) // everything published after the crash
 }
 
-// The meta key of a channel's history (trimmed, last) expires 2×MaxAge after
-// the channel's last broadcast. After that, Replay finds neither history nor
-// meta and says "nothing missed" to a cursor from before broadcasts it has
-// dropped: a silent gap (the memory bus keeps a global "forgotten" mark and
-// answers ErrCursorExpired). DESIGN §5: a cursor older than what is retained
-// is never silently ignored. The inbox's own meta has no TTL for exactly
-// this reason.
+// A channel's history expires MaxAge after its last broadcast, so a channel
+// nobody broadcasts on any more leaves nothing behind. Its meta key
+// (trimmed, last) must not expire with it: after the history is gone,
+// Replay reads in the meta what it held and answers ErrCursorExpired to a
+// cursor from before it, rather than "nothing missed", a silent gap
+// (DESIGN §5: a cursor older than what is retained is never silently
+// ignored). The memory bus keeps a global "forgotten" mark for the same
+// reason, and the inbox's own meta has no TTL either.
 func TestRedisBusFaultHistoryMetaExpiryHidesGap(t *testing.T) {
 	is := is.New(t)
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	client := clientFor(t, srv)
 	hub := broker.NewHub(0)
 	const maxAge = 200 * time.Millisecond
-	bus := startFaultBus(t, client, hub, broker.RedisOptions{Prefix: newPrefix(), History: broker.HistoryLimits{MaxAge: maxAge}})
+	prefix := newPrefix()
+	bus := startFaultBus(t, client, hub, broker.RedisOptions{Prefix: prefix, History: broker.HistoryLimits{MaxAge: maxAge}})
 	ctx := t.Context()
 
 	_, err := bus.Publish(ctx, broadcast("news"))
@@ -193,34 +197,47 @@ func TestRedisBusFaultHistoryMetaExpiryHidesGap(t *testing.T) {
 	is.NoErr(err)
 	missed, err := bus.Publish(ctx, broadcast("news")) // the client is away
 	is.NoErr(err)
-
-	// Within 2×MaxAge the gap is reported.
-	time.Sleep(maxAge + 50*time.Millisecond)
-	_, err = replay(t, hub, bus, "alice", []string{"news"}, cursor)
-	is.True(errors.Is(err, broker.ErrCursorExpired))
-
-	// After it, the same cursor is told nothing was missed.
-	time.Sleep(maxAge + 100*time.Millisecond)
 	got, err := replay(t, hub, bus, "alice", []string{"news"}, cursor)
+	is.NoErr(err)
+	is.Equal(frameSeqs(got), []uint64{missed[0].Seq}) // while the history holds it
+
+	// Redis drops the history MaxAge after the last broadcast. Asking
+	// EXISTS is also what makes Redis expire the key as soon as it is due.
+	history := prefix.Key("history", "{news}")
+	waitFor(t, func() bool {
+		n, err := client.Exists(ctx, history).Result()
+		return err == nil && n == 0
+	})
+	got, err = replay(t, hub, bus, "alice", []string{"news"}, cursor)
 	t.Logf("missed seq %d; replay answered %v, %v", missed[0].Seq, frameSeqs(got), err)
 	is.True(errors.Is(err, broker.ErrCursorExpired)) // silent gap otherwise
+
+	// And it stays so: the meta never expires.
+	ttl, err := client.PTTL(ctx, history+":meta").Result()
+	is.NoErr(err)
+	is.Equal(ttl, time.Duration(-1)) // PTTL -1: a key without a TTL
 }
 
-// Publish answers an error (503) although the script ran: the notification is
-// stored and delivered. Bus.Publish's contract says "On error nothing was
-// stored or delivered", and the HTTP layer relies on it: on error it Aborts
-// the Idempotency-Key ("Nothing was created: release the key so a retry
-// runs again"), so the backend's retry with the same key sends it a second
-// time. Here the reply is lost because the caller's deadline passes while
-// Redis is busy (DEBUG SLEEP stands for any slow moment: a fork, a big
-// script, a network stall); a read timeout (3 s) or a reset does the same.
+// Publish answers an error (503) although the script ran: the notification
+// is stored and delivered. Bus.Publish's contract says "On error nothing was
+// stored or delivered" but for this case, and the HTTP layer relies on it:
+// on error it Aborts the Idempotency-Key ("Nothing was created: release the
+// key so a retry runs again"), so the backend's retry with the same key
+// sends it a second time unless the bus recognises the retry. Here the
+// reply is lost because the caller's deadline passes while the publish
+// script still runs (slowLog holds Redis inside it: a slow moment, as a
+// fork, a big script or a network stall makes one); a read timeout (3 s) or
+// a reset does the same.
 func TestRedisBusFaultPublishErrorAfterStoring(t *testing.T) {
 	is := is.New(t)
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	client := clientFor(t, srv)
 	hub := broker.NewHub(0)
 	prefix := newPrefix()
-	bus := startFaultBus(t, client, hub, broker.RedisOptions{Prefix: prefix, History: broker.HistoryLimits{MaxPerChannel: 10}})
+	n := note("alice")
+	const hold = 400 * time.Millisecond // twice the caller's deadline below
+	log := slowLog{Redis: inbox.NewRedis(client, prefix, inbox.Limits{}), id: n.ID, hold: hold}
+	bus := runRedisBus(t, client, hub, log, broker.RedisOptions{Prefix: prefix, History: broker.HistoryLimits{MaxPerChannel: 10}})
 	conn := newRecorder(nil)
 	is.NoErr(hub.Register("c", "alice", nil, conn))
 
@@ -228,33 +245,52 @@ func TestRedisBusFaultPublishErrorAfterStoring(t *testing.T) {
 	_, err := bus.Publish(t.Context(), note("bob"))
 	is.NoErr(err)
 
-	// Redis is busy for a moment.
-	sleeper := redis.NewClient(&redis.Options{Addr: srv.Addr(), ReadTimeout: 5 * time.Second})
-	t.Cleanup(func() { sleeper.Close() })
-	slept := make(chan error, 1)
-	go func() { slept <- sleeper.Do(context.Background(), "DEBUG", "SLEEP", "0.6").Err() }()
-	time.Sleep(100 * time.Millisecond)
-
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	// The script holds Redis for longer than the caller waits, whatever
+	// the machine's speed: its deadline always passes first.
+	ctx, cancel := context.WithTimeout(t.Context(), hold/2)
 	defer cancel()
-	n := note("alice")
 	_, err = bus.Publish(ctx, n)
-	is.True(err != nil)                               // the caller is told it failed (503)...
-	is.True(errors.Is(err, redisconn.ErrUnavailable)) // ...as "Redis unavailable"
-	is.NoErr(<-slept)
+	is.True(err != nil)                           // the caller is told it failed (503)...
+	is.True(errors.Is(err, store.ErrUnavailable)) // ...as "store unavailable"
+	// ...yet the script ran to its end: stored and delivered.
+	is.Equal(conn.wait(t, 1)[0].Seq, uint64(2))
 
-	// It may have happened (here it did): the caller retries with the same
-	// notification, and the bus publishes it once in all.
+	// The caller retries with the same notification, and the bus
+	// publishes it once in all.
 	again, err := bus.Publish(t.Context(), n)
 	is.NoErr(err)
 	is.Equal(again[0].Seq, uint64(2)) // the first run's sequence number
-	is.Equal(len(conn.wait(t, 1)), 1)
 	box, err := inbox.NewRedis(client, prefix, inbox.Limits{}).List(t.Context(), "alice", inbox.Query{Limit: 10})
 	is.NoErr(err)
 	is.Equal(box.Total, 1)
-	_, err = bus.Publish(t.Context(), note("alice")) // a different notification goes through
+	_, err = bus.Publish(t.Context(), note("alice")) // a different notification goes through...
 	is.NoErr(err)
-	is.Equal(len(conn.wait(t, 2)), 2)
+	is.Equal(len(conn.wait(t, 2)), 2) // ...and arrives second: the retry delivered nothing
+}
+
+// slowLog is a Redis inbox whose chunk, run by the bus's publish script,
+// holds Redis for hold after storing the notification id: a publish whose
+// script is still running when its caller gives up.
+type slowLog struct {
+	*inbox.Redis
+	id   string
+	hold time.Duration
+}
+
+func (l slowLog) AppendLua() string {
+	return l.Redis.AppendLua() + fmt.Sprintf(`
+local inbox_append_quick = inbox_append
+local function inbox_append(user_id, id, seq, notification_json, now_ms)
+  inbox_append_quick(user_id, id, seq, notification_json, now_ms)
+  if id ~= %q then return end
+  local function inbox_now_us()
+    local t = redis.call('TIME')
+    return tonumber(t[1]) * 1000000 + tonumber(t[2])
+  end
+  local inbox_until = inbox_now_us() + %d
+  while inbox_now_us() < inbox_until do end
+end
+`, l.id, l.hold.Microseconds())
 }
 
 // Lua 5.1 turns a number into a string with "%.14g" when it is concatenated,
@@ -265,7 +301,7 @@ func TestRedisBusFaultPublishErrorAfterStoring(t *testing.T) {
 // sends), but the design promises seqs up to 2^53.
 func TestRedisBusFaultPublishLargeSeq(t *testing.T) {
 	is := is.New(t)
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	client := clientFor(t, srv)
 	hub := broker.NewHub(0)
 	prefix := newPrefix()
@@ -290,7 +326,7 @@ func TestRedisBusFaultPublishLargeSeq(t *testing.T) {
 // 503.
 func TestRedisBusFaultOOMIsUnavailable(t *testing.T) {
 	is := is.New(t)
-	srv := redistest.Start(t, redistest.Options{Args: []string{"--maxmemory-policy", "noeviction"}})
+	srv := redistest.Start(t, redistest.Options{Args: []string{"--maxmemory-policy", "noeviction"}, ValidOn: redisconn.MinVersion})
 	client := clientFor(t, srv)
 	hub := broker.NewHub(0)
 	bus := startFaultBus(t, client, hub, broker.RedisOptions{Prefix: newPrefix()})
@@ -301,5 +337,5 @@ func TestRedisBusFaultOOMIsUnavailable(t *testing.T) {
 	_, err := bus.Publish(ctx, note("alice"))
 	t.Logf("publish at maxmemory: %v", err)
 	is.True(err != nil)
-	is.True(errors.Is(err, redisconn.ErrUnavailable)) // 503, not 500
+	is.True(errors.Is(err, store.ErrUnavailable)) // 503, not 500
 }

@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"notification-service/inbox"
 	"notification-service/internal/redisconn"
 	"notification-service/internal/redistest"
+	"notification-service/store"
 )
 
 // prefixes hands every bus under test its own key namespace in one shared
@@ -73,7 +75,7 @@ func clientFor(t *testing.T, srv *redistest.Server) *redis.Client {
 }
 
 func TestRedisBus(t *testing.T) {
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	client := clientFor(t, srv)
 	// A bus and its inbox share a prefix: newLog makes the inbox first and
 	// newBus finds the prefix it was made with.
@@ -105,6 +107,115 @@ func TestRedisBus(t *testing.T) {
 	})
 }
 
+// TestRedisBusPublishStoresWhatAppendStores holds the contract between the
+// bus's publish script (lua/publish.lua) and the inbox's Lua chunk
+// (ScriptedLog, inbox.Redis.AppendLua): the same notifications, published
+// through the bus into one inbox and appended with inbox.Store.Append to
+// another with the same limits, read back the same through the inbox's own
+// List, Since, Unread and MarkRead.
+func TestRedisBusPublishStoresWhatAppendStores(t *testing.T) {
+	is := is.New(t)
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
+	client := clientFor(t, srv)
+	ctx := t.Context()
+	limits := inbox.Limits{MaxPerUser: 4, MaxAge: time.Hour}
+	busPrefix := newPrefix()
+	viaBus := inbox.NewRedis(client, busPrefix, limits)
+	direct := inbox.NewRedis(client, newPrefix(), limits)
+	bus := startRedisBus(t, client, busPrefix, broker.NewHub(0), viaBus, broker.HistoryLimits{})
+
+	// Alice gets more than MaxPerUser (so both trim), in one publish and
+	// one at a time; data that a re-encoding would change (an empty array,
+	// a number past float64, a "timestamp" of its own, non-ASCII text).
+	var sent []broker.Notification
+	for i := range 7 {
+		n := noteOn([]string{"alice", "bob", "alice"}[i%3], "orders")
+		n.Title = fmt.Sprintf("Pedido nº %d ✓", i)
+		n.Data = json.RawMessage(`{"list":[],"big":12345678901234567890,"timestamp":"1999-01-01T00:00:00Z"}`)
+		sent = append(sent, n)
+	}
+	sent = append(sent, broadcast("orders")) // stored in neither inbox
+	published, err := bus.Publish(ctx, sent[:5]...)
+	is.NoErr(err)
+	for _, n := range sent[5:] {
+		out, err := bus.Publish(ctx, n)
+		is.NoErr(err)
+		published = append(published, out...)
+	}
+	is.NoErr(direct.Append(ctx, published...))
+
+	readAt := broker.Now()
+	for _, user := range []string{"alice", "bob", "carol"} {
+		for _, q := range []inbox.Query{{Limit: 10}, {Limit: 2}, {Limit: 10, UnreadOnly: true}} {
+			want, err := direct.List(ctx, user, q)
+			is.NoErr(err)
+			got, err := viaBus.List(ctx, user, q)
+			is.NoErr(err)
+			is.Equal(got, want) // List, page by page
+		}
+		for _, n := range published {
+			want, wantErr := direct.Since(ctx, user, n.Seq-1)
+			got, gotErr := viaBus.Since(ctx, user, n.Seq-1)
+			is.Equal(errors.Is(gotErr, inbox.ErrTrimmed), errors.Is(wantErr, inbox.ErrTrimmed)) // the same retention mark
+			is.Equal(got, want)                                                                 // Since, from every cursor
+		}
+		if user != "alice" {
+			continue
+		}
+		last := published[len(published)-2] // alice's newest
+		want, wantChanged, err := direct.MarkRead(ctx, user, last.ID, readAt)
+		is.NoErr(err)
+		got, gotChanged, err := viaBus.MarkRead(ctx, user, last.ID, readAt)
+		is.NoErr(err)
+		is.Equal(got, want) // an entry the chunk wrote is marked read like Append's
+		is.Equal(gotChanged, wantChanged)
+		wantUnread, err := direct.Unread(ctx, user)
+		is.NoErr(err)
+		gotUnread, err := viaBus.Unread(ctx, user)
+		is.NoErr(err)
+		is.Equal(gotUnread, wantUnread)
+	}
+}
+
+// TestRedisBusControlFramesFollowTheirNotification pins the feed ids
+// lua/notify_user.lua hands out: a control frame goes after the newest
+// notification, <seq>-1, <seq>-2..., as Redis 7's XADD "<seq>-*" would,
+// and reaches the user in that order.
+func TestRedisBusControlFramesFollowTheirNotification(t *testing.T) {
+	is := is.New(t)
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
+	client := clientFor(t, srv)
+	prefix := newPrefix()
+	hub := broker.NewHub(0)
+	bus := startRedisBus(t, client, prefix, hub, inbox.NewRedis(client, prefix, inbox.Limits{}), broker.HistoryLimits{})
+	ctx := t.Context()
+	conn := newRecorder(nil)
+	is.NoErr(hub.Register("c", "alice", nil, conn))
+
+	control := func(name string) { is.NoErr(bus.NotifyUser(ctx, "alice", broker.EventFrame(name, nil))) }
+	control("a") // nothing published yet: 0-1
+	control("b")
+	_, err := bus.Publish(ctx, note("alice"))
+	is.NoErr(err)
+	control("c")
+	control("d")
+	_, err = bus.Publish(ctx, note("alice"))
+	is.NoErr(err)
+
+	entries, err := client.XRange(ctx, prefix.Key("bus", "feed"), "-", "+").Result()
+	is.NoErr(err)
+	var ids []string
+	for _, e := range entries {
+		ids = append(ids, e.ID)
+	}
+	is.Equal(ids, []string{"0-1", "0-2", "1-0", "1-1", "1-2", "2-0"})
+	var got []string
+	for _, f := range conn.wait(t, 6) {
+		got = append(got, decode(t, f)["event"].(string))
+	}
+	is.Equal(got, []string{"a", "b", "notification", "c", "d", "notification"})
+}
+
 // failingScriptedLog is an inbox whose every write fails, inside the
 // publish script as outside it.
 type failingScriptedLog struct{ failingLog }
@@ -128,7 +239,7 @@ func cluster(t *testing.T, srv *redistest.Server, n int) []redisInstance {
 }
 
 func TestRedisBusAcrossInstances(t *testing.T) {
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 
 	t.Run("a publish on any instance reaches matching connections on every instance, once, in order", func(t *testing.T) {
 		is := is.New(t)
@@ -279,7 +390,7 @@ func (r *resyncRecorder) Resync() {
 func TestRedisBusRecoversFromOutage(t *testing.T) {
 	t.Run("after Redis restarts with its data, delivery goes on where it stopped", func(t *testing.T) {
 		is := is.New(t)
-		srv := redistest.Start(t, redistest.Options{Persistent: true})
+		srv := redistest.Start(t, redistest.Options{Persistent: true, ValidOn: redisconn.MinVersion})
 		nodes := cluster(t, srv, 2)
 		ctx := t.Context()
 		conn := &resyncRecorder{recorder: newRecorder(nil), asked: make(chan struct{})}
@@ -290,8 +401,8 @@ func TestRedisBusRecoversFromOutage(t *testing.T) {
 
 		srv.Stop()
 		_, err = nodes[0].bus.Publish(ctx, broadcast("news"))
-		is.True(errors.Is(err, redisconn.ErrUnavailable)) // refused, not dropped
-		is.True(nodes[1].bus.Check(ctx) != nil)           // degraded
+		is.True(errors.Is(err, store.ErrUnavailable)) // refused, not dropped
+		is.True(nodes[1].bus.Check(ctx) != nil)       // degraded
 		srv.Restart()
 
 		waitFor(t, func() bool { return nodes[1].bus.Check(ctx) == nil })
@@ -303,7 +414,7 @@ func TestRedisBusRecoversFromOutage(t *testing.T) {
 
 	t.Run("after Redis loses its data, local connections are asked to resume", func(t *testing.T) {
 		is := is.New(t)
-		srv := redistest.Start(t, redistest.Options{})
+		srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 		nodes := cluster(t, srv, 1)
 		ctx := t.Context()
 		conn := &resyncRecorder{recorder: newRecorder(nil), asked: make(chan struct{})}

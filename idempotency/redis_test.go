@@ -13,6 +13,7 @@ import (
 
 	"notification-service/internal/redisconn"
 	"notification-service/internal/redistest"
+	"notification-service/store"
 )
 
 // prefixes numbers the prefixes of the stores tests make, so stores sharing
@@ -154,11 +155,11 @@ func TestRedisUnavailable(t *testing.T) {
 
 	srv.Stop()
 	_, err = s.Begin(ctx, "k", "fp")
-	is.True(errors.Is(err, redisconn.ErrUnavailable))
+	is.True(errors.Is(err, store.ErrUnavailable))
 	err = s.Finish(ctx, "k", tok, []byte("r"))
-	is.True(errors.Is(err, redisconn.ErrUnavailable))
+	is.True(errors.Is(err, store.ErrUnavailable))
 	err = s.Abort(ctx, "k", tok)
-	is.True(errors.Is(err, redisconn.ErrUnavailable))
+	is.True(errors.Is(err, store.ErrUnavailable))
 
 	srv.Restart() // empty: the test server keeps nothing
 	tok = claim(t, s, "k", "fp")

@@ -13,6 +13,10 @@ import (
 	"notification-service/broker"
 )
 
+// This file is longer than the others on purpose: it is the Store
+// contract, one subtest per clause of the Store documentation, which both
+// implementations run. Split, the contract would no longer read as one.
+
 // testStore checks the behaviour every Store shares. newStore returns an
 // empty store keeping what limits allow, on the wall clock: MaxAge is only
 // exercised here with margins of hours, and each implementation checks the

@@ -60,6 +60,10 @@ var (
 // Store is a set of per-user inboxes. Implementations are safe for
 // concurrent use; the memory and Redis stores share contract_test.go.
 //
+// A store shared by instances (Redis) fails with an error wrapping
+// store.ErrUnavailable while it cannot be reached; nothing was changed then,
+// and the caller may retry.
+//
 // Entries are ordered by Seq, the bus's global sequence number: Append is
 // called with increasing Seq values (the bus serialises publishing), and
 // every listing and replay follows that order, never wall-clock time.
@@ -87,3 +91,7 @@ type Store interface {
 	// replay would be a silent gap.
 	Since(ctx context.Context, userID string, after uint64) ([]broker.Notification, error)
 }
+
+// The bus appends to inboxes before it delivers and replays from them: every
+// Store is the broker.UserLog it needs.
+var _ broker.UserLog = Store(nil)

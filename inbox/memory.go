@@ -22,6 +22,8 @@ type Memory struct {
 	users map[string]*userInbox
 }
 
+var _ Store = (*Memory)(nil)
+
 // NewMemory returns an empty store keeping what limits allow. A zero field
 // of limits leaves that dimension unbounded.
 func NewMemory(limits Limits) *Memory {

@@ -62,7 +62,7 @@ package inbox
 // Scripts compute key names from the prefix baked into them rather than
 // receiving them as KEYS: the bus's publish script appends to many users'
 // inboxes at once, which already needs a single Redis (or one shard), not a
-// cluster.
+// cluster. The scripts are in lua/ (lua.go embeds them).
 
 import (
 	"context"
@@ -96,7 +96,10 @@ type Redis struct {
 	delete      *redis.Script
 }
 
-var _ Store = (*Redis)(nil)
+var (
+	_ Store              = (*Redis)(nil)
+	_ broker.ScriptedLog = (*Redis)(nil) // the bus runs AppendLua's chunk
+)
 
 // NewRedis returns a store keeping inboxes under prefix in the Redis behind
 // client, within limits. A zero field of limits leaves that dimension
@@ -139,6 +142,13 @@ func NewRedis(client *redis.Client, prefix redisconn.Prefix, limits Limits) *Red
 // or when a Redis command fails. A script that calls it once per
 // notification must make those checks hold for all of them: Redis does not
 // roll back what a failed script already wrote.
+//
+// This is a contract with the bus's publish script (broker/lua/publish.lua),
+// held by two tests: TestRedisAppendLuaInAnotherScript (inbox/redis_test.go)
+// runs the chunk behind a script of its own, and
+// TestRedisBusPublishStoresWhatAppendStores (broker/redis_test.go) proves
+// that what the bus's publish script stores through it reads back, through
+// List and Since, exactly as what Append stores.
 func (r *Redis) AppendLua() string { return r.chunk }
 
 // Append implements Store, as one script for all of ns.
@@ -317,7 +327,7 @@ func appendChunk(prefix redisconn.Prefix, limits Limits) string {
 	if limits.MaxAge > 0 {
 		maxAgeMS = int64((limits.MaxAge + time.Millisecond - 1) / time.Millisecond)
 	}
-	return fmt.Sprintf("-- inbox: append code shared with the bus's publish script (inbox/redis.go).\n"+
+	return fmt.Sprintf("-- inbox: append code shared with the bus's publish script (inbox/lua/chunk.lua).\n"+
 		"local inbox_prefix = %s\nlocal inbox_max_per_user = %d\nlocal inbox_max_age_ms = %d\n",
 		luaString(string(prefix)), limits.MaxPerUser, maxAgeMS) + chunkLua
 }
@@ -340,287 +350,3 @@ func luaString(s string) string {
 	b.WriteByte('"')
 	return b.String()
 }
-
-// chunkLua follows the three literals appendChunk writes. Numbers go through
-// inbox_num before reaching Redis, because redis.call prints a Lua number
-// with 14 significant digits, which would round a long Seq.
-const chunkLua = `
-local function inbox_keys(user_id)
-  local base = inbox_prefix .. 'inbox:{' .. user_id .. '}:'
-  return {seq = base .. 'seq', items = base .. 'items', unread = base .. 'unread', meta = base .. 'meta'}
-end
-
-local function inbox_num(n)
-  return string.format('%.0f', n)
-end
-
--- Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
--- days_from_civil): Redis's Lua has no os.time.
-local function inbox_days(y, m, d)
-  if m <= 2 then y = y - 1 end
-  local era = math.floor(y / 400)
-  local yoe = y - era * 400
-  local doy = math.floor((153 * ((m + 9) % 12) + 2) / 5) + d - 1
-  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
-  return era * 146097 + doe - 719468
-end
-
--- Unix milliseconds of an RFC 3339 time, or nil.
-local function inbox_time_ms(s)
-  local y, mo, d, h, mi, sec, rest = string.match(s, '^(%d%d%d%d)-(%d%d)-(%d%d)[Tt](%d%d):(%d%d):(%d%d)(.*)$')
-  if not y then return nil end
-  local ms = 0
-  local frac, zone = string.match(rest, '^%.(%d+)(.*)$')
-  if frac then
-    ms = tonumber(string.sub(frac .. '00', 1, 3))
-    rest = zone
-  end
-  local offset = 0
-  if rest ~= 'Z' and rest ~= 'z' then
-    local sign, oh, om = string.match(rest, '^([+-])(%d%d):(%d%d)$')
-    if not sign then return nil end
-    offset = (tonumber(oh) * 60 + tonumber(om)) * 60000
-    if sign == '-' then offset = -offset end
-  end
-  local days = inbox_days(tonumber(y), tonumber(mo), tonumber(d))
-  return ((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60000 + tonumber(sec) * 1000 + ms - offset
-end
-
--- The notification's timestamp in Unix ms. encoding/json writes Timestamp
--- as the last field, so the match is anchored at the end of the object and
--- a "timestamp" inside data cannot be mistaken for it; any other encoder
--- falls back to a full decode.
-local function inbox_timestamp_ms(notification_json)
-  local s = string.match(notification_json, '"timestamp":"([^"]*)"%s*}%s*$')
-  if not s then
-    local ok, n = pcall(cjson.decode, notification_json)
-    if ok and type(n) == 'table' and type(n.timestamp) == 'string' then s = n.timestamp end
-  end
-  return s and inbox_time_ms(s)
-end
-
-local function inbox_entry_ts(item)
-  return tonumber(string.match(item, '^{"seq":%d+,"ts":(%-?%d+),'))
-end
-
-local function inbox_each_batch(ids, fn)
-  for i = 1, #ids, 256 do
-    fn({unpack(ids, i, math.min(i + 255, #ids))})
-  end
-end
-
--- inbox_forget removes ids from every key of the inbox.
-local function inbox_forget(k, ids)
-  inbox_each_batch(ids, function(batch)
-    redis.call('ZREM', k.seq, unpack(batch))
-    redis.call('ZREM', k.unread, unpack(batch))
-    redis.call('HDEL', k.items, unpack(batch))
-  end)
-end
-
--- inbox_state reads the inbox's retention mark. If the TTLs ran out (now
--- past meta.expires and the index gone), the entries they took count as
--- trimmed: everything up to the newest Seq they held.
-local function inbox_state(k, now_ms)
-  local m = redis.call('HMGET', k.meta, 'trimmed', 'newest', 'expires')
-  local st = {trimmed = tonumber(m[1]) or 0, newest = tonumber(m[2]), expires = tonumber(m[3]), dirty = false}
-  if st.expires and now_ms > st.expires and redis.call('EXISTS', k.seq) == 0 then
-    if st.newest and st.newest > st.trimmed then st.trimmed = st.newest end
-    st.newest, st.expires = nil, nil
-    redis.call('HDEL', k.meta, 'newest', 'expires')
-    st.dirty = true
-  end
-  return st
-end
-
-local function inbox_dropped(st, seq)
-  seq = tonumber(seq)
-  if seq > st.trimmed then
-    st.trimmed = seq
-    st.dirty = true
-  end
-end
-
--- inbox_trim_age drops entries older than MaxAge from the oldest end, and
--- stops at the first young one: an entry out of timestamp order waits for
--- the older-Seq entries ahead of it, so only a prefix is ever dropped.
-local function inbox_trim_age(k, st, now_ms)
-  if inbox_max_age_ms <= 0 then return end
-  local cutoff = now_ms - inbox_max_age_ms
-  while true do
-    local oldest = redis.call('ZRANGE', k.seq, 0, 0, 'WITHSCORES')
-    if #oldest == 0 then return end
-    local ts = inbox_entry_ts(redis.call('HGET', k.items, oldest[1]) or '')
-    if ts and ts >= cutoff then return end
-    inbox_forget(k, {oldest[1]})
-    inbox_dropped(st, oldest[2])
-  end
-end
-
-local function inbox_trim_count(k, st)
-  if inbox_max_per_user <= 0 then return end
-  local over = redis.call('ZCARD', k.seq) - inbox_max_per_user
-  if over <= 0 then return end
-  local drop = redis.call('ZRANGE', k.seq, 0, over - 1, 'WITHSCORES')
-  local ids = {}
-  for i = 1, #drop, 2 do ids[#ids + 1] = drop[i] end
-  inbox_forget(k, ids)
-  inbox_dropped(st, drop[#drop])
-end
-
-local function inbox_save(k, st)
-  if st.dirty and st.trimmed > 0 then
-    redis.call('HSET', k.meta, 'trimmed', inbox_num(st.trimmed))
-  end
-end
-
-local function inbox_append(user_id, id, seq, notification_json, now_ms)
-  if user_id == nil or user_id == false or user_id == '' then return end
-  seq, now_ms = tonumber(seq), tonumber(now_ms)
-  if not seq then error('inbox_append: seq is not a number') end
-  if not now_ms then error('inbox_append: now_ms is not a number') end
-  if type(id) ~= 'string' or id == '' then error('inbox_append: empty notification id') end
-  local rest = type(notification_json) == 'string' and string.match(notification_json, '^%s*{(.*)$')
-  if not rest then error('inbox_append: notification ' .. id .. ' is not a JSON object') end
-  -- A timestamp that cannot be read is taken as now rather than failing
-  -- the publish it is part of.
-  local ts = inbox_timestamp_ms(notification_json) or now_ms
-  local entry = '{"seq":' .. inbox_num(seq) .. ',"ts":' .. inbox_num(ts) .. ',"read_at":null'
-  if string.match(rest, '^%s*}') then entry = entry .. rest else entry = entry .. ',' .. rest end
-
-  local k = inbox_keys(user_id)
-  local st = inbox_state(k, now_ms)
-  -- A repeated id replaces the earlier entry: both indexes are keyed by
-  -- id, so the new Seq and unread state simply take its place.
-  redis.call('HSET', k.items, id, entry)
-  redis.call('ZADD', k.seq, inbox_num(seq), id)
-  redis.call('ZADD', k.unread, inbox_num(seq), id)
-  inbox_trim_count(k, st)
-  inbox_trim_age(k, st, now_ms)
-  if inbox_max_age_ms > 0 then
-    -- The keys outlive the newest entry's age by a millisecond, so they
-    -- vanish only once retention would have dropped everything in them.
-    local expires = math.max(now_ms, ts) + inbox_max_age_ms + 1
-    if st.expires and st.expires > expires then expires = st.expires end
-    local ttl = inbox_num(expires - now_ms)
-    redis.call('PEXPIRE', k.seq, ttl)
-    redis.call('PEXPIRE', k.items, ttl)
-    redis.call('PEXPIRE', k.unread, ttl)
-    if not st.newest or seq > st.newest then st.newest = seq end
-    redis.call('HSET', k.meta, 'newest', inbox_num(st.newest), 'expires', inbox_num(expires))
-  end
-  inbox_save(k, st)
-end
-`
-
-// operationsLua is what the store's own scripts share beyond the chunk.
-const operationsLua = `
-local function inbox_open(user_id, now_ms)
-  local k = inbox_keys(user_id)
-  local st = inbox_state(k, tonumber(now_ms))
-  inbox_trim_age(k, st, tonumber(now_ms))
-  inbox_save(k, st)
-  return k, st
-end
-
-local function inbox_items(k, ids, out)
-  inbox_each_batch(ids, function(batch)
-    local items = redis.call('HMGET', k.items, unpack(batch))
-    for i = 1, #batch do out[#out + 1] = items[i] end
-  end)
-  return out
-end
-
-local function inbox_mark_read(item, at)
-  local head, rest = string.match(item, '^({"seq":%d+,"ts":%-?%d+,"read_at":)null(.*)$')
-  if not head then return item end
-  return head .. '"' .. at .. '"' .. rest
-end
-`
-
-// appendLua: ARGV = now_ms, then user, id, seq, JSON for each notification.
-const appendLua = `
-local now_ms = tonumber(ARGV[1])
-for i = 2, #ARGV, 4 do
-  inbox_append(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], now_ms)
-end
-return 0
-`
-
-// listLua: ARGV = user, now_ms, before (0: newest), limit, unread only
-// ("1"). Replies total, unread, more (1 if another match follows the page),
-// then the page's items. One entry past the page is looked up so Next is
-// set only when another matching entry exists.
-const listLua = `
-local k = inbox_open(ARGV[1], ARGV[2])
-local limit = tonumber(ARGV[4])
-local upper = '+inf'
-if ARGV[3] ~= '0' then upper = '(' .. ARGV[3] end
-local index = k.seq
-if ARGV[5] == '1' then index = k.unread end
-local ids = redis.call('ZREVRANGEBYSCORE', index, upper, '-inf', 'LIMIT', 0, limit + 1)
-local more = 0
-if #ids > limit then
-  more = 1
-  ids[#ids] = nil
-end
-return inbox_items(k, ids, {redis.call('ZCARD', k.seq), redis.call('ZCARD', k.unread), more})
-`
-
-// sinceLua: ARGV = user, now_ms, after. Replies 1 and the trimmed mark when
-// retention dropped something after the cursor; otherwise 0, the mark and
-// the items after it, oldest first.
-const sinceLua = `
-local k, st = inbox_open(ARGV[1], ARGV[2])
-if tonumber(ARGV[3]) < st.trimmed then return {1, inbox_num(st.trimmed)} end
-local ids = redis.call('ZRANGEBYSCORE', k.seq, '(' .. ARGV[3], '+inf')
-return inbox_items(k, ids, {0, inbox_num(st.trimmed)})
-`
-
-// unreadLua: ARGV = user, now_ms.
-const unreadLua = `
-local k = inbox_open(ARGV[1], ARGV[2])
-return redis.call('ZCARD', k.unread)
-`
-
-// markReadLua: ARGV = user, now_ms, id, read time. Replies 0 (not found),
-// or 1 (newly read) or 2 (already read) and the item as it now is.
-const markReadLua = `
-local k = inbox_open(ARGV[1], ARGV[2])
-local item = redis.call('HGET', k.items, ARGV[3])
-if not item then return {0} end
-if redis.call('ZREM', k.unread, ARGV[3]) == 0 then return {2, item} end
-item = inbox_mark_read(item, ARGV[4])
-redis.call('HSET', k.items, ARGV[3], item)
-return {1, item}
-`
-
-// markAllReadLua: ARGV = user, now_ms, read time. Replies how many changed.
-const markAllReadLua = `
-local k = inbox_open(ARGV[1], ARGV[2])
-local ids = redis.call('ZRANGE', k.unread, 0, -1)
-inbox_each_batch(ids, function(batch)
-  local items = redis.call('HMGET', k.items, unpack(batch))
-  local fields = {}
-  for i = 1, #batch do
-    if items[i] then
-      fields[#fields + 1] = batch[i]
-      fields[#fields + 1] = inbox_mark_read(items[i], ARGV[3])
-    end
-  end
-  if #fields > 0 then redis.call('HSET', k.items, unpack(fields)) end
-end)
-redis.call('DEL', k.unread)
-return #ids
-`
-
-// deleteLua: ARGV = user, now_ms, id. Replies 1 if it was there. A user's
-// deletion does not move the trimmed mark: a deleted entry is one the user
-// no longer wants replayed.
-const deleteLua = `
-local k = inbox_open(ARGV[1], ARGV[2])
-if redis.call('HDEL', k.items, ARGV[3]) == 0 then return 0 end
-redis.call('ZREM', k.seq, ARGV[3])
-redis.call('ZREM', k.unread, ARGV[3])
-return 1
-`

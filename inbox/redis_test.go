@@ -17,6 +17,7 @@ import (
 	"notification-service/broker"
 	"notification-service/internal/redisconn"
 	"notification-service/internal/redistest"
+	"notification-service/store"
 )
 
 // prefixes numbers the prefixes of the stores tests make, so stores sharing
@@ -30,7 +31,7 @@ func hostilePrefix() redisconn.Prefix {
 }
 
 func TestRedis(t *testing.T) {
-	client := redistest.Start(t, redistest.Options{}).Client()
+	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	testStore(t, func(t *testing.T, limits Limits) Store {
 		return NewRedis(client, hostilePrefix(), limits)
 	})
@@ -51,7 +52,7 @@ func newRedisWithClock(client *redis.Client, limits Limits) (*Redis, *clock) {
 // store like any Append.
 func TestRedisAppendLuaInAnotherScript(t *testing.T) {
 	is := is.New(t)
-	client := redistest.Start(t, redistest.Options{}).Client()
+	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	s := NewRedis(client, hostilePrefix(), Limits{MaxPerUser: 3, MaxAge: time.Hour})
 
 	chunk := s.AppendLua()
@@ -148,7 +149,7 @@ return seqs
 
 func TestRedisKeyLayout(t *testing.T) {
 	is := is.New(t)
-	client := redistest.Start(t, redistest.Options{}).Client()
+	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	s := NewRedis(client, "app:", Limits{MaxAge: time.Hour})
 	appendAll(t, s, note("alice", 1), note("alice", 2))
 	_, _, err := s.MarkRead(t.Context(), "alice", idOf(1), at(0))
@@ -185,7 +186,7 @@ func TestRedisKeyLayout(t *testing.T) {
 
 func TestRedisUserIDsCannotReachEachOthersKeys(t *testing.T) {
 	is := is.New(t)
-	client := redistest.Start(t, redistest.Options{}).Client()
+	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	s := NewRedis(client, "app:", Limits{MaxPerUser: 5})
 	users := []string{"a", "a:b", "a}:seq", "a}:items", "{a}", "a}:unread}:x", "}", "{", "a:seq", "ü:{}"}
 	for i, u := range users {
@@ -204,7 +205,7 @@ func TestRedisUserIDsCannotReachEachOthersKeys(t *testing.T) {
 
 func TestRedisMaxAgeTrimsBeforeReading(t *testing.T) {
 	is := is.New(t)
-	client := redistest.Start(t, redistest.Options{}).Client()
+	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	r, c := newRedisWithClock(client, Limits{MaxAge: 10 * time.Minute})
 	t0 := c.now()
 	appendAll(t, r, noteAt("alice", 1, t0))
@@ -246,7 +247,7 @@ func TestRedisMaxAgeTrimsBeforeReading(t *testing.T) {
 }
 
 func TestRedisMaxAgeBoundary(t *testing.T) {
-	client := redistest.Start(t, redistest.Options{}).Client()
+	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	tests := []struct {
 		name string
 		age  time.Duration
@@ -274,7 +275,7 @@ func TestRedisMaxAgeBoundary(t *testing.T) {
 
 func TestRedisTimestampsInAnyZone(t *testing.T) {
 	is := is.New(t)
-	client := redistest.Start(t, redistest.Options{}).Client()
+	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	r, c := newRedisWithClock(client, Limits{MaxAge: time.Hour})
 	east := time.FixedZone("east", 5*3600+30*60)
 	west := time.FixedZone("west", -8*3600)
@@ -294,7 +295,7 @@ func TestRedisTimestampsInAnyZone(t *testing.T) {
 
 func TestRedisAppendOfOldNotificationIsTrimmedAtOnce(t *testing.T) {
 	is := is.New(t)
-	client := redistest.Start(t, redistest.Options{}).Client()
+	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	r, c := newRedisWithClock(client, Limits{MaxAge: time.Hour})
 	appendAll(t, r, noteAt("alice", 1, c.now().Add(-2*time.Hour)))
 
@@ -308,7 +309,7 @@ func TestRedisAppendOfOldNotificationIsTrimmedAtOnce(t *testing.T) {
 
 func TestRedisWhicheverLimitIsReachedFirst(t *testing.T) {
 	is := is.New(t)
-	client := redistest.Start(t, redistest.Options{}).Client()
+	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	r, c := newRedisWithClock(client, Limits{MaxPerUser: 3, MaxAge: 10 * time.Minute})
 	for seq := range uint64(5) {
 		appendAll(t, r, noteAt("alice", seq+1, c.now()))
@@ -334,7 +335,7 @@ func TestRedisWhicheverLimitIsReachedFirst(t *testing.T) {
 // still get ErrTrimmed rather than an empty, "complete" replay.
 func TestRedisExpiredInboxStillSaysTrimmed(t *testing.T) {
 	is := is.New(t)
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	client := srv.Client()
 	ctx := t.Context()
 	is.NoErr(client.ConfigSet(ctx, "notify-keyspace-events", "Kgx").Err())
@@ -381,7 +382,7 @@ func TestRedisExpiredInboxStillSaysTrimmed(t *testing.T) {
 
 func TestRedisEmptiedInboxBeforeExpiryIsNotTrimmed(t *testing.T) {
 	is := is.New(t)
-	client := redistest.Start(t, redistest.Options{}).Client()
+	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	r := NewRedis(client, hostilePrefix(), Limits{MaxAge: time.Hour})
 	appendAll(t, r, note("alice", 1))
 	is.NoErr(r.Delete(t.Context(), "alice", idOf(1)))
@@ -395,7 +396,7 @@ func TestRedisEmptiedInboxBeforeExpiryIsNotTrimmed(t *testing.T) {
 
 func TestRedisRepeatedID(t *testing.T) {
 	is := is.New(t)
-	client := redistest.Start(t, redistest.Options{}).Client()
+	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	r := NewRedis(client, hostilePrefix(), Limits{})
 	first := note("alice", 1)
 	again := note("alice", 2)
@@ -424,7 +425,7 @@ func TestRedisRepeatedID(t *testing.T) {
 
 func TestRedisAppendOutOfOrderKeepsSeqOrder(t *testing.T) {
 	is := is.New(t)
-	client := redistest.Start(t, redistest.Options{}).Client()
+	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	r := NewRedis(client, hostilePrefix(), Limits{})
 	appendAll(t, r, note("alice", 5), note("alice", 9))
 	appendAll(t, r, note("alice", 3), note("alice", 7))
@@ -439,7 +440,7 @@ func TestRedisAppendOutOfOrderKeepsSeqOrder(t *testing.T) {
 
 func TestRedisListRejectsNonPositiveLimit(t *testing.T) {
 	is := is.New(t)
-	client := redistest.Start(t, redistest.Options{}).Client()
+	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	r := NewRedis(client, hostilePrefix(), Limits{})
 	appendAll(t, r, note("alice", 1))
 	_, err := r.List(t.Context(), "alice", Query{})
@@ -450,7 +451,7 @@ func TestRedisListRejectsNonPositiveLimit(t *testing.T) {
 // in a way the transport turns into 503, and works again once it is back.
 func TestRedisUnavailable(t *testing.T) {
 	is := is.New(t)
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	opts, err := redisconn.ParseURL(srv.Addr())
 	is.NoErr(err)
 	opts.DialerRetries = 1 // the same outage, only seen sooner
@@ -492,7 +493,7 @@ func TestRedisUnavailable(t *testing.T) {
 	}
 	for _, c := range calls {
 		err := c.call()
-		if !errors.Is(err, redisconn.ErrUnavailable) {
+		if !errors.Is(err, store.ErrUnavailable) {
 			t.Errorf("%s with Redis down: %v, want ErrUnavailable", c.name, err)
 		}
 	}
@@ -506,54 +507,5 @@ func TestRedisUnavailable(t *testing.T) {
 	}
 	_, _, err = s.MarkRead(ctx, "alice", idOf(1), at(0))
 	is.True(errors.Is(err, ErrNotFound)) // an answer, not an outage
-	is.True(!errors.Is(err, redisconn.ErrUnavailable))
-}
-
-func BenchmarkRedisAppend(b *testing.B) {
-	client := redistest.Start(b, redistest.Options{}).Client()
-	s := NewRedis(client, "bench:", Limits{MaxPerUser: 100, MaxAge: 24 * time.Hour})
-	n := broker.Notification{
-		Type:      "info",
-		Title:     "Order shipped",
-		Message:   "Your order #1234 is on its way",
-		Channels:  []string{"orders"},
-		Data:      json.RawMessage(`{"order":1234,"carrier":"ups"}`),
-		Timestamp: broker.Now(),
-	}
-	b.ReportAllocs()
-	var seq uint64
-	for b.Loop() {
-		seq++
-		n.ID = fmt.Sprint("n", seq)
-		n.UserID = fmt.Sprint("user", seq%100)
-		n.Seq = seq
-		if err := s.Append(b.Context(), n); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkRedisSince(b *testing.B) {
-	for _, missed := range []int{1, 10, 100} {
-		b.Run(fmt.Sprint(missed), func(b *testing.B) {
-			client := redistest.Start(b, redistest.Options{}).Client()
-			s := NewRedis(client, "bench:", Limits{MaxPerUser: 1000, MaxAge: 24 * time.Hour})
-			ns := make([]broker.Notification, 1000)
-			for i := range ns {
-				ns[i] = note("alice", uint64(i+1))
-				ns[i].Data = json.RawMessage(`{"order":1234,"carrier":"ups"}`)
-			}
-			if err := s.Append(b.Context(), ns...); err != nil {
-				b.Fatal(err)
-			}
-			after := uint64(len(ns) - missed)
-			b.ReportAllocs()
-			for b.Loop() {
-				got, err := s.Since(b.Context(), "alice", after)
-				if err != nil || len(got) != missed {
-					b.Fatalf("since: %d notifications, %v", len(got), err)
-				}
-			}
-		})
-	}
+	is.True(!errors.Is(err, store.ErrUnavailable))
 }

@@ -28,7 +28,7 @@ type Publisher interface {
 	// attempt and retries with the same ones, and a new leader republishes
 	// its predecessor's last broadcast under the ids that one chose, so
 	// the bus's memory of recent ids is what keeps either from publishing
-	// twice. An error wrapping redisconn.ErrUnavailable means "maybe not
+	// twice. An error wrapping store.ErrUnavailable means "maybe not
 	// done, retry"; any other, "refused, do not retry".
 	Publish(ctx context.Context, source string, ns []broker.Notification) error
 }

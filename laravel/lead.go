@@ -11,7 +11,7 @@ import (
 	"unicode/utf8"
 
 	"notification-service/broker"
-	"notification-service/internal/redisconn"
+	"notification-service/store"
 )
 
 // term is one period of leadership: the lease's token, which fences every
@@ -141,7 +141,7 @@ func (in *Ingester) publish(ctx context.Context, ns []broker.Notification, chann
 		case err == nil:
 			in.stats.published.Add(1)
 			return
-		case !errors.Is(err, redisconn.ErrUnavailable):
+		case !errors.Is(err, store.ErrUnavailable):
 			in.stats.failed.Add(1)
 			in.log.Error("laravel: publish refused", slog.String("notification_id", ns[0].ID),
 				slog.Any("channels", channels), slog.Any("error", err))

@@ -79,10 +79,39 @@ func testScheduler(t *testing.T, newScheduler func(t *testing.T) Scheduler) {
 		is.NoErr(s.Add(ctx, it))
 		dup := newItem(broker.Now().Add(2*time.Hour), "bob")
 		dup.ID = it.ID
-		is.True(s.Add(ctx, dup) != nil) // duplicate id rejected
+		err := s.Add(ctx, dup)
+		is.True(errors.Is(err, ErrDuplicate)) // duplicate id rejected, as Add documents
 		got, err := s.Get(ctx, it.ID)
 		is.NoErr(err)
 		is.Equal(got, it) // the first item is untouched
+	})
+
+	t.Run("DuplicateIDWhileFiring", func(t *testing.T) {
+		is := is.New(t)
+		ctx := t.Context()
+		s := newScheduler(t)
+		firing := make(chan struct{})
+		release := make(chan struct{})
+		runWith(t, s, func(ctx context.Context, it Item) error {
+			close(firing)
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil
+		})
+		defer close(release) // before runWith's cleanup stops Run
+		it := newItem(broker.Now(), "alice")
+		is.NoErr(s.Add(ctx, it))
+		select {
+		case <-firing:
+		case <-time.After(eventTimeout):
+			t.Fatal("the item did not fire")
+		}
+		dup := newItem(broker.Now().Add(time.Hour), "bob")
+		dup.ID = it.ID
+		err := s.Add(ctx, dup)
+		is.True(errors.Is(err, ErrDuplicate)) // an id being fired is taken too
 	})
 
 	t.Run("ReturnsCopies", func(t *testing.T) {

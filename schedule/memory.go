@@ -1,10 +1,8 @@
 package schedule
 
 import (
-	"cmp"
 	"container/heap"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -13,15 +11,6 @@ import (
 
 	"notification-service/broker"
 )
-
-// retryDelay is how long a failed fire waits before it is tried again: long
-// enough not to hammer a broker that is down, short enough that a blip
-// delays a notification by about a second.
-const retryDelay = time.Second
-
-// ErrDuplicate means Add was given an id that is already pending or being
-// fired.
-var ErrDuplicate = errors.New("schedule: duplicate item id")
 
 // Memory is a Scheduler that keeps pending items in the process: they are
 // lost when it exits. It suits a single instance and tests.
@@ -43,6 +32,8 @@ type Memory struct {
 	// cannot reuse one while its retry may still put it back.
 	firing map[string]struct{}
 }
+
+var _ Scheduler = (*Memory)(nil)
 
 // NewMemory returns an empty Memory. Fire failures are logged to logger; a
 // nil logger discards them.
@@ -275,17 +266,6 @@ func (h *entryHeap) Pop() any {
 	e.index = -1
 	*h = old[:n-1]
 	return e
-}
-
-// compareItems orders items by ScheduledAt, then CreatedAt, then ID.
-func compareItems(a, b Item) int {
-	if c := a.ScheduledAt.Compare(b.ScheduledAt); c != 0 {
-		return c
-	}
-	if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.ID, b.ID)
 }
 
 // cloneItem copies it deeply enough that neither the caller nor the

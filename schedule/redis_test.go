@@ -18,13 +18,14 @@ import (
 	"notification-service/broker"
 	"notification-service/internal/redisconn"
 	"notification-service/internal/redistest"
+	"notification-service/store"
 )
 
 func TestRedis(t *testing.T) {
 	// One server for the whole contract; every scheduler gets its own
 	// prefix, so they also prove that prefixes keep instances apart (each
 	// Run sees the others' expiry events and must ignore them).
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	var n atomic.Int64
 	testScheduler(t, func(t *testing.T) Scheduler {
 		return newRedis(t, srv, fmt.Sprintf("contract%d:", n.Add(1)))
@@ -123,7 +124,7 @@ func runUntil(t *testing.T, s Scheduler, fire FireFunc) (stop func()) {
 func TestRedisFiresWithoutBackgroundExpiry(t *testing.T) {
 	is := is.New(t)
 	ctx := t.Context()
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	admin := srv.Client()
 	is.NoErr(admin.Do(ctx, "DEBUG", "SET-ACTIVE-EXPIRE", "0").Err())
 	// Expired long before the items, and never touched: it stays in the
@@ -161,7 +162,7 @@ func TestRedisFiresWithoutBackgroundExpiry(t *testing.T) {
 func TestRedisInstancesFireEachOnce(t *testing.T) {
 	is := is.New(t)
 	ctx := t.Context()
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	admin := srv.Client()
 	const prefix, n = "multi:", 1000
 	var scheds []*Redis
@@ -237,7 +238,7 @@ func TestRedisInstancesFireEachOnce(t *testing.T) {
 // item before it is due, in two ways: its Run ends, or its connection to
 // Redis is gone. The other instance delivers it.
 func TestRedisAnotherInstanceFires(t *testing.T) {
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	for _, how := range []string{"run stopped", "client closed"} {
 		t.Run(how, func(t *testing.T) {
 			is := is.New(t)
@@ -272,7 +273,7 @@ func TestRedisAnotherInstanceFires(t *testing.T) {
 func TestRedisLeaseExpires(t *testing.T) {
 	is := is.New(t)
 	ctx := t.Context()
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	const prefix = "lease:"
 	crashed := newRedis(t, srv, prefix)
 	crashed.lease = 300 * time.Millisecond
@@ -323,7 +324,7 @@ func TestRedisLeaseExpires(t *testing.T) {
 func TestRedisCatchUpAtStart(t *testing.T) {
 	is := is.New(t)
 	ctx := t.Context()
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	s := newRedis(t, srv, "start:")
 	want := make(map[string]bool)
 	for i := range 5 {
@@ -349,7 +350,7 @@ func TestRedisCatchUpAtStart(t *testing.T) {
 func TestRedisRestart(t *testing.T) {
 	is := is.New(t)
 	ctx := t.Context()
-	srv := redistest.Start(t, redistest.Options{Persistent: true})
+	srv := redistest.Start(t, redistest.Options{Persistent: true, ValidOn: redisconn.MinVersion})
 	s := newRedis(t, srv, "restart:")
 	rec := startRun(t, s)
 	due := broker.Now().Add(300 * time.Millisecond)
@@ -363,13 +364,13 @@ func TestRedisRestart(t *testing.T) {
 
 	it := newItem(broker.Now().Add(time.Hour), "bob")
 	err := s.Add(ctx, it)
-	is.True(errors.Is(err, redisconn.ErrUnavailable))
+	is.True(errors.Is(err, store.ErrUnavailable))
 	_, err = s.Get(ctx, it.ID)
-	is.True(errors.Is(err, redisconn.ErrUnavailable))
+	is.True(errors.Is(err, store.ErrUnavailable))
 	_, err = s.List(ctx, "alice")
-	is.True(errors.Is(err, redisconn.ErrUnavailable))
+	is.True(errors.Is(err, store.ErrUnavailable))
 	_, err = s.Cancel(ctx, it.ID)
-	is.True(errors.Is(err, redisconn.ErrUnavailable))
+	is.True(errors.Is(err, store.ErrUnavailable))
 
 	// Stay down past the due time: the events of those items are lost.
 	time.Sleep(time.Until(due.Add(200 * time.Millisecond)))
@@ -398,7 +399,7 @@ func TestRedisRestart(t *testing.T) {
 func TestRedisLostEventsCaughtUp(t *testing.T) {
 	is := is.New(t)
 	ctx := t.Context()
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	s := newRedis(t, srv, "lost:")
 	s.overdueGrace = 200 * time.Millisecond
 	rec := startRun(t, s)
@@ -421,7 +422,7 @@ func TestRedisLostEventsCaughtUp(t *testing.T) {
 func TestRedisQueueOverflow(t *testing.T) {
 	is := is.New(t)
 	ctx := t.Context()
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	s := newRedis(t, srv, "overflow:")
 	s.queueSize = 1
 	release := make(chan struct{})
@@ -451,82 +452,12 @@ func TestRedisQueueOverflow(t *testing.T) {
 	rec.drain(t, s)
 }
 
-func TestWithExpiryEvents(t *testing.T) {
-	for flags, want := range map[string]string{
-		"":    "Ex",
-		"Kg":  "KgEx",
-		"AKE": "AKE",
-		"Ex":  "Ex",
-		"xE":  "xE",
-		"K$x": "K$xE",
-		"gE":  "gEx",
-		"KA":  "KAE",
-	} {
-		if got := withExpiryEvents(flags); got != want {
-			t.Errorf("withExpiryEvents(%q) = %q, want %q", flags, got, want)
-		}
-	}
-}
-
-func TestRedisPrepare(t *testing.T) {
-	flagsOf := func(t *testing.T, srv *redistest.Server) string {
-		t.Helper()
-		got, err := srv.Client().ConfigGet(t.Context(), "notify-keyspace-events").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return got["notify-keyspace-events"]
-	}
-	prepare := func(t *testing.T, srv *redistest.Server) error {
-		return NewRedis(openClient(t, srv), RedisOptions{Prefix: "prep:", Logger: testLogger(t)}).Prepare(t.Context())
-	}
-
-	t.Run("adds to the flags set", func(t *testing.T) {
-		is := is.New(t)
-		srv := redistest.Start(t, redistest.Options{Args: []string{"--notify-keyspace-events", "Kg"}})
-		is.NoErr(prepare(t, srv))
-		got := flagsOf(t, srv) // Redis reorders them
-		for _, flag := range "KgEx" {
-			is.True(strings.ContainsRune(got, flag))
-		}
-	})
-	t.Run("keeps flags that suffice", func(t *testing.T) {
-		is := is.New(t)
-		srv := redistest.Start(t, redistest.Options{Args: []string{"--notify-keyspace-events", "AKE"}})
-		is.NoErr(prepare(t, srv))
-		is.Equal(flagsOf(t, srv), "AKE")
-	})
-	t.Run("CONFIG refused and events off", func(t *testing.T) {
-		is := is.New(t)
-		srv := redistest.Start(t, redistest.Options{Args: []string{"--rename-command", "CONFIG", ""}})
-		err := prepare(t, srv)
-		is.True(errors.Is(err, ErrExpiryEventsOff))
-		is.True(!errors.Is(err, redisconn.ErrUnavailable))
-		// It says what to set, and how.
-		is.True(strings.Contains(err.Error(), `notify-keyspace-events must include "Ex"`))
-		is.True(strings.Contains(err.Error(), "CONFIG SET notify-keyspace-events Ex"))
-		is.True(strings.Contains(err.Error(), "redis.conf"))
-		t.Log(err)
-	})
-	t.Run("CONFIG refused but events on", func(t *testing.T) {
-		is := is.New(t)
-		srv := redistest.Start(t, redistest.Options{Args: []string{"--rename-command", "CONFIG", "", "--notify-keyspace-events", "Ex"}})
-		is.NoErr(prepare(t, srv)) // the probe key's event arrived
-	})
-	t.Run("Redis down", func(t *testing.T) {
-		is := is.New(t)
-		srv := redistest.Start(t, redistest.Options{})
-		srv.Stop()
-		is.True(errors.Is(prepare(t, srv), redisconn.ErrUnavailable))
-	})
-}
-
 // TestRedisRunWhileDown starts Run with Redis down: it keeps trying, and
 // fires what is due once Redis is there.
 func TestRedisRunWhileDown(t *testing.T) {
 	is := is.New(t)
 	ctx := t.Context()
-	srv := redistest.Start(t, redistest.Options{Persistent: true})
+	srv := redistest.Start(t, redistest.Options{Persistent: true, ValidOn: redisconn.MinVersion})
 	s := newRedis(t, srv, "down:")
 	it := newItem(broker.Now().Add(-time.Minute), "alice")
 	is.NoErr(s.Add(ctx, it))

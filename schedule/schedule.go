@@ -5,6 +5,7 @@
 package schedule
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -33,9 +34,31 @@ func (it Item) UserIDs() []string {
 	return ids
 }
 
-// ErrNotFound means no pending item has that id: it never existed, was
-// cancelled, or has already fired.
-var ErrNotFound = errors.New("schedule: item not found")
+var (
+	// ErrNotFound means no pending item has that id: it never existed, was
+	// cancelled, or has already fired.
+	ErrNotFound = errors.New("schedule: item not found")
+	// ErrDuplicate means Add was given an id that is already pending or
+	// being fired.
+	ErrDuplicate = errors.New("schedule: duplicate item id")
+)
+
+// retryDelay is how long a failed fire waits before it is tried again: long
+// enough not to hammer a broker that is down, short enough that a blip
+// delays a notification by about a second.
+const retryDelay = time.Second
+
+// compareItems orders items by ScheduledAt, then CreatedAt, then ID: the
+// order List answers in, and the order items due together fire in.
+func compareItems(a, b Item) int {
+	if c := a.ScheduledAt.Compare(b.ScheduledAt); c != 0 {
+		return c
+	}
+	if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.ID, b.ID)
+}
 
 // FireFunc delivers a due item. An error leaves the item pending; it is
 // tried again shortly, so a failed publish never loses it.
@@ -48,9 +71,15 @@ type FireFunc func(ctx context.Context, it Item) error
 // FireFunc failed), and from the moment it is claimed for firing Get,
 // List and Cancel no longer see it, so a cancel after the fire answers
 // ErrNotFound.
+//
+// A scheduler shared by instances (Redis) fails with an error wrapping
+// store.ErrUnavailable while its store cannot be reached; nothing was
+// changed then, and the caller may retry. Run does not fail for that: it
+// retries by itself.
 type Scheduler interface {
 	// Add stores a pending item. An item already due fires as soon as Run
-	// gets to it.
+	// gets to it. It returns an error wrapping ErrDuplicate when an item
+	// with that ID is pending or being fired, and changes nothing then.
 	Add(ctx context.Context, it Item) error
 	// Get returns a pending item.
 	Get(ctx context.Context, id string) (Item, error)

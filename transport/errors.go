@@ -11,8 +11,8 @@ import (
 	"notification-service/broker"
 	"notification-service/idempotency"
 	"notification-service/inbox"
-	"notification-service/internal/redisconn"
 	"notification-service/schedule"
+	"notification-service/store"
 )
 
 // apiError is the one error shape of the API (DESIGN §4):
@@ -61,7 +61,7 @@ func statusOf(err error) *apiError {
 		return &apiError{Status: http.StatusConflict, Code: "idempotency_key_reused", Message: "this Idempotency-Key was used for a different request"}
 	case errors.Is(err, schedule.ErrDuplicate):
 		return &apiError{Status: http.StatusConflict, Code: "schedule_exists", Message: "a scheduled notification with this id exists or has fired"}
-	case errors.Is(err, redisconn.ErrUnavailable):
+	case errors.Is(err, store.ErrUnavailable):
 		// Refused, never accepted and dropped: the caller retries.
 		return &apiError{Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the shared store (Redis) is unreachable; nothing was done, retry later"}
 	default:

@@ -1,9 +1,12 @@
 // Package redisconn owns how the service reaches Redis: reading REDIS_URL in
 // every form the seed uses, opening a client that fails fast when Redis is
-// down, naming keys under REDIS_PREFIX, and telling "Redis is unreachable"
-// apart from other failures, so callers answer 503 rather than 500. It knows
-// nothing of what the keys hold; the inbox, broker, schedule and idempotency
-// packages each own their own keys.
+// down, naming keys under REDIS_PREFIX, telling "Redis is unreachable" apart
+// from other failures (it wraps store.ErrUnavailable, so callers answer 503
+// rather than 500), and the plumbing every Redis component shares: counting
+// failed commands (Hooks), spacing retries (Backoff), random ids, and the
+// oldest Redis the service runs on (CheckVersion). It knows nothing of what
+// the keys hold; the inbox, broker, schedule and idempotency packages each
+// own their own keys.
 package redisconn
 
 import (
@@ -18,12 +21,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-)
 
-// ErrUnavailable marks a failure to reach Redis (refused, reset, timed out,
-// loading, read-only replica): the request may succeed later, and nothing
-// was done. Callers branch on it with errors.Is.
-var ErrUnavailable = errors.New("redis unavailable")
+	"notification-service/store"
+)
 
 // ParseURL reads REDIS_URL. A value without "://" is a plain host:port
 // (the seed's "localhost:6379" and compose's "redis:6379"): go-redis's own
@@ -118,7 +118,7 @@ func (p Prefix) Key(parts ...string) string {
 	return string(p) + strings.Join(parts, ":")
 }
 
-// Wrap marks err with ErrUnavailable when it means Redis could not be
+// Wrap marks err with store.ErrUnavailable when it means Redis could not be
 // reached or could not serve, and wraps it with op either way. A nil err
 // stays nil; redis.Nil and the caller's own cancellation pass through as
 // they are.
@@ -127,7 +127,7 @@ func Wrap(op string, err error) error {
 		return nil
 	}
 	if Unavailable(err) {
-		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+		return fmt.Errorf("%s: %w: %w", op, store.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
@@ -137,7 +137,7 @@ func Unavailable(err error) bool {
 	switch {
 	case err == nil, errors.Is(err, redis.Nil), errors.Is(err, context.Canceled):
 		return false
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, store.ErrUnavailable):
 		return true
 	}
 	var reply redis.Error

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 	"github.com/redis/go-redis/v9"
 
 	"notification-service/internal/redisconn"
 	"notification-service/internal/redistest"
+	"notification-service/store"
 )
 
 func TestParseURL(t *testing.T) {
@@ -84,9 +86,100 @@ func TestUnavailable(t *testing.T) {
 		is.NoErr(client.Ping(ctx).Err())
 		srv.Stop()
 		err := redisconn.Wrap("ping", client.Ping(ctx).Err())
-		is.True(errors.Is(err, redisconn.ErrUnavailable))
+		is.True(errors.Is(err, store.ErrUnavailable))
 		is.True(strings.HasPrefix(err.Error(), "ping: "))
 		srv.Restart()
 		is.NoErr(client.Ping(ctx).Err()) // the client reconnects by itself
 	})
+}
+
+func TestHooks(t *testing.T) {
+	is := is.New(t)
+	var errs, reconnects int
+	h := redisconn.Hooks{OnError: func() { errs++ }, OnReconnect: func() { reconnects++ }}
+	is.NoErr(h.Wrap("op", nil))
+	is.True(errors.Is(h.Wrap("op", redis.Nil), redis.Nil)) // an answer
+	h.Wrap("op", context.Canceled)                         // the caller's doing
+	is.Equal(errs, 0)
+	err := h.Wrap("op", errors.New("connection reset"))
+	is.True(errors.Is(err, store.ErrUnavailable))
+	is.Equal(errs, 1)
+	h.Reconnected()
+	is.Equal(reconnects, 1)
+
+	var zero redisconn.Hooks // tells nobody, and does not panic
+	zero.Reconnected()
+	is.True(errors.Is(zero.Wrap("op", errors.New("connection reset")), store.ErrUnavailable))
+}
+
+func TestBackoff(t *testing.T) {
+	is := is.New(t)
+	b := redisconn.Backoff{Min: 50 * time.Millisecond, Max: 300 * time.Millisecond}
+	var got []time.Duration
+	for range 5 {
+		got = append(got, b.Next())
+	}
+	is.Equal(got, []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond})
+	b.Reset()
+	is.Equal(b.Next(), 50*time.Millisecond)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	is.True(!b.Wait(ctx)) // an ended context ends the wait
+}
+
+func TestRandomHex(t *testing.T) {
+	is := is.New(t)
+	a, b := redisconn.RandomHex(8), redisconn.RandomHex(8)
+	is.Equal(len(a), 16)
+	is.True(a != b)
+}
+
+func TestCheckVersion(t *testing.T) {
+	info := func(v string) string {
+		return "# Server\r\nredis_version:" + v + "\r\nredis_git_sha1:00000000\r\nredis_mode:standalone\r\n"
+	}
+	tests := []struct {
+		info    string
+		ok      bool
+		unknown bool
+		message string
+	}{
+		{info: info("6.0.0"), ok: true},
+		{info: info("6.0.16"), ok: true},
+		{info: info("6.2.14"), ok: true},
+		{info: info("7.0.15"), ok: true},
+		{info: info("10.0.0"), ok: true},
+		{info: info("7"), ok: true},
+		{info: info("5.0.7"), message: "Redis 5.0.7 is too old: the service needs Redis 6.0.0 or later"},
+		{info: info("4.0.14"), message: "Redis 4.0.14 is too old: the service needs Redis 6.0.0 or later"},
+		{info: info("5.99.99"), message: "Redis 5.99.99 is too old: the service needs Redis 6.0.0 or later"},
+		{info: "# Server\r\nredis_mode:standalone\r\n", unknown: true},
+		{info: info("six"), unknown: true},
+		{info: info("6.0.0.1"), unknown: true},
+		{info: "", unknown: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.info, func(t *testing.T) {
+			is := is.New(t)
+			err := redisconn.CheckVersion(tt.info)
+			is.Equal(err == nil, tt.ok)
+			is.Equal(errors.Is(err, redisconn.ErrVersionUnknown), tt.unknown)
+			if tt.message != "" {
+				is.Equal(err.Error(), tt.message)
+			}
+		})
+	}
+}
+
+func TestRequireVersion(t *testing.T) {
+	is := is.New(t)
+	srv := redistest.Start(t, redistest.Options{})
+	opts, err := redisconn.ParseURL(srv.Addr())
+	is.NoErr(err)
+	client := redisconn.Open(opts)
+	defer client.Close()
+	is.NoErr(redisconn.RequireVersion(t.Context(), client)) // the installed 7.0
+	srv.Stop()
+	is.True(errors.Is(redisconn.RequireVersion(t.Context(), client), store.ErrUnavailable))
 }

@@ -30,6 +30,11 @@ type Options struct {
 	Persistent bool
 	// Args are extra redis-server arguments, e.g. "--maxmemory", "10mb".
 	Args []string
+	// ValidOn, when set (e.g. "6.0.0"), records every command the server
+	// runs and fails the test if a command, subcommand or option it used
+	// came in a later Redis, by the server's own COMMAND DOCS (see
+	// commands.go).
+	ValidOn string
 }
 
 // Server is one running redis-server owned by a test.
@@ -42,6 +47,8 @@ type Server struct {
 	mu     sync.Mutex
 	proc   *os.Process
 	exited chan error // receives the process's exit once
+
+	commands *commandLog // with Options.ValidOn
 }
 
 // Start runs a redis-server for t and stops it in t.Cleanup. It fails the
@@ -66,6 +73,27 @@ func Start(t testing.TB, opts Options) *Server {
 		}
 	}
 	t.Cleanup(s.Stop)
+	if opts.ValidOn != "" {
+		docs, asked, err := loadDocs(s.Addr())
+		if err != nil {
+			t.Fatalf("redistest: ValidOn: %v", err)
+		}
+		s.commands = &commandLog{limit: opts.ValidOn, docs: docs, skipDocs: asked, counts: make(map[string]int), bad: make(map[string]int)}
+		if err := s.commands.attach(s.Addr()); err != nil {
+			t.Fatalf("redistest: ValidOn: %v", err)
+		}
+		// Registered after Stop, so it runs before it, once the test's
+		// own clean-ups (registered later still) have sent their last
+		// commands.
+		t.Cleanup(func() {
+			s.mu.Lock()
+			if s.proc != nil {
+				s.commands.detach(s.Addr())
+			}
+			s.mu.Unlock()
+			s.commands.report(t)
+		})
+	}
 	return s
 }
 
@@ -89,6 +117,9 @@ func (s *Server) Stop() {
 	defer s.mu.Unlock()
 	if s.proc == nil {
 		return
+	}
+	if s.commands != nil {
+		s.commands.detach(s.Addr()) // what it ran before it goes
 	}
 	s.proc.Kill()
 	<-s.exited
@@ -133,6 +164,9 @@ func (s *Server) launch(bin string) error {
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
+	if s.opts.ValidOn != "" {
+		args = append(args, slowLogArgs()...)
+	}
 	args = append(args, s.opts.Args...)
 	cmd := exec.Command(bin, args...)
 	// A test binary killed mid-run must not leave its Redis behind.
@@ -150,6 +184,13 @@ func (s *Server) launch(bin string) error {
 	s.mu.Lock()
 	s.proc, s.exited = cmd.Process, exited
 	s.mu.Unlock()
+	if s.commands != nil && s.commands.monitor == nil {
+		// Restarted: record what the new process runs.
+		s.commands.skipDocs = false
+		if err := s.commands.attach(s.Addr()); err != nil {
+			s.commands.lose("after a restart: %v", err)
+		}
+	}
 	return nil
 }
 
