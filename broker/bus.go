@@ -47,10 +47,28 @@ type Bus interface {
 	// to every live connection of userID, wherever it lives. Control frames
 	// are not stored or replayed.
 	NotifyUser(ctx context.Context, userID string, f *Frame) error
+	// NotifyChannel delivers a control frame (a presence member joining, a
+	// client event) to every live connection subscribed to channel,
+	// wherever it lives, but except ("": none), in order with
+	// notifications. Its Event and Only travel with it; it is not stored
+	// or replayed.
+	NotifyChannel(ctx context.Context, channel string, f *Frame, except string) error
 	// Subscribe and Unsubscribe change the channels of a live connection,
-	// wherever it lives; ErrUnknownConnection if none has that id.
-	Subscribe(ctx context.Context, connID string, channels []string) (Subscription, error)
-	Unsubscribe(ctx context.Context, connID string, channels []string) (Subscription, error)
+	// wherever it lives: ErrUnknownConnection if none has that id,
+	// ErrNotOwner if the change names an owner and the connection belongs
+	// to another user.
+	Subscribe(ctx context.Context, change ChannelChange) (Subscription, error)
+	Unsubscribe(ctx context.Context, change ChannelChange) (Subscription, error)
+}
+
+// ChannelChange names a live connection and channels to add or remove.
+type ChannelChange struct {
+	ConnID   string
+	Channels []string
+	// Owner, when set, is the user the connection must belong to: a
+	// browser changing its own connection's channels. Empty: any (the
+	// backend, or the connection itself).
+	Owner string
 }
 
 // UserLog is what the bus needs of the inbox: append before delivering, and

@@ -376,14 +376,14 @@ func testBus(t *testing.T, newBus func(t *testing.T, hub *broker.Hub, log broker
 		alice := newRecorder(nil)
 		is.NoErr(hub.Register("c-alice", "alice", []string{"news"}, alice))
 
-		sub, err := bus.Subscribe(ctx, "c-alice", []string{"tech", "news"})
+		sub, err := bus.Subscribe(ctx, broker.ChannelChange{ConnID: "c-alice", Channels: []string{"tech", "news"}})
 		is.NoErr(err)
 		is.Equal(sub, broker.Subscription{ConnectionID: "c-alice", UserID: "alice", Channels: []string{"news", "tech"}})
 		first, err := bus.Publish(ctx, broadcast("tech"))
 		is.NoErr(err)
 		is.Equal(alice.wait(t, 1)[0].Seq, first[0].Seq)
 
-		sub, err = bus.Unsubscribe(ctx, "c-alice", []string{"tech"})
+		sub, err = bus.Unsubscribe(ctx, broker.ChannelChange{ConnID: "c-alice", Channels: []string{"tech"}})
 		is.NoErr(err)
 		is.Equal(sub.Channels, []string{"news"})
 		_, err = bus.Publish(ctx, broadcast("tech"))
@@ -392,9 +392,9 @@ func testBus(t *testing.T, newBus func(t *testing.T, hub *broker.Hub, log broker
 		is.NoErr(err)
 		is.Equal(frameSeqs(alice.wait(t, 2)), []uint64{first[0].Seq, marker[0].Seq})
 
-		_, err = bus.Subscribe(ctx, "no-such-connection", []string{"tech"})
+		_, err = bus.Subscribe(ctx, broker.ChannelChange{ConnID: "no-such-connection", Channels: []string{"tech"}})
 		is.True(errors.Is(err, broker.ErrUnknownConnection))
-		_, err = bus.Unsubscribe(ctx, "no-such-connection", []string{"tech"})
+		_, err = bus.Unsubscribe(ctx, broker.ChannelChange{ConnID: "no-such-connection", Channels: []string{"tech"}})
 		is.True(errors.Is(err, broker.ErrUnknownConnection))
 	})
 

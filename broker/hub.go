@@ -23,6 +23,9 @@ var (
 	ErrTooManyChannels = errors.New("broker: too many channels for one connection")
 	// ErrDuplicateConnection means a connection id is already registered.
 	ErrDuplicateConnection = errors.New("broker: duplicate connection id")
+	// ErrNotOwner means a connection belongs to another user than the one
+	// a change names.
+	ErrNotOwner = errors.New("broker: the connection belongs to another user")
 )
 
 // Subscription is a connection's channel set after a change.
@@ -98,7 +101,9 @@ func (h *Hub) Register(id, userID string, channels []string, c Conn) error {
 		return fmt.Errorf("broker: register %s: %w", id, ErrDuplicateConnection)
 	}
 	h.byID[id] = m
-	addTo(h.byUser, userID, m)
+	if userID != "" {
+		addTo(h.byUser, userID, m)
+	}
 	for _, ch := range channels {
 		m.channels[ch] = struct{}{}
 		addTo(h.byChannel, ch, m)
@@ -115,10 +120,57 @@ func (h *Hub) Unregister(id string) {
 		return
 	}
 	delete(h.byID, id)
-	removeFrom(h.byUser, m.userID, m)
+	if m.userID != "" {
+		removeFrom(h.byUser, m.userID, m)
+	}
 	for ch := range m.channels {
 		removeFrom(h.byChannel, ch, m)
 	}
+}
+
+// SetUser makes a connection registered without a user (a Pusher
+// connection, until it subscribes to its user's private channel) the
+// user's, or no one's again with "": from then on it receives the user's
+// notifications and control frames.
+func (h *Hub) SetUser(id, userID string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m, ok := h.byID[id]
+	if !ok {
+		return fmt.Errorf("broker: set user of %s: %w", id, ErrUnknownConnection)
+	}
+	if m.userID != "" {
+		removeFrom(h.byUser, m.userID, m)
+	}
+	m.userID = userID
+	if userID != "" {
+		addTo(h.byUser, userID, m)
+	}
+	return nil
+}
+
+// changeOp is which way a ChannelChange goes.
+type changeOp string
+
+const (
+	opSubscribe   changeOp = "subscribe"
+	opUnsubscribe changeOp = "unsubscribe"
+)
+
+// apply makes change (op) on a connection held here, once its owner, if
+// the change names one, is checked. The owner of a connection does not
+// change while a browser asks (only a Pusher connection adopts its user, at
+// its own request), so checking first and changing next is enough.
+func (h *Hub) apply(op changeOp, c ChannelChange) (Subscription, error) {
+	if c.Owner != "" {
+		if sub, ok := h.Connection(c.ConnID); ok && sub.UserID != c.Owner {
+			return Subscription{}, fmt.Errorf("broker: %s %s: %w", op, c.ConnID, ErrNotOwner)
+		}
+	}
+	if op == opUnsubscribe {
+		return h.Unsubscribe(c.ConnID, c.Channels)
+	}
+	return h.Subscribe(c.ConnID, c.Channels)
 }
 
 // Subscribe adds channels to a connection and returns its whole set.
@@ -212,6 +264,21 @@ func (h *Hub) Deliver(n Notification, f *Frame) int {
 				continue
 			}
 			seen[m] = struct{}{}
+			m.conn.Deliver(f)
+			reached++
+		}
+	}
+	return reached
+}
+
+// DeliverToChannel hands a control frame to every local connection
+// subscribed to channel but except ("": none), and says how many that was.
+func (h *Hub) DeliverToChannel(channel string, f *Frame, except string) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	reached := 0
+	for m := range h.byChannel[channel] {
+		if m.id != except {
 			m.conn.Deliver(f)
 			reached++
 		}

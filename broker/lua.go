@@ -19,7 +19,7 @@ var (
 	// a bus builds its publish script itself (NewRedis).
 	publishLua = lua("publish")
 
-	notifyUserScript   = redis.NewScript(lua("notify_user"))
+	notifyScript       = redis.NewScript(lua("notify"))
 	feedPositionScript = redis.NewScript(lua("feed_position"))
 	replayScript       = redis.NewScript(lua("replay"))
 	renewEpochScript   = redis.NewScript(lua("renew_epoch"))

@@ -29,6 +29,11 @@ type Memory struct {
 	// channel that has no history any more.
 	forgotten uint64
 	lastSweep time.Time
+	// published remembers the first sequence number of recent publishes
+	// by their first notification's id, as the Redis bus does: a publish
+	// of the same ids again (a retried Laravel job, an interrupted send's
+	// retry) returns them instead of publishing twice.
+	published recentIDs
 }
 
 // sweepEvery spaces the sweeps that drop channel histories emptied by age,
@@ -55,6 +60,9 @@ func NewMemory(hub *Hub, inbox UserLog, limits HistoryLimits, delivered Delivery
 }
 
 // Publish implements Bus.
+//
+// The memory bus remembers the ids of the last maxRecentIDs publishes, for
+// publishOnce at most.
 func (b *Memory) Publish(ctx context.Context, ns ...Notification) ([]Notification, error) {
 	published := time.Now()
 	// Encode outside the lock; only the cursor, which needs the sequence
@@ -71,6 +79,13 @@ func (b *Memory) Publish(ctx context.Context, ns ...Notification) ([]Notificatio
 	reached := make([]int, len(ns))
 
 	b.mu.Lock()
+	if first, ok := b.published.lookup(ns[0].ID, b.now()); ok {
+		b.mu.Unlock()
+		for i := range out {
+			out[i].Seq = first + uint64(i)
+		}
+		return out, nil
+	}
 	for i := range out {
 		out[i].Seq = b.seq + uint64(i) + 1
 	}
@@ -80,6 +95,7 @@ func (b *Memory) Publish(ctx context.Context, ns ...Notification) ([]Notificatio
 	}
 	b.seq += uint64(len(out))
 	now := b.now()
+	b.published.add(ns[0].ID, out[0].Seq, now)
 	if now.Sub(b.lastSweep) >= sweepEvery {
 		b.sweep(now)
 	}
@@ -178,14 +194,23 @@ func (b *Memory) NotifyUser(_ context.Context, userID string, f *Frame) error {
 	return nil
 }
 
+// NotifyChannel implements Bus. Under the publish lock, so it is ordered
+// with notifications as on the Redis bus.
+func (b *Memory) NotifyChannel(_ context.Context, channel string, f *Frame, except string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.hub.DeliverToChannel(channel, f, except)
+	return nil
+}
+
 // Subscribe implements Bus.
-func (b *Memory) Subscribe(_ context.Context, connID string, channels []string) (Subscription, error) {
-	return b.hub.Subscribe(connID, channels)
+func (b *Memory) Subscribe(_ context.Context, c ChannelChange) (Subscription, error) {
+	return b.hub.apply(opSubscribe, c)
 }
 
 // Unsubscribe implements Bus.
-func (b *Memory) Unsubscribe(_ context.Context, connID string, channels []string) (Subscription, error) {
-	return b.hub.Unsubscribe(connID, channels)
+func (b *Memory) Unsubscribe(_ context.Context, c ChannelChange) (Subscription, error) {
+	return b.hub.apply(opUnsubscribe, c)
 }
 
 // sweep drops the histories that age has emptied. The caller holds b.mu.
@@ -260,4 +285,60 @@ func (h *channelHistory) since(after uint64) ([]Notification, error) {
 		out = append(out, e.n)
 	}
 	return out, nil
+}
+
+// maxRecentIDs bounds how many publishes the memory bus remembers: at a
+// burst's rate the oldest are forgotten before publishOnce is over.
+const maxRecentIDs = 100_000
+
+// recentIDs maps a publish's first id to its first sequence number for
+// publishOnce, oldest forgotten first. Its owner holds the lock.
+type recentIDs struct {
+	first map[string]uint64
+	order []recentID // oldest first, from head
+	head  int
+}
+
+type recentID struct {
+	id string
+	at time.Time
+}
+
+func (r *recentIDs) lookup(id string, now time.Time) (uint64, bool) {
+	r.expire(now)
+	seq, ok := r.first[id]
+	return seq, ok
+}
+
+func (r *recentIDs) add(id string, seq uint64, now time.Time) {
+	if r.first == nil {
+		r.first = make(map[string]uint64)
+	}
+	if len(r.first) >= maxRecentIDs {
+		r.drop()
+	}
+	r.first[id] = seq
+	r.order = append(r.order, recentID{id, now})
+}
+
+// expire forgets the publishes older than publishOnce.
+func (r *recentIDs) expire(now time.Time) {
+	for r.head < len(r.order) && now.Sub(r.order[r.head].at) >= publishOnce {
+		r.drop()
+	}
+}
+
+// drop forgets the oldest publish, and compacts the queue now and then.
+func (r *recentIDs) drop() {
+	if r.head == len(r.order) {
+		return
+	}
+	delete(r.first, r.order[r.head].id)
+	r.order[r.head] = recentID{}
+	r.head++
+	if r.head > 1024 && r.head > len(r.order)/2 {
+		n := copy(r.order, r.order[r.head:])
+		clear(r.order[n:])
+		r.order, r.head = r.order[:n], 0
+	}
 }

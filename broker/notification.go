@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -117,6 +118,32 @@ type Frame struct {
 	// notification on its live frame (zero on control frames and
 	// replays): the start of the delivery latency the metrics observe.
 	Published time.Time
+	// Only names the one transport whose connections carry this frame
+	// (a Pusher protocol message, say); empty: every transport.
+	Only string
+
+	// memo holds what transports derive from the frame (Memo).
+	memoMu sync.Mutex
+	memo   map[string]any
+}
+
+// Memo returns what derive makes of the frame under key, calling it on the
+// first call only: a transport that speaks another format (Pusher's)
+// re-encodes a frame once, however many of its connections get it. Safe
+// for concurrent use; derive runs under the frame's lock, so it must not
+// call Memo.
+func (f *Frame) Memo(key string, derive func() any) any {
+	f.memoMu.Lock()
+	defer f.memoMu.Unlock()
+	if v, ok := f.memo[key]; ok {
+		return v
+	}
+	v := derive()
+	if f.memo == nil {
+		f.memo = make(map[string]any, 1)
+	}
+	f.memo[key] = v
+	return v
 }
 
 // NotificationFrame encodes n for delivery with its resume cursor.

@@ -217,7 +217,7 @@ func (b *Redis) Publish(ctx context.Context, ns ...Notification) ([]Notification
 		if err != nil {
 			return nil, fmt.Errorf("broker: encode notification %s: %w", n.ID, err)
 		}
-		args = append(args, n.UserID, n.ID, body, len(n.Channels))
+		args = append(args, n.UserID, n.ID, n.Exclude, body, len(n.Channels))
 		for _, ch := range n.Channels {
 			args = append(args, ch)
 		}
@@ -314,8 +314,18 @@ func (b *Redis) waitReady(ctx context.Context) error {
 // the user's connections on every instance in order with notifications.
 func (b *Redis) NotifyUser(ctx context.Context, userID string, f *Frame) error {
 	keys := []string{b.keys.Key("bus", "seq"), b.keys.Key("bus", "feed")}
-	if err := notifyUserScript.Run(ctx, b.client, keys, feedMaxLen, userID, f.JSON).Err(); err != nil {
+	if err := notifyScript.Run(ctx, b.client, keys, feedMaxLen, "u", userID, f.JSON).Err(); err != nil {
 		return b.hooks.Wrap("broker: notify user "+userID, err)
+	}
+	return nil
+}
+
+// NotifyChannel implements Bus: the frame travels on the feed, with its
+// event, the transport it is for and the connection it skips.
+func (b *Redis) NotifyChannel(ctx context.Context, channel string, f *Frame, except string) error {
+	keys := []string{b.keys.Key("bus", "seq"), b.keys.Key("bus", "feed")}
+	if err := notifyScript.Run(ctx, b.client, keys, feedMaxLen, "c", channel, f.JSON, f.Event, f.Only, except).Err(); err != nil {
+		return b.hooks.Wrap("broker: notify channel "+channel, err)
 	}
 	return nil
 }

@@ -162,7 +162,7 @@ func (b *Redis) deliver(msgs []redis.XMessage) (gap bool) {
 			}
 			b.head, b.headID = seq, str(m.Values["i"])
 			advanced = true
-			n := Notification{ID: str(m.Values["i"]), UserID: user, Seq: seq}
+			n := Notification{ID: str(m.Values["i"]), UserID: user, Exclude: str(m.Values["x"]), Seq: seq}
 			chans, ok := feedChannels(str(m.Values["c"]))
 			if !ok {
 				malformed++
@@ -179,6 +179,9 @@ func (b *Redis) deliver(msgs []redis.XMessage) (gap bool) {
 			}
 			_ = json.Unmarshal([]byte(frame), &head)
 			b.hub.DeliverToUser(user, &Frame{Event: head.Event, JSON: []byte(frame)})
+		case "c":
+			b.hub.DeliverToChannel(str(m.Values["ch"]),
+				&Frame{Event: str(m.Values["e"]), Only: str(m.Values["o"]), JSON: []byte(frame)}, str(m.Values["x"]))
 		}
 	}
 	if advanced {

@@ -20,39 +20,49 @@ import (
 // own bus:reply:<instance>.
 
 // Subscribe implements Bus.
-func (b *Redis) Subscribe(ctx context.Context, connID string, channels []string) (Subscription, error) {
-	return b.changeChannels(ctx, connID, channels, true)
+func (b *Redis) Subscribe(ctx context.Context, c ChannelChange) (Subscription, error) {
+	return b.route(ctx, opSubscribe, c)
 }
 
 // Unsubscribe implements Bus.
-func (b *Redis) Unsubscribe(ctx context.Context, connID string, channels []string) (Subscription, error) {
-	return b.changeChannels(ctx, connID, channels, false)
+func (b *Redis) Unsubscribe(ctx context.Context, c ChannelChange) (Subscription, error) {
+	return b.route(ctx, opUnsubscribe, c)
 }
 
 type controlRequest struct {
-	ID        string   `json:"id"`
-	ReplyTo   string   `json:"reply_to"`
-	Conn      string   `json:"conn"`
-	Channels  []string `json:"channels"`
-	Subscribe bool     `json:"subscribe"`
+	ID       string   `json:"id"`
+	ReplyTo  string   `json:"reply_to"`
+	Op       changeOp `json:"op"`
+	Conn     string   `json:"conn"`
+	Channels []string `json:"channels"`
+	Owner    string   `json:"owner,omitempty"`
+}
+
+func (r controlRequest) change() ChannelChange {
+	return ChannelChange{ConnID: r.Conn, Channels: r.Channels, Owner: r.Owner}
 }
 
 type controlReply struct {
 	ID    string       `json:"id"`
 	Found bool         `json:"found"`
-	Error string       `json:"error,omitempty"` // "too_many_channels" or a message
+	Error string       `json:"error,omitempty"` // a code (replyErrors) or a message
 	Sub   Subscription `json:"subscription"`
 }
 
-// changeChannels acts locally when the connection is here; otherwise it
-// asks every instance over pub/sub and waits for the owner's answer, or for
-// every instance to say it does not hold it. PUBLISH says how many
-// instances listen, so "nobody has it" needs no timeout.
-func (b *Redis) changeChannels(ctx context.Context, connID string, channels []string, subscribe bool) (Subscription, error) {
-	if sub, err, local := b.changeLocal(connID, channels, subscribe); local {
+// replyErrors are the errors an owner's answer names by code, so the
+// asking instance returns the same sentinel.
+var replyErrors = map[string]error{"too_many_channels": ErrTooManyChannels, "not_owner": ErrNotOwner}
+
+// route acts locally when the connection is here; otherwise it asks every
+// instance over pub/sub and waits for the owner's answer, or for every
+// instance to say it does not hold it. PUBLISH says how many instances
+// listen, so "nobody has it" needs no timeout.
+func (b *Redis) route(ctx context.Context, op changeOp, c ChannelChange) (Subscription, error) {
+	connID := c.ConnID
+	if sub, local, err := b.changeLocal(op, c); local {
 		return sub, err
 	}
-	req := controlRequest{ID: redisconn.RandomHex(8), ReplyTo: b.instance, Conn: connID, Channels: channels, Subscribe: subscribe}
+	req := controlRequest{ID: redisconn.RandomHex(8), ReplyTo: b.instance, Op: op, Conn: connID, Channels: c.Channels, Owner: c.Owner}
 	replies := make(chan controlReply, 64)
 	b.pendingMu.Lock()
 	if !b.listening {
@@ -81,14 +91,13 @@ func (b *Redis) changeChannels(ctx context.Context, connID string, channels []st
 			if !r.Found {
 				continue
 			}
-			switch r.Error {
-			case "":
+			if r.Error == "" {
 				return r.Sub, nil
-			case "too_many_channels":
-				return Subscription{}, fmt.Errorf("broker: subscribe %s: %w", connID, ErrTooManyChannels)
-			default:
-				return Subscription{}, fmt.Errorf("broker: subscribe %s on another instance: %s", connID, r.Error)
 			}
+			if sentinel, ok := replyErrors[r.Error]; ok {
+				return Subscription{}, fmt.Errorf("broker: %s %s: %w", op, connID, sentinel)
+			}
+			return Subscription{}, fmt.Errorf("broker: %s %s on another instance: %s", op, connID, r.Error)
 		case <-timeout.C:
 			return Subscription{}, fmt.Errorf("broker: route subscribe for %s: %d of %d instances did not answer within %s: %w",
 				connID, others-answered, others, controlTimeout, store.ErrUnavailable)
@@ -97,24 +106,20 @@ func (b *Redis) changeChannels(ctx context.Context, connID string, channels []st
 		}
 	}
 	// The connection may have arrived here while we asked.
-	if sub, err, local := b.changeLocal(connID, channels, subscribe); local {
+	if sub, local, err := b.changeLocal(op, c); local {
 		return sub, err
 	}
-	return Subscription{}, fmt.Errorf("broker: subscribe %s: %w", connID, ErrUnknownConnection)
+	return Subscription{}, fmt.Errorf("broker: %s %s: %w", op, connID, ErrUnknownConnection)
 }
 
 // changeLocal changes the channels of a connection held here; local is
 // false when this instance does not hold it.
-func (b *Redis) changeLocal(connID string, channels []string, subscribe bool) (sub Subscription, err error, local bool) {
-	if subscribe {
-		sub, err = b.hub.Subscribe(connID, channels)
-	} else {
-		sub, err = b.hub.Unsubscribe(connID, channels)
-	}
+func (b *Redis) changeLocal(op changeOp, c ChannelChange) (sub Subscription, local bool, err error) {
+	sub, err = b.hub.apply(op, c)
 	if errors.Is(err, ErrUnknownConnection) {
-		return Subscription{}, nil, false
+		return Subscription{}, false, nil
 	}
-	return sub, err, true
+	return sub, true, err
 }
 
 // listenControl answers subscribe requests for connections held here and
@@ -179,14 +184,16 @@ func (b *Redis) answer(ctx context.Context, payload []byte) {
 		return
 	}
 	reply := controlReply{ID: req.ID}
-	sub, err, local := b.changeLocal(req.Conn, req.Channels, req.Subscribe)
+	sub, local, err := b.changeLocal(req.Op, req.change())
 	if local {
 		reply.Found, reply.Sub = true, sub
-		switch {
-		case errors.Is(err, ErrTooManyChannels):
-			reply.Error = "too_many_channels"
-		case err != nil:
+		if err != nil {
 			reply.Error = err.Error()
+			for code, sentinel := range replyErrors {
+				if errors.Is(err, sentinel) {
+					reply.Error = code
+				}
+			}
 		}
 	}
 	body, _ := json.Marshal(reply)

@@ -178,7 +178,7 @@ func TestRedisBusPublishStoresWhatAppendStores(t *testing.T) {
 }
 
 // TestRedisBusControlFramesFollowTheirNotification pins the feed ids
-// lua/notify_user.lua hands out: a control frame goes after the newest
+// lua/notify.lua hands out: a control frame goes after the newest
 // notification, <seq>-1, <seq>-2..., as Redis 7's XADD "<seq>-*" would,
 // and reaches the user in that order.
 func TestRedisBusControlFramesFollowTheirNotification(t *testing.T) {
@@ -307,18 +307,18 @@ func TestRedisBusAcrossInstances(t *testing.T) {
 		conn := newRecorder(nil)
 		is.NoErr(nodes[2].hub.Register("c-far", "alice", nil, conn))
 
-		sub, err := nodes[0].bus.Subscribe(ctx, "c-far", []string{"news"})
+		sub, err := nodes[0].bus.Subscribe(ctx, broker.ChannelChange{ConnID: "c-far", Channels: []string{"news"}})
 		is.NoErr(err)
 		is.Equal(sub, broker.Subscription{ConnectionID: "c-far", UserID: "alice", Channels: []string{"news"}})
 		out, err := nodes[1].bus.Publish(ctx, broadcast("news"))
 		is.NoErr(err)
 		is.Equal(frameSeqs(conn.wait(t, 1)), []uint64{out[0].Seq})
 
-		sub, err = nodes[1].bus.Unsubscribe(ctx, "c-far", []string{"news"})
+		sub, err = nodes[1].bus.Unsubscribe(ctx, broker.ChannelChange{ConnID: "c-far", Channels: []string{"news"}})
 		is.NoErr(err)
 		is.Equal(sub.Channels, []string{})
 
-		_, err = nodes[0].bus.Subscribe(ctx, "nobody", []string{"news"})
+		_, err = nodes[0].bus.Subscribe(ctx, broker.ChannelChange{ConnID: "nobody", Channels: []string{"news"}})
 		is.True(errors.Is(err, broker.ErrUnknownConnection))
 	})
 
@@ -332,7 +332,7 @@ func TestRedisBusAcrossInstances(t *testing.T) {
 			nodes = append(nodes, redisInstance{hub: hub, bus: startRedisBus(t, client, prefix, hub, inbox.NewRedis(client, prefix, inbox.Limits{}), broker.HistoryLimits{})})
 		}
 		is.NoErr(nodes[1].hub.Register("c", "alice", []string{"a"}, newRecorder(nil)))
-		_, err := nodes[0].bus.Subscribe(t.Context(), "c", []string{"b"})
+		_, err := nodes[0].bus.Subscribe(t.Context(), broker.ChannelChange{ConnID: "c", Channels: []string{"b"}})
 		is.True(errors.Is(err, broker.ErrTooManyChannels))
 	})
 

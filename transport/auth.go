@@ -87,6 +87,17 @@ func (s *Server) authenticateUser(r *http.Request) (auth.Claims, *apiError) {
 	return claims, nil
 }
 
+// presentsAPIKey says whether r carries what may be the API key: X-API-Key,
+// or an Authorization: Bearer credential that is the key (a user's token
+// is not).
+func (s *Server) presentsAPIKey(r *http.Request) bool {
+	if r.Header.Get("X-API-Key") != "" {
+		return true
+	}
+	b, ok := bearerToken(r)
+	return ok && s.apiKey.Matches(b)
+}
+
 // presentedKey is the API key a request carries: X-API-Key, else the
 // Authorization: Bearer credential.
 func presentedKey(r *http.Request) (string, bool) {

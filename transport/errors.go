@@ -7,6 +7,8 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
+	"time"
 
 	"notification-service/broker"
 	"notification-service/idempotency"
@@ -50,6 +52,8 @@ func statusOf(err error) *apiError {
 		return &apiError{Status: http.StatusNotFound, Code: "schedule_not_found", Message: "no pending scheduled notification with this id (it may have fired or been cancelled)"}
 	case errors.Is(err, broker.ErrUnknownConnection):
 		return &apiError{Status: http.StatusNotFound, Code: "connection_not_found", Message: "no live connection with this id"}
+	case errors.Is(err, broker.ErrNotOwner):
+		return &apiError{Status: http.StatusForbidden, Code: "forbidden_connection", Message: "this connection belongs to another user"}
 	case errors.Is(err, broker.ErrTooManyChannels):
 		return &apiError{Status: http.StatusBadRequest, Code: "too_many_channels", Field: "channels", Message: "the connection would exceed its channel limit"}
 	case errors.As(err, &inProgress):
@@ -90,8 +94,39 @@ func writeError(w http.ResponseWriter, e *apiError) {
 // told.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := statusOf(err)
-	if e.Status >= 500 {
+	if e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden {
+		s.refuse(w, r, e) // audited as denied
+		return
+	}
+	switch {
+	case e.Status == http.StatusServiceUnavailable:
+		// Expected while Redis is away, once per refused request: the bus
+		// logs the outage itself; a line a second says it goes on.
+		if n, ok := s.unavailable.tick(time.Now()); ok {
+			s.logger.Warn("requests refused: store unavailable", slog.Int("refused", n), slog.Any("error", err))
+		}
+	case e.Status >= 500:
 		s.logger.Error("request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
 	}
 	writeError(w, e)
+}
+
+// everySecond counts events and says, at most once a second, how many
+// there were since it last said so.
+type everySecond struct {
+	mu    sync.Mutex
+	last  time.Time
+	count int
+}
+
+func (c *everySecond) tick(now time.Time) (int, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.count++
+	if now.Sub(c.last) < time.Second {
+		return 0, false
+	}
+	n := c.count
+	c.last, c.count = now, 0
+	return n, true
 }

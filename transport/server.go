@@ -143,6 +143,9 @@ type Server struct {
 
 	// streams are the live connections and their life (streams.go).
 	streams *streams
+	// unavailable paces the log of requests refused while the store is
+	// away.
+	unavailable everySecond
 }
 
 // New returns a Server. Call Run to start its heartbeat ticker and token

@@ -221,7 +221,7 @@ func (s *Server) act(ctx context.Context, c *conn, typ websocket.MessageType, da
 		if a.Action == "unsubscribe" {
 			change = s.unsubscribing()
 		}
-		if _, err := s.changeChannels(ctx, change, c.id, a.Channels, slog.String("via", "ws"), slog.String("remote_addr", c.remote)); err != nil {
+		if _, err := s.changeChannels(ctx, change, broker.ChannelChange{ConnID: c.id, Channels: a.Channels}, slog.String("via", "ws"), slog.String("remote_addr", c.remote)); err != nil {
 			e := statusOf(err)
 			return errorFrame(e.Code, e.Message)
 		}

@@ -142,9 +142,9 @@ func (b *headHeldBus) Head(ctx context.Context) (broker.Cursor, error) {
 	return b.Bus.Head(ctx)
 }
 
-func (b *headHeldBus) Subscribe(ctx context.Context, connID string, channels []string) (broker.Subscription, error) {
+func (b *headHeldBus) Subscribe(ctx context.Context, c broker.ChannelChange) (broker.Subscription, error) {
 	b.once.Do(func() { close(b.subscribed) })
-	return b.Bus.Subscribe(ctx, connID, channels)
+	return b.Bus.Subscribe(ctx, c)
 }
 
 // TestWSSubscribeRightAfterOpen: a client that subscribes the moment the

@@ -14,7 +14,8 @@
 --   publish time (µs, the publisher's clock: the start of the delivery
 --   latency every instance measures), how long (ms) to remember the first
 --   notification's id against a second run, then per notification:
---   user id, id, JSON, channel count, channels.
+--   user id, id, the connection it excludes ("" for none: Laravel's
+--   toOthers), JSON, channel count, channels.
 -- Returns: {epoch, first sequence number, 0}; or, when the first
 --   notification's id was published within that time (a retry of a publish
 --   whose answer was lost), {epoch, the first run's first sequence number, 1}.
@@ -89,16 +90,16 @@ end
 local i = 10
 for k = 0, count - 1 do
   local s = first + k
-  local user, id, body, nch = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local user, id, exclude, body, nch = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
   -- The feed carries the channels as "<byte length>:<name>" each, one after
   -- the other: a name may hold ',' or ';' (Laravel, Pusher) or any byte,
   -- so no separator could be trusted (feedChannels in redis_feed.go reads it).
   local channels, listed = {}, {}
   for c = 1, nch do
-    channels[c] = ARGV[i + 3 + c]
+    channels[c] = ARGV[i + 4 + c]
     listed[c] = #channels[c] .. ':' .. channels[c]
   end
-  i = i + 4 + nch
+  i = i + 5 + nch
   if user ~= '' then
     inbox_append(user, id, s, body, now)
   else
@@ -107,7 +108,7 @@ for k = 0, count - 1 do
   local cursor = epoch .. '-' .. num(s)
   local frame = '{"event":"notification","cursor":"' .. cursor .. '",' .. string.sub(body, 2)
   redis.call('XADD', prefix .. 'bus:feed', 'MAXLEN', '~', feed_max, num(s) .. '-0',
-    'k', 'n', 'i', id, 'u', user, 'c', table.concat(listed), 'r', cursor, 't', published, 'f', frame)
+    'k', 'n', 'i', id, 'u', user, 'x', exclude, 'c', table.concat(listed), 'r', cursor, 't', published, 'f', frame)
 end
 redis.call('SET', prefix .. 'bus:seq', first + count - 1)
 if once_ttl > 0 then redis.call('SET', once_key, num(first), 'PX', once_ttl) end

@@ -1,8 +1,12 @@
--- notify_user.lua: append a control frame for a user's connections to the
--- feed, after the newest notification (broker/redis.go, NotifyUser).
+-- notify.lua: append a control frame for a user's connections, or for a
+-- channel's, to the feed, after the newest notification (broker/redis.go,
+-- NotifyUser and NotifyChannel).
 --
 -- KEYS: bus:seq, bus:feed.
--- ARGV: feed max length, user id, frame (JSON).
+-- ARGV: feed max length, kind ('u': a user's, 'c': a channel's), the user
+--   id or channel, frame (JSON or a transport's own message); for 'c' also
+--   the frame's event, the one transport that carries it ("" for all), and
+--   the connection it skips ("" for none).
 -- Returns: the feed entry id, <seq>-N.
 --
 -- The id is <seq>-N with N one past the newest entry's when that one is
@@ -22,4 +26,8 @@ if #newest > 0 then
 end
 if seq == '0' and n == 0 then n = 1 end
 local id = seq .. '-' .. string.format('%.0f', n)
-return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], id, 'k', 'u', 'u', ARGV[2], 'f', ARGV[3])
+if ARGV[2] == 'c' then
+  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], id, 'k', 'c', 'ch', ARGV[3], 'f', ARGV[4],
+    'e', ARGV[5], 'o', ARGV[6], 'x', ARGV[7])
+end
+return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], id, 'k', 'u', 'u', ARGV[3], 'f', ARGV[4])
