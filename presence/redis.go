@@ -89,6 +89,7 @@ type Redis struct {
 	heartbeat  time.Duration
 	lapse      time.Duration
 	logger     *slog.Logger
+	sweepBatch int // defaultSweepBatch; tests lower it
 
 	gen atomic.Pointer[generation]
 	// told is the generation Run's caller knows of: the first, until Run
@@ -132,6 +133,7 @@ func NewRedis(client *redis.Client, opts RedisOptions) *Redis {
 		heartbeat:  opts.Heartbeat,
 		lapse:      opts.Lapse,
 		logger:     opts.Logger,
+		sweepBatch: defaultSweepBatch,
 	}
 	if r.maxMembers <= 0 {
 		r.maxMembers = DefaultMaxMembers

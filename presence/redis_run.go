@@ -13,10 +13,10 @@ import (
 )
 
 const (
-	// sweepBatch bounds the connections one sweep script removes, so a
-	// dead instance with many connections never holds Redis for long;
-	// Run calls it again until nothing is left.
-	sweepBatch = 500
+	// defaultSweepBatch bounds the connections one sweep script removes,
+	// so a dead instance with many connections never holds Redis for
+	// long; Run calls it again until nothing is left.
+	defaultSweepBatch = 500
 	// stopTimeout bounds the removal of this instance's memberships once
 	// Run's context has ended.
 	stopTimeout = 5 * time.Second
@@ -86,7 +86,7 @@ func (r *Redis) renew(ctx context.Context, g *generation) (bool, error) {
 // until none is left, reporting each member removed.
 func (r *Redis) sweep(ctx context.Context, events Events) error {
 	for {
-		reply, err := sweepScript.Run(ctx, r.client, nil, string(r.prefix), sweepBatch).Slice()
+		reply, err := sweepScript.Run(ctx, r.client, nil, string(r.prefix), r.sweepBatch).Slice()
 		if err != nil {
 			return redisconn.Wrap("presence: sweep", err)
 		}

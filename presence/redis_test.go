@@ -50,19 +50,27 @@ func TestRedis(t *testing.T) {
 
 // recorder collects what Run reports, from any number of instances.
 type recorder struct {
-	mu       sync.Mutex
-	removals []removal
-	changed  chan struct{} // signalled after every report
-	lapses   atomic.Int64
+	mu      sync.Mutex
+	reports []report
+	changed chan struct{} // signalled after every report
+	lapses  atomic.Int64
+}
+
+// report is one Events.Removed call: what, by which instance, when.
+type report struct {
+	removal
+	by string
+	at time.Time
 }
 
 func newRecorder() *recorder { return &recorder{changed: make(chan struct{}, 1)} }
 
-func (rec *recorder) events() Events {
+// events reports as the instance named by.
+func (rec *recorder) events(by string) Events {
 	return Events{
 		Removed: func(c, u string) {
 			rec.mu.Lock()
-			rec.removals = append(rec.removals, removal{c, u})
+			rec.reports = append(rec.reports, report{removal{c, u}, by, time.Now()})
 			rec.mu.Unlock()
 			rec.signal()
 		},
@@ -80,12 +88,22 @@ func (rec *recorder) signal() {
 	}
 }
 
+// sorted returns the removals reported so far, in order.
 func (rec *recorder) sorted() []removal {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	got := slices.Clone(rec.removals)
+	var got []removal
+	for _, r := range rec.reports {
+		got = append(got, r.removal)
+	}
 	slices.SortFunc(got, compareRemovals)
 	return got
+}
+
+func (rec *recorder) all() []report {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return slices.Clone(rec.reports)
 }
 
 // waitFor waits until cond holds, looking again at each report, failing
@@ -204,8 +222,8 @@ func TestRedisStopRemovesOnlyItsOwnMemberships(t *testing.T) {
 	prefix := hostilePrefix()
 	a, b := newTestRedis(client, prefix, 0), newTestRedis(client, prefix, 0)
 	rec := newRecorder()
-	stopA := run(t, a, rec.events())
-	stopB := run(t, b, rec.events())
+	stopA := run(t, a, rec.events("a"))
+	stopB := run(t, b, rec.events("b"))
 
 	join(t, a, "presence-room", "1.1", Member{UserID: "ann"})
 	join(t, a, "presence-room", "1.2", Member{UserID: "bob"})
@@ -239,7 +257,7 @@ func TestRedisLapsedInstanceLearnsIt(t *testing.T) {
 	prefix := hostilePrefix()
 	a, b := newTestRedis(client, prefix, 0), newTestRedis(client, prefix, 0)
 	swept := newRecorder()
-	run(t, b, swept.events())
+	run(t, b, swept.events("b"))
 
 	// a joins, registering itself, but never renews (its Run has not
 	// started: as good as stalled).
@@ -253,7 +271,7 @@ func TestRedisLapsedInstanceLearnsIt(t *testing.T) {
 
 	// a comes back: its first heartbeat finds it was taken for dead.
 	own := newRecorder()
-	run(t, a, own.events())
+	run(t, a, own.events("a"))
 	own.waitFor(t, 10*testLapse, "a told of its lapse", func() bool { return own.lapses.Load() == 1 })
 	is.True(a.gen.Load() != old)
 	// What the transport does on Lapsed: join every open subscription
@@ -291,7 +309,7 @@ func TestRedisJoinAfterLapseTakesANewID(t *testing.T) {
 	is.Equal(client.Exists(t.Context(), a.instanceKey(old.id)).Val(), int64(0)) // moved
 
 	rec := newRecorder()
-	run(t, a, rec.events())
+	run(t, a, rec.events("a"))
 	rec.waitFor(t, 10*testLapse, "a told of its lapse", func() bool { return rec.lapses.Load() == 1 })
 	is.Equal(client.ZScore(t.Context(), a.instancesKey(), old.id).Err(), redis.Nil) // swept, empty
 	is.Equal(rec.sorted(), []removal(nil))
@@ -377,7 +395,7 @@ func TestRedisEveryKeyUnderThePrefix(t *testing.T) {
 	}
 
 	rec := newRecorder()
-	run(t, b, rec.events()) // a never renews: b sweeps it
+	run(t, b, rec.events("b")) // a never renews: b sweeps it
 	rec.waitFor(t, 10*testLapse, "a swept", func() bool { return len(rec.sorted()) == len(channels) })
 	for i, c := range channels {
 		is.Equal(members(t, b, c), []Member{{UserID: fmt.Sprint("b ", i)}})
