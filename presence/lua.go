@@ -2,14 +2,14 @@ package presence
 
 import (
 	"embed"
-	"fmt"
-	"io/fs"
 
 	"github.com/redis/go-redis/v9"
+
+	"notification-service/internal/redisconn"
 )
 
 // The Redis store's scripts, one file each in lua/, every file starting with
-// what it takes (KEYS, ARGV) and what it returns. membership.lua defines
+// what it takes (KEYS, ARGV) and what it returns. prelude.lua defines
 // what they share and goes in front of each.
 
 //go:embed lua/*.lua
@@ -23,15 +23,5 @@ var (
 )
 
 func script(name string) *redis.Script {
-	return redis.NewScript(luaFile("membership") + luaFile(name))
-}
-
-// luaFile returns lua/<name>.lua. A missing file panics: it is read as the
-// package loads, so no test run can miss it.
-func luaFile(name string) string {
-	b, err := fs.ReadFile(luaFiles, "lua/"+name+".lua")
-	if err != nil {
-		panic(fmt.Sprintf("presence: script %s: %v", name, err))
-	}
-	return string(b)
+	return redis.NewScript(redisconn.LuaFile(luaFiles, "prelude") + redisconn.LuaFile(luaFiles, name))
 }

@@ -75,11 +75,13 @@ type Events struct {
 // connections of one user joining at once exactly one is told added, of
 // two leaving at once exactly one is told removed.
 //
-// Errors other than ErrFull and ErrConnInUse mean the shared store could
-// not be reached or answered unexpectedly (the Redis store wraps
-// redisconn.ErrUnavailable when it was out of reach: retry later). A Join
-// or Leave that fails that way may or may not have taken effect: both are
-// idempotent, so the caller repeats it or undoes it with Leave.
+// A store shared by instances (Redis) fails with an error wrapping
+// store.ErrUnavailable while it cannot be reached. Unlike the other
+// stores', a Join or Leave that fails that way may have taken effect (the
+// answer, not the command, may be what was lost): both are idempotent, so
+// the caller repeats the call, or undoes a Join with Leave. Other errors
+// than ErrFull and ErrConnInUse are bugs (an empty name, an unexpected
+// reply).
 type Store interface {
 	// Join records that connection connID is in channel as member m, and
 	// returns every member of the channel after the join, sorted by

@@ -43,8 +43,6 @@ package presence
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -109,11 +107,7 @@ type generation struct {
 	known atomic.Bool
 }
 
-func newGeneration() *generation {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // never fails
-	return &generation{id: hex.EncodeToString(b[:])}
-}
+func newGeneration() *generation { return &generation{id: redisconn.RandomHex(8)} }
 
 // mayBeNew is the scripts' argument saying whether the id may be unknown to
 // Redis without having lapsed.

@@ -49,7 +49,7 @@ type helperJoin struct{ Channel, Conn, User string }
 // them, and keep the member it shared with them.
 func TestRedisKilledInstance(t *testing.T) {
 	is := is.New(t)
-	srv := redistest.Start(t, redistest.Options{})
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	client := srv.Client()
 	prefix := hostilePrefix()
 	heartbeat, lapse := *killHeartbeat, *killLapse

@@ -17,6 +17,7 @@ import (
 
 	"notification-service/internal/redisconn"
 	"notification-service/internal/redistest"
+	"notification-service/store"
 )
 
 // prefixes numbers the prefixes of the stores tests make, so stores sharing
@@ -42,7 +43,7 @@ func newTestRedis(client *redis.Client, prefix redisconn.Prefix, maxMembers int)
 }
 
 func TestRedis(t *testing.T) {
-	client := redistest.Start(t, redistest.Options{}).Client()
+	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	testStore(t, func(t *testing.T, maxMembers int) Store {
 		return newTestRedis(client, hostilePrefix(), maxMembers)
 	})
@@ -146,7 +147,7 @@ func run(t *testing.T, s Store, events Events) (stop func() error) {
 
 func TestRedisTwoInstancesSeeOneMembership(t *testing.T) {
 	is := is.New(t)
-	client := redistest.Start(t, redistest.Options{}).Client()
+	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	prefix := hostilePrefix()
 	a, b := newTestRedis(client, prefix, 0), newTestRedis(client, prefix, 2)
 	ann := Member{UserID: "ann", Info: []byte(`{"tab":1}`)}
@@ -178,7 +179,7 @@ func TestRedisTwoInstancesSeeOneMembership(t *testing.T) {
 // two instances: exactly one join adds, exactly one leave removes.
 func TestRedisConcurrentJoinsOnTwoInstances(t *testing.T) {
 	is := is.New(t)
-	client := redistest.Start(t, redistest.Options{}).Client()
+	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	prefix := hostilePrefix()
 	stores := []Store{newTestRedis(client, prefix, 0), newTestRedis(client, prefix, 0)}
 	const conns = 50
@@ -218,7 +219,7 @@ func TestRedisConcurrentJoinsOnTwoInstances(t *testing.T) {
 // instance stays.
 func TestRedisStopRemovesOnlyItsOwnMemberships(t *testing.T) {
 	is := is.New(t)
-	client := redistest.Start(t, redistest.Options{}).Client()
+	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	prefix := hostilePrefix()
 	a, b := newTestRedis(client, prefix, 0), newTestRedis(client, prefix, 0)
 	rec := newRecorder()
@@ -253,7 +254,7 @@ func TestRedisStopRemovesOnlyItsOwnMemberships(t *testing.T) {
 // must hear of it, then join again as a new member.
 func TestRedisLapsedInstanceLearnsIt(t *testing.T) {
 	is := is.New(t)
-	client := redistest.Start(t, redistest.Options{}).Client()
+	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	prefix := hostilePrefix()
 	a, b := newTestRedis(client, prefix, 0), newTestRedis(client, prefix, 0)
 	swept := newRecorder()
@@ -290,7 +291,7 @@ func TestRedisLapsedInstanceLearnsIt(t *testing.T) {
 // member removed or added; Run then tells of the lapse.
 func TestRedisJoinAfterLapseTakesANewID(t *testing.T) {
 	is := is.New(t)
-	client := redistest.Start(t, redistest.Options{}).Client()
+	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	prefix := hostilePrefix()
 	a := newTestRedis(client, prefix, 0)
 	join(t, a, "presence-room", "1.1", Member{UserID: "ann"})
@@ -337,7 +338,7 @@ func waitRedisTime(t *testing.T, client *redis.Client, ms int64) {
 
 func TestRedisKeyLayout(t *testing.T) {
 	is := is.New(t)
-	client := redistest.Start(t, redistest.Options{}).Client()
+	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	ctx := t.Context()
 	s := newTestRedis(client, "app:", 0)
 	id := s.gen.Load().id
@@ -376,7 +377,7 @@ func TestRedisKeyLayout(t *testing.T) {
 // each other's keys, then looks at every key in Redis.
 func TestRedisEveryKeyUnderThePrefix(t *testing.T) {
 	is := is.New(t)
-	client := redistest.Start(t, redistest.Options{}).Client()
+	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	prefix := hostilePrefix()
 	a, b := newTestRedis(client, prefix, 0), newTestRedis(client, prefix, 0)
 	channels := []string{"a", "a}:users", "a}:info}:x", "{a}", "instances", "instance:{x", "}", "a b"}
@@ -416,19 +417,27 @@ func TestRedisUnavailable(t *testing.T) {
 
 	srv.Stop()
 	_, _, err = s.Join(t.Context(), "presence-room", "1.2", Member{UserID: "bob"})
-	is.True(errors.Is(err, redisconn.ErrUnavailable))
+	is.True(errors.Is(err, store.ErrUnavailable))
 	_, _, err = s.Leave(t.Context(), "presence-room", "1.1")
-	is.True(errors.Is(err, redisconn.ErrUnavailable))
+	is.True(errors.Is(err, store.ErrUnavailable))
 	_, err = s.Members(t.Context(), "presence-room")
-	is.True(errors.Is(err, redisconn.ErrUnavailable))
+	is.True(errors.Is(err, store.ErrUnavailable))
 	// Run keeps going through the outage, and its stop says what it could
 	// not do.
 	stop := run(t, s, Events{})
-	is.True(errors.Is(stop(), redisconn.ErrUnavailable))
+	is.True(errors.Is(stop(), store.ErrUnavailable))
 
 	srv.Restart() // empty: the test server keeps nothing
 	_, added := join(t, s, "presence-room", "1.2", Member{UserID: "bob"})
 	is.True(added)
+}
+
+// TestLuaValidOnOldestRedis reads every script in lua/ and fails on a Redis
+// command or literal option newer than the oldest Redis the service runs
+// on, branches no test takes included; the tests on ValidOn servers check
+// what the scripts really ran.
+func TestLuaValidOnOldestRedis(t *testing.T) {
+	redistest.CheckLuaFiles(t, redisconn.MinVersion, "lua/*.lua")
 }
 
 // TestLuaFilesSayWhatTheyTake checks the header every script starts with.
@@ -446,7 +455,7 @@ func TestLuaFilesSayWhatTheyTake(t *testing.T) {
 		}
 		head, _, _ := strings.Cut(src, "\n\n")
 		for _, word := range []string{"KEYS:", "ARGV:", "Returns"} {
-			if word == "Returns" && base == "membership.lua" {
+			if word == "Returns" && base == "prelude.lua" {
 				continue
 			}
 			if !strings.Contains(head, word) {

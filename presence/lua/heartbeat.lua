@@ -1,7 +1,7 @@
 -- heartbeat.lua: renew an instance's deadline while it is alive
 -- (presence/redis_run.go, Run).
 --
--- KEYS: none; keys are named from the prefix (membership.lua).
+-- KEYS: none; keys are named from the prefix (prelude.lua).
 -- ARGV: prefix, instance id, lapse (ms), '1' if the id may be new (this
 --   instance has not yet seen Redis know it), else '0'.
 -- Returns: 1 when the deadline is now + lapse; 0 when the instance lapsed:

@@ -1,7 +1,7 @@
 -- join.lua: record a connection in a channel as a user (presence/redis.go,
 -- Join).
 --
--- KEYS: none; keys are named from the prefix (membership.lua).
+-- KEYS: none; keys are named from the prefix (prelude.lua).
 -- ARGV: prefix, channel, connection id, instance id, lapse (ms), '1' if the
 --   instance id may be new, else '0', user id, user_info JSON ('' for none),
 --   max members.

@@ -1,6 +1,6 @@
 -- leave.lua: remove a connection from a channel (presence/redis.go, Leave).
 --
--- KEYS: none; keys are named from the prefix (membership.lua).
+-- KEYS: none; keys are named from the prefix (prelude.lua).
 -- ARGV: prefix, channel, connection id.
 -- Returns: {user id or '' when the connection was not in the channel,
 --   1 when that was the user's last connection there, else 0}.

@@ -1,7 +1,7 @@
 -- sweep.lua: remove the connections of instances whose deadline passed
 -- (presence/redis_run.go, Run), a bounded batch at a time.
 --
--- KEYS: none; keys are named from the prefix (membership.lua).
+-- KEYS: none; keys are named from the prefix (prelude.lua).
 -- ARGV: prefix, most connections to remove in this call.
 -- Returns: {1 if more may be left to sweep else 0, then channel and user id
 --   of every member removed}, each member being one whose last connection

@@ -1,4 +1,4 @@
--- membership.lua: what every presence script shares; presence/lua.go puts
+-- prelude.lua: what every presence script starts with; presence/lua.go puts
 -- it in front of heartbeat.lua, join.lua, leave.lua and sweep.lua.
 --
 -- KEYS: none; ARGV: none. It only defines locals, and returns nothing.
