@@ -45,8 +45,10 @@ var (
 )
 
 // Events receives what Run learns by itself, as opposed to what Join and
-// Leave return. Run calls them from its own goroutine, one at a time; a nil
-// field is not called.
+// Leave return. Run calls them from its own goroutine, one at a time,
+// between heartbeats: they must return promptly (hand the broadcast to the
+// bus; do not wait on clients), since an instance whose heartbeat waits
+// longer than its lapse is taken for dead. A nil field is not called.
 type Events struct {
 	// Removed is called for each member that stopped being one without a
 	// Leave saying so: the instance holding the user's last connection in
@@ -62,7 +64,8 @@ type Events struct {
 	// instance swept them. The caller must Join again every presence
 	// subscription still open (broadcasting member_added for each added
 	// member), or close those connections so their clients reconnect.
-	// Joining again is safe whether or not a membership was swept.
+	// Joining again is safe whether or not a membership was swept, and
+	// Lapsed comes after the Removed calls of the sweep that found it.
 	Lapsed func()
 }
 

@@ -40,6 +40,15 @@ package presence
 // whose deadline has passed, and the store then takes a new id (a new
 // generation) and tells Run's caller through Events.Lapsed, so the
 // transport joins its open subscriptions again.
+//
+// One gap is left, as for any command whose answer is lost: a script that
+// ran but whose reply never arrived (a timeout, a connection cut after
+// Redis answered; the client does not retry) returns an error, and what it
+// would have reported nobody reports. A Leave repeated then answers "" and
+// false (the caller, who knows the connection's user, can ask Members
+// whether the user is gone); a sweep's removals are not found by the next
+// sweep. Other subscribers then show a stale member until they subscribe
+// again.
 
 import (
 	"context"
