@@ -464,3 +464,25 @@ func TestLuaFilesSayWhatTheyTake(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRedisJoinLeave is one presence subscription's cost in Redis: a
+// Join answering with a channel of 50 members, then its Leave.
+func BenchmarkRedisJoinLeave(b *testing.B) {
+	client := redistest.Start(b, redistest.Options{}).Client()
+	s := NewRedis(client, RedisOptions{Prefix: "bench:"})
+	info := []byte(`{"name":"A user with a name","avatar":"https://example.com/a.png"}`)
+	for i := range 49 {
+		if _, _, err := s.Join(b.Context(), "presence-room", fmt.Sprintf("1.%d", i), Member{UserID: fmt.Sprint(i), Info: info}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := s.Join(b.Context(), "presence-room", "2.1", Member{UserID: "me", Info: info}); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := s.Leave(b.Context(), "presence-room", "2.1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
