@@ -15,6 +15,7 @@ import (
 	"notification-service/inbox"
 	"notification-service/internal/redisconn"
 	"notification-service/metrics"
+	"notification-service/presence"
 	"notification-service/schedule"
 )
 
@@ -26,6 +27,7 @@ type backend struct {
 	inbox     inbox.Store
 	scheduler schedule.Scheduler
 	idem      idempotency.Store
+	presence  presence.Store
 	// pending counts the scheduled items waiting, for the metrics.
 	pending func(context.Context) (int, error)
 	// check reports whether the shared store is reachable; nil in memory
@@ -50,6 +52,7 @@ func newBackend(ctx context.Context, cfg config, logger *slog.Logger, hub *broke
 			inbox:     store,
 			scheduler: scheduler,
 			idem:      idempotency.NewMemory(cfg.idempotencyLimits()),
+			presence:  presence.NewMemory(cfg.PresenceMaxMembers),
 			pending:   scheduler.Pending,
 			close:     func() {},
 		}, nil
@@ -97,11 +100,14 @@ func newBackend(ctx context.Context, cfg config, logger *slog.Logger, hub *broke
 		inbox:     store,
 		scheduler: scheduler,
 		idem:      idempotency.NewRedis(client, prefix, cfg.idempotencyLimits()),
-		pending:   scheduler.Pending,
-		check:     bus.Check,
-		run:       bus.Run,
-		close:     func() { client.Close() },
-		client:    client,
+		presence: presence.NewRedis(client, presence.RedisOptions{
+			Prefix: prefix, MaxMembers: cfg.PresenceMaxMembers, Logger: logger,
+		}),
+		pending: scheduler.Pending,
+		check:   bus.Check,
+		run:     bus.Run,
+		close:   func() { client.Close() },
+		client:  client,
 	}, nil
 }
 

@@ -88,13 +88,16 @@ type config struct {
 	// Laravel's database.redis.options.prefix, on LARAVEL_REDIS_URL
 	// (REDIS_URL when empty). LaravelUserChannelPrefix names the notifiable
 	// model's private channel (private-App.Models.User.{id}).
-	PusherAppID              string        `env:"PUSHER_APP_ID"`
-	PusherAppKey             string        `env:"PUSHER_APP_KEY"`
-	PusherAppSecret          secret        `env:"PUSHER_APP_SECRET"`
-	PusherTimestampWindow    time.Duration `env:"PUSHER_TIMESTAMP_WINDOW" envDefault:"600s"`
-	LaravelRedisURL          string        `env:"LARAVEL_REDIS_URL"`
-	LaravelRedisPrefix       string        `env:"LARAVEL_REDIS_PREFIX"`
-	LaravelUserChannelPrefix string        `env:"LARAVEL_USER_CHANNEL_PREFIX" envDefault:"App.Models.User."`
+	PusherAppID           string        `env:"PUSHER_APP_ID"`
+	PusherAppKey          string        `env:"PUSHER_APP_KEY"`
+	PusherAppSecret       secret        `env:"PUSHER_APP_SECRET"`
+	PusherTimestampWindow time.Duration `env:"PUSHER_TIMESTAMP_WINDOW" envDefault:"600s"`
+	// PresenceMaxMembers bounds the members of one presence channel
+	// (Pusher's default, 100).
+	PresenceMaxMembers       int    `env:"PRESENCE_MAX_MEMBERS" envDefault:"100"`
+	LaravelRedisURL          string `env:"LARAVEL_REDIS_URL"`
+	LaravelRedisPrefix       string `env:"LARAVEL_REDIS_PREFIX"`
+	LaravelUserChannelPrefix string `env:"LARAVEL_USER_CHANNEL_PREFIX" envDefault:"App.Models.User."`
 
 	// TLS: with both files set the service serves HTTPS (and HTTP/2) on
 	// PORT, reloading a renewed pair without a restart. HTTP2Cleartext
@@ -226,6 +229,7 @@ func (c config) validate() error {
 		{"HISTORY_MAX_PER_CHANNEL", int64(c.HistoryMaxPerChannel)}, {"MAX_BODY_BYTES", c.MaxBodyBytes},
 		{"MAX_FRAME_BYTES", c.MaxFrameBytes}, {"MAX_CHANNELS_PER_CONNECTION", int64(c.MaxChannels)},
 		{"CLIENT_QUEUE_SIZE", int64(c.ClientQueueSize)}, {"MAX_HEADER_BYTES", int64(c.MaxHeaderBytes)},
+		{"PRESENCE_MAX_MEMBERS", int64(c.PresenceMaxMembers)},
 	} {
 		check(n.value > 0, "%s=%d must be a positive number", n.name, n.value)
 	}

@@ -88,7 +88,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 	publisher := publish.New(back.bus, auditLog, m)
 	server := transport.New(transport.Deps{
 		Hub: hub, Bus: back.bus, Publisher: publisher, Inbox: back.inbox, Scheduler: back.scheduler,
-		Idempotency: back.idem, Audit: auditLog, Logger: logger, Check: back.check, Metrics: m,
+		Idempotency: back.idem, Presence: back.presence, Audit: auditLog, Logger: logger, Check: back.check, Metrics: m,
 		Assets: assets,
 	}, transport.Options{
 		Mode:              back.mode,

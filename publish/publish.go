@@ -56,7 +56,8 @@ func New(bus broker.Bus, auditLog audit.Log, metrics Metrics) *Publisher {
 	return &Publisher{bus: bus, audit: auditLog, metrics: metrics}
 }
 
-// Publish stamps ns with the current time, publishes them as one step
+// Publish stamps ns with the current time (and an id, where one has none),
+// publishes them as one step
 // (broker.Bus.Publish: on error nothing was stored, or the error wraps
 // store.ErrUnavailable and publishing the same ids again is safe), and
 // records one "send" audit event per notification id, with attrs (the
@@ -99,12 +100,16 @@ func (p *Publisher) Fire(ctx context.Context, it schedule.Item) error {
 	return nil
 }
 
-// stamp returns a copy of ns, each with the same timestamp: now.
+// stamp returns a copy of ns, each with the same timestamp, now, and an
+// id where it has none (a broadcast mapped from Laravel's event).
 func stamp(ns []broker.Notification) []broker.Notification {
 	now := broker.Now()
 	out := make([]broker.Notification, len(ns))
 	for i, n := range ns {
 		n.Timestamp = now
+		if n.ID == "" {
+			n.ID = broker.NewID()
+		}
 		out[i] = n
 	}
 	return out

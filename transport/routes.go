@@ -34,6 +34,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", s.backend(s.handleMetrics()))
 	browser("GET /sse", s.handleSSE())
 	mux.Handle("GET /ws", s.handleWS()) // checks the origin itself: no CORS for WebSockets
+	// Laravel Echo (pusher-js): the app key in the path; private and
+	// presence channels are authorized by Laravel's signatures.
+	mux.Handle("GET /app/{key}", s.handlePusher())
 	// The browser client and its demo page (static.go). A module script is
 	// fetched with CORS: pages of other origins import the client.
 	if s.assets != nil {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"io/fs"
 	"log/slog"
+	"sync"
 	"time"
 
 	"notification-service/audit"
@@ -17,6 +18,7 @@ import (
 	"notification-service/idempotency"
 	"notification-service/inbox"
 	"notification-service/laravel"
+	"notification-service/presence"
 	"notification-service/publish"
 	"notification-service/pusher"
 	"notification-service/schedule"
@@ -104,8 +106,11 @@ type Deps struct {
 	Inbox       inbox.Store
 	Scheduler   schedule.Scheduler
 	Idempotency idempotency.Store
-	Audit       audit.Log
-	Logger      *slog.Logger
+	// Presence holds the members of Pusher presence channels; nil keeps
+	// one in memory (a single instance).
+	Presence presence.Store
+	Audit    audit.Log
+	Logger   *slog.Logger
 	// Check says whether the shared store is reachable; /health answers
 	// 503 "degraded" while it fails. Nil in memory mode.
 	Check func(context.Context) error
@@ -134,6 +139,7 @@ type Server struct {
 	inbox     inbox.Store
 	sched     schedule.Scheduler
 	idem      idempotency.Store
+	presence  presence.Store
 
 	// Who may call what (auth.go) and how often (limits.go). tokens
 	// verifies browsers' tokens; nil in open mode.
@@ -166,12 +172,15 @@ func New(d Deps, opts Options) *Server {
 	if d.Metrics == nil {
 		d.Metrics = noMetrics{}
 	}
+	if d.Presence == nil {
+		d.Presence = presence.NewMemory(presence.DefaultMaxMembers)
+	}
 	if d.Publisher == nil {
 		d.Publisher = publish.New(d.Bus, d.Audit, d.Metrics)
 	}
 	s := &Server{
 		opts: opts, audit: d.Audit, logger: d.Logger, metrics: d.Metrics, check: d.Check, assets: d.Assets, started: time.Now(),
-		bus: d.Bus, publisher: d.Publisher, inbox: d.Inbox, sched: d.Scheduler, idem: d.Idempotency,
+		bus: d.Bus, publisher: d.Publisher, inbox: d.Inbox, sched: d.Scheduler, idem: d.Idempotency, presence: d.Presence,
 		apiKey:  auth.NewKey(opts.APIKey),
 		rates:   newRateLimiters(opts.Rates),
 		streams: newStreams(d, opts),
@@ -191,8 +200,14 @@ func New(d Deps, opts Options) *Server {
 // one timer that ends streams whose token expires, until ctx ends: no
 // connection has a timer of its own.
 func (s *Server) Run(ctx context.Context) error {
-	s.streams.run(ctx)
-	return nil
+	var wg sync.WaitGroup
+	wg.Go(func() { s.streams.run(ctx) })
+	// Presence members of instances that died (or of this one, when it
+	// stops) leave through here; this one's Pusher connections join again
+	// when it was taken for dead.
+	err := s.presence.Run(ctx, presence.Events{Removed: s.memberGone, Lapsed: s.presenceLapsed})
+	wg.Wait()
+	return err
 }
 
 // CloseStreams tells every live stream to end with a reconnect hint (SSE: a

@@ -194,9 +194,13 @@ func (s *streams) catchUp(ctx context.Context, c *conn, p streamParams, from bro
 	var replay []*broker.Frame
 	var reset bool
 	var err error
-	if p.resume && from.Epoch == "" {
+	switch {
+	case p.resume && from.Epoch == "":
 		reset = true
-	} else {
+	case !p.resume && p.userID == "" && len(p.channels) == 0:
+		// Nothing can have been published for a connection of no user on
+		// no channel (a Pusher connection before it subscribes).
+	default:
 		replay, err = s.bus.Replay(ctx, c.id, from)
 		if errors.Is(err, broker.ErrCursorExpired) {
 			reset = true

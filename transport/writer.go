@@ -176,11 +176,15 @@ func (c *conn) writeFrames(frames []*broker.Frame) bool {
 	return true
 }
 
-// fresh drops, in place, the notifications already sent in the catch-up:
-// replay and live overlap while a connection catches up.
+// fresh drops, in place, the notifications already sent in the catch-up
+// (replay and live overlap while a connection catches up) and the frames
+// meant for another transport.
 func (c *conn) fresh(batch []*broker.Frame) []*broker.Frame {
 	fresh := batch[:0]
 	for _, f := range batch {
+		if f.Only != "" && f.Only != c.transport {
+			continue
+		}
 		fresh, c.lastSeq = appendFresh(fresh, f, c.lastSeq)
 	}
 	return fresh
