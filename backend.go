@@ -102,6 +102,7 @@ func newBackend(ctx context.Context, cfg config, logger *slog.Logger, hub *broke
 		idem:      idempotency.NewRedis(client, prefix, cfg.idempotencyLimits()),
 		presence: presence.NewRedis(client, presence.RedisOptions{
 			Prefix: prefix, MaxMembers: cfg.PresenceMaxMembers, Logger: logger,
+			Heartbeat: cfg.PresenceHeartbeat, Lapse: cfg.PresenceLapse,
 		}),
 		pending: scheduler.Pending,
 		check:   bus.Check,

@@ -217,6 +217,7 @@ func (c config) validate() error {
 		{"WRITE_TIMEOUT", c.WriteTimeout}, {"SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
 		{"INBOX_MAX_AGE", c.InboxMaxAge}, {"HISTORY_MAX_AGE", c.HistoryMaxAge}, {"IDEMPOTENCY_TTL", c.IdempotencyTTL},
 		{"IDEMPOTENCY_CLAIM_LEASE", c.IdempotencyClaimLease},
+		{"PRESENCE_HEARTBEAT", c.PresenceHeartbeat}, {"PRESENCE_LAPSE", c.PresenceLapse},
 		{"READ_HEADER_TIMEOUT", c.ReadHeaderTimeout}, {"IDLE_TIMEOUT", c.IdleTimeout},
 	} {
 		check(d.value > 0, "%s=%s must be a positive duration such as 30s", d.name, d.value)
