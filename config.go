@@ -94,10 +94,16 @@ type config struct {
 	PusherTimestampWindow time.Duration `env:"PUSHER_TIMESTAMP_WINDOW" envDefault:"600s"`
 	// PresenceMaxMembers bounds the members of one presence channel
 	// (Pusher's default, 100).
-	PresenceMaxMembers       int    `env:"PRESENCE_MAX_MEMBERS" envDefault:"100"`
-	LaravelRedisURL          string `env:"LARAVEL_REDIS_URL"`
-	LaravelRedisPrefix       string `env:"LARAVEL_REDIS_PREFIX"`
-	LaravelUserChannelPrefix string `env:"LARAVEL_USER_CHANNEL_PREFIX" envDefault:"App.Models.User."`
+	PresenceMaxMembers int `env:"PRESENCE_MAX_MEMBERS" envDefault:"100"`
+	// In Redis mode each instance renews its presence memberships every
+	// PresenceHeartbeat; an instance silent for PresenceLapse is dead and
+	// its members leave (within Lapse + Heartbeat). Use the same values on
+	// every instance.
+	PresenceHeartbeat        time.Duration `env:"PRESENCE_HEARTBEAT" envDefault:"5s"`
+	PresenceLapse            time.Duration `env:"PRESENCE_LAPSE" envDefault:"15s"`
+	LaravelRedisURL          string        `env:"LARAVEL_REDIS_URL"`
+	LaravelRedisPrefix       string        `env:"LARAVEL_REDIS_PREFIX"`
+	LaravelUserChannelPrefix string        `env:"LARAVEL_USER_CHANNEL_PREFIX" envDefault:"App.Models.User."`
 
 	// TLS: with both files set the service serves HTTPS (and HTTP/2) on
 	// PORT, reloading a renewed pair without a restart. HTTP2Cleartext
