@@ -86,7 +86,9 @@ type HistoryLimits struct {
 }
 
 // DeliveryFunc observes each publish on this instance: how many local
-// connections it reached. The audit log hangs off it.
+// connections it reached. The audit log and the analytics hang off it. n
+// carries the ID, UserID, Channels, Seq, Type and Timestamp of the
+// notification (its Title, Message and Data only on the memory bus).
 type DeliveryFunc func(n Notification, reached int)
 
 // replayFrames completes a replay: it adds the user's own notifications

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -163,6 +164,7 @@ func (b *Redis) deliver(msgs []redis.XMessage) (gap bool) {
 			b.head, b.headID = seq, str(m.Values["i"])
 			advanced = true
 			n := Notification{ID: str(m.Values["i"]), UserID: user, Exclude: str(m.Values["x"]), Seq: seq}
+			n.Type, n.Timestamp = frameTypeAndTime([]byte(frame))
 			chans, ok := feedChannels(str(m.Values["c"]))
 			if !ok {
 				malformed++
@@ -351,4 +353,40 @@ func feedChannels(s string) (channels []string, ok bool) {
 		s = rest[n:]
 	}
 	return channels, true
+}
+
+// frameTypeAndTime reads the type and timestamp of a notification frame
+// for the delivery callback, in a few hundred nanoseconds rather than the
+// microseconds of decoding it: a notification's JSON has "type" right
+// after the id (which holds no quote) and "timestamp" last, and neither
+// key can appear earlier, respectively later, unescaped. A type with an
+// escape, or a frame of another shape, is decoded in full.
+func frameTypeAndTime(frame []byte) (string, time.Time) {
+	const typeKey, timeKey = `"type":"`, `"timestamp":"`
+	var typ string
+	var ts time.Time
+	ok := false
+	if i := bytes.Index(frame, []byte(typeKey)); i >= 0 {
+		rest := frame[i+len(typeKey):]
+		if j := bytes.IndexByte(rest, '"'); j >= 0 && bytes.IndexByte(rest[:j], '\\') < 0 {
+			typ = string(rest[:j])
+			if i := bytes.LastIndex(frame, []byte(timeKey)); i >= 0 {
+				rest := frame[i+len(timeKey):]
+				if j := bytes.IndexByte(rest, '"'); j >= 0 {
+					var err error
+					ts, err = time.Parse(time.RFC3339Nano, string(rest[:j]))
+					ok = err == nil
+				}
+			}
+		}
+	}
+	if !ok {
+		var v struct {
+			Type      string    `json:"type"`
+			Timestamp time.Time `json:"timestamp"`
+		}
+		_ = json.Unmarshal(frame, &v)
+		return v.Type, v.Timestamp
+	}
+	return typ, ts
 }

@@ -448,3 +448,29 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestRedisBusReportsTypeAndTimestamp: the delivery callback of a Redis
+// bus gets the type and timestamp of what it delivered, as the memory
+// bus's does, on every instance (the analytics count deliveries by them).
+func TestRedisBusReportsTypeAndTimestamp(t *testing.T) {
+	is := is.New(t)
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
+	client := clientFor(t, srv)
+	prefix := newPrefix()
+	got := make(chan broker.Notification, 4)
+	bus := runRedisBus(t, client, broker.NewHub(0), inbox.NewRedis(client, prefix, inbox.Limits{}), broker.RedisOptions{
+		Prefix: prefix, Delivered: func(n broker.Notification, reached int) { got <- n },
+	})
+	sent := note("alice")
+	sent.Type, sent.Timestamp = `App\Notifications\Tarea`, broker.Now()
+	out, err := bus.Publish(t.Context(), sent)
+	is.NoErr(err)
+	select {
+	case n := <-got:
+		is.Equal(n.Seq, out[0].Seq)
+		is.Equal(n.Type, sent.Type)
+		is.True(n.Timestamp.Equal(sent.Timestamp))
+	case <-time.After(contractWait):
+		t.Fatal("no delivery reported")
+	}
+}
