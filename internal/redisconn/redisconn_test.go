@@ -183,3 +183,20 @@ func TestRequireVersion(t *testing.T) {
 	srv.Stop()
 	is.True(errors.Is(redisconn.RequireVersion(t.Context(), client), store.ErrUnavailable))
 }
+
+func TestReadStatus(t *testing.T) {
+	is := is.New(t)
+	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
+	s := redisconn.ReadStatus(context.Background(), srv.Client())
+	is.True(s.Up)
+	is.True(s.Version != "")
+	is.True(s.UsedMemory > 0)
+	is.True(s.Clients >= 1)
+	is.True(s.PingMillis > 0)
+	srv.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	s = redisconn.ReadStatus(ctx, srv.Client())
+	is.True(!s.Up)
+	is.True(strings.Contains(s.Error, "store unavailable"))
+}
