@@ -105,6 +105,16 @@ type config struct {
 	LaravelRedisPrefix       string        `env:"LARAVEL_REDIS_PREFIX"`
 	LaravelUserChannelPrefix string        `env:"LARAVEL_USER_CHANNEL_PREFIX" envDefault:"App.Models.User."`
 
+	// The dashboard and analytics (README "Dashboard and analytics"):
+	// how long per-type daily figures are kept (in Redis mode their keys
+	// expire; in memory mode they are dropped), how many types a day holds
+	// before the rest count as "_other", and how often each instance
+	// reports itself and how soon one that stopped disappears.
+	AnalyticsRetention time.Duration `env:"ANALYTICS_RETENTION" envDefault:"720h"`
+	AnalyticsMaxTypes  int           `env:"ANALYTICS_MAX_TYPES" envDefault:"100"`
+	InstanceHeartbeat  time.Duration `env:"INSTANCE_HEARTBEAT" envDefault:"1s"`
+	InstanceLapse      time.Duration `env:"INSTANCE_LAPSE" envDefault:"5s"`
+
 	// TLS: with both files set the service serves HTTPS (and HTTP/2) on
 	// PORT, reloading a renewed pair without a restart. HTTP2Cleartext
 	// also accepts HTTP/2 without TLS (h2c), for a proxy that speaks it.
@@ -224,6 +234,7 @@ func (c config) validate() error {
 		{"INBOX_MAX_AGE", c.InboxMaxAge}, {"HISTORY_MAX_AGE", c.HistoryMaxAge}, {"IDEMPOTENCY_TTL", c.IdempotencyTTL},
 		{"IDEMPOTENCY_CLAIM_LEASE", c.IdempotencyClaimLease},
 		{"PRESENCE_HEARTBEAT", c.PresenceHeartbeat}, {"PRESENCE_LAPSE", c.PresenceLapse},
+		{"ANALYTICS_RETENTION", c.AnalyticsRetention}, {"INSTANCE_HEARTBEAT", c.InstanceHeartbeat}, {"INSTANCE_LAPSE", c.InstanceLapse},
 		{"READ_HEADER_TIMEOUT", c.ReadHeaderTimeout}, {"IDLE_TIMEOUT", c.IdleTimeout},
 	} {
 		check(d.value > 0, "%s=%s must be a positive duration such as 30s", d.name, d.value)
@@ -236,7 +247,7 @@ func (c config) validate() error {
 		{"HISTORY_MAX_PER_CHANNEL", int64(c.HistoryMaxPerChannel)}, {"MAX_BODY_BYTES", c.MaxBodyBytes},
 		{"MAX_FRAME_BYTES", c.MaxFrameBytes}, {"MAX_CHANNELS_PER_CONNECTION", int64(c.MaxChannels)},
 		{"CLIENT_QUEUE_SIZE", int64(c.ClientQueueSize)}, {"MAX_HEADER_BYTES", int64(c.MaxHeaderBytes)},
-		{"PRESENCE_MAX_MEMBERS", int64(c.PresenceMaxMembers)},
+		{"PRESENCE_MAX_MEMBERS", int64(c.PresenceMaxMembers)}, {"ANALYTICS_MAX_TYPES", int64(c.AnalyticsMaxTypes)},
 	} {
 		check(n.value > 0, "%s=%d must be a positive number", n.name, n.value)
 	}
@@ -259,6 +270,13 @@ func (c config) validate() error {
 		// HTTP trims a header value: such a key could never match.
 		check(strings.TrimSpace(string(c.APIKey)) == string(c.APIKey), "API_KEY starts or ends with whitespace, which no request can carry")
 	}
+	// A day is the unit, and a query reaches back at most a year.
+	check(c.AnalyticsRetention <= 0 || c.AnalyticsRetention >= 24*time.Hour && c.AnalyticsRetention <= 365*24*time.Hour,
+		"ANALYTICS_RETENTION=%s must be from 24h to 8760h (a year)", c.AnalyticsRetention)
+	// An instance beating every heartbeat must not lapse between two beats
+	// on a busy machine.
+	check(c.InstanceHeartbeat <= 0 || c.InstanceLapse >= 2*c.InstanceHeartbeat,
+		"INSTANCE_LAPSE=%s must be at least twice INSTANCE_HEARTBEAT=%s", c.InstanceLapse, c.InstanceHeartbeat)
 	check(c.PusherTimestampWindow > 0, "PUSHER_TIMESTAMP_WINDOW=%s must be a positive duration such as 600s", c.PusherTimestampWindow)
 	if c.PusherAppID != "" || c.PusherAppKey != "" || c.PusherAppSecret != "" {
 		check(c.PusherAppID != "" && c.PusherAppKey != "" && c.PusherAppSecret != "",

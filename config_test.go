@@ -43,6 +43,10 @@ func TestLoadConfigDefaults(t *testing.T) {
 		PresenceMaxMembers:       100,
 		PresenceHeartbeat:        5 * time.Second,
 		PresenceLapse:            15 * time.Second,
+		AnalyticsRetention:       720 * time.Hour,
+		AnalyticsMaxTypes:        100,
+		InstanceHeartbeat:        time.Second,
+		InstanceLapse:            5 * time.Second,
 		LaravelUserChannelPrefix: "App.Models.User.",
 		MaxBodyBytes:             65536,
 		MaxFrameBytes:            16384,
@@ -128,6 +132,10 @@ var everyVariable = map[string]string{
 	"LARAVEL_REDIS_URL":            "redis://laravel-redis:6379/1",
 	"LARAVEL_REDIS_PREFIX":         "laravel_database_",
 	"LARAVEL_USER_CHANNEL_PREFIX":  "App.Models.Admin.",
+	"ANALYTICS_RETENTION":          "168h",
+	"ANALYTICS_MAX_TYPES":          "20",
+	"INSTANCE_HEARTBEAT":           "2s",
+	"INSTANCE_LAPSE":               "10s",
 }
 
 // The secrets of the configuration tests; errors must never repeat them.
@@ -194,6 +202,10 @@ func TestLoadConfigParsesEveryVariable(t *testing.T) {
 		LaravelRedisURL:          "redis://laravel-redis:6379/1",
 		LaravelRedisPrefix:       "laravel_database_",
 		LaravelUserChannelPrefix: "App.Models.Admin.",
+		AnalyticsRetention:       168 * time.Hour,
+		AnalyticsMaxTypes:        20,
+		InstanceHeartbeat:        2 * time.Second,
+		InstanceLapse:            10 * time.Second,
 	})
 }
 
@@ -327,6 +339,12 @@ func TestLoadConfigRejectsBadValues(t *testing.T) {
 		{map[string]string{"HISTORY_MAX_AGE": "-1h"}, []string{"HISTORY_MAX_AGE"}},
 		{map[string]string{"IDEMPOTENCY_TTL": "x"}, []string{"IDEMPOTENCY_TTL"}},
 		{map[string]string{"CLIENT_QUEUE_SIZE": "0"}, []string{"CLIENT_QUEUE_SIZE=0", "positive"}},
+		{map[string]string{"ANALYTICS_RETENTION": "12h"}, []string{"ANALYTICS_RETENTION=12h0m0s must be from 24h"}},
+		{map[string]string{"ANALYTICS_RETENTION": "9000h"}, []string{"ANALYTICS_RETENTION=9000h0m0s"}},
+		{map[string]string{"ANALYTICS_RETENTION": "0s"}, []string{"ANALYTICS_RETENTION=0s", "positive"}},
+		{map[string]string{"ANALYTICS_MAX_TYPES": "0"}, []string{"ANALYTICS_MAX_TYPES=0", "positive"}},
+		{map[string]string{"INSTANCE_HEARTBEAT": "3s", "INSTANCE_LAPSE": "5s"}, []string{"INSTANCE_LAPSE=5s must be at least twice INSTANCE_HEARTBEAT=3s"}},
+		{map[string]string{"INSTANCE_LAPSE": "-1s"}, []string{"INSTANCE_LAPSE=-1s", "positive"}},
 		{map[string]string{"CLIENT_QUEUE_SIZE": "many"}, []string{`CLIENT_QUEUE_SIZE="many"`}},
 		{map[string]string{"INBOX_MAX_PER_USER": "-1"}, []string{"INBOX_MAX_PER_USER"}},
 		{map[string]string{"INBOX_MAX_PAGE_SIZE": "0"}, []string{"INBOX_MAX_PAGE_SIZE"}},

@@ -74,22 +74,32 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 // in-flight requests, and only then stop the scheduler, so a request
 // accepted during the drain is still stored and published.
 func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener) error {
-	auditLog := audit.New(logger)
 	hub := broker.NewHub(cfg.MaxChannels)
 	m := metrics.New()
+	// The delivery callback needs the audit trail and the analytics, which
+	// need the backend's store: both are set below, before the bus runs or
+	// anything is published, so no delivery comes before them.
+	var (
+		auditLog audit.Log
+		mon      monitoring
+	)
 	back, err := newBackend(ctx, cfg, logger, hub, m, func(n broker.Notification, reached int) {
 		auditLog.Record("delivery", slog.String("notification_id", n.ID), slog.String("user_id", n.UserID),
-			slog.Any("channels", n.Channels), slog.Int("connections", reached))
+			slog.String("type", n.Type), slog.Any("channels", n.Channels), slog.Int("connections", reached))
+		mon.recorder.Delivered(n, reached)
 	})
 	if err != nil {
 		return err
 	}
 	defer back.close()
-	publisher := publish.New(back.bus, auditLog, m)
+	mon = newMonitoring(cfg, back, m, logger)
+	auditLog = audit.New(logger, mon.trail)
+	publisher := publish.New(back.bus, auditLog, m, mon.recorder)
+	mon.deps.Reads = mon.recorder
 	server := transport.New(transport.Deps{
 		Hub: hub, Bus: back.bus, Publisher: publisher, Inbox: back.inbox, Scheduler: back.scheduler,
 		Idempotency: back.idem, Presence: back.presence, Audit: auditLog, Logger: logger, Check: back.check, Metrics: m,
-		Assets: assets,
+		Assets: assets, Monitoring: mon.deps,
 	}, transport.Options{
 		Mode:              back.mode,
 		HeartbeatInterval: cfg.HeartbeatInterval,
@@ -154,6 +164,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 	var components sync.WaitGroup
 	components.Go(func() { _ = server.Run(componentsCtx) })
 	components.Go(func() { _ = back.scheduler.Run(componentsCtx, publisher.Fire) })
+	mon.run(componentsCtx, &components)
 	if back.run != nil {
 		components.Go(func() { _ = back.run(componentsCtx) })
 	}

@@ -41,19 +41,34 @@ type Metrics interface {
 	ScheduleFired(lateness time.Duration)
 }
 
-// Publisher publishes notifications through a bus.
-type Publisher struct {
-	bus     broker.Bus
-	audit   audit.Log
-	metrics Metrics
+// Observer is told of every notification published, with its Seq and
+// Timestamp, once the bus took it (the analytics count them as sent). It
+// runs on the publishing request's path: it must be quick.
+type Observer interface {
+	Published(ns []broker.Notification)
 }
 
-// New returns a Publisher on bus; metrics may be nil.
-func New(bus broker.Bus, auditLog audit.Log, metrics Metrics) *Publisher {
+// Publisher publishes notifications through a bus.
+type Publisher struct {
+	bus       broker.Bus
+	audit     audit.Log
+	metrics   Metrics
+	observers []Observer
+}
+
+// New returns a Publisher on bus, telling observers of what it published;
+// metrics may be nil.
+func New(bus broker.Bus, auditLog audit.Log, metrics Metrics, observers ...Observer) *Publisher {
 	if metrics == nil {
 		metrics = noMetrics{}
 	}
-	return &Publisher{bus: bus, audit: auditLog, metrics: metrics}
+	return &Publisher{bus: bus, audit: auditLog, metrics: metrics, observers: observers}
+}
+
+func (p *Publisher) observe(ns []broker.Notification) {
+	for _, o := range p.observers {
+		o.Published(ns)
+	}
 }
 
 // Publish stamps ns with the current time (and an id, where one has none),
@@ -72,6 +87,7 @@ func (p *Publisher) Publish(ctx context.Context, src Source, ns []broker.Notific
 	if err != nil {
 		return nil, err
 	}
+	p.observe(out)
 	for _, group := range byID(out) {
 		n := group[0]
 		record := append([]slog.Attr{
@@ -90,11 +106,13 @@ func (p *Publisher) Fire(ctx context.Context, it schedule.Item) error {
 	// Lateness is the scheduler's: from the time asked for to this call.
 	lateness := time.Since(it.ScheduledAt)
 	ns := stamp(it.Notifications)
-	if _, err := p.bus.Publish(ctx, ns...); err != nil {
+	out, err := p.bus.Publish(ctx, ns...)
+	if err != nil {
 		return fmt.Errorf("publish: fire %s: %w", it.ID, err)
 	}
+	p.observe(out)
 	p.audit.Record("fire", slog.String("schedule_id", it.ID), slog.Any("user_ids", it.UserIDs()),
-		slog.Any("channels", ns[0].Channels), slog.Time("scheduled_at", it.ScheduledAt),
+		slog.String("type", ns[0].Type), slog.Any("channels", ns[0].Channels), slog.Time("scheduled_at", it.ScheduledAt),
 		slog.Duration("lateness", lateness))
 	p.metrics.ScheduleFired(lateness)
 	return nil

@@ -13,10 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"notification-service/analytics"
 	"notification-service/audit"
 	"notification-service/broker"
 	"notification-service/idempotency"
 	"notification-service/inbox"
+	"notification-service/instances"
 	"notification-service/internal/streamtest"
 	"notification-service/metrics"
 	"notification-service/publish"
@@ -36,6 +38,8 @@ type testServer struct {
 	Inbox     *inbox.Memory
 	Scheduler *schedule.Memory
 	Logs      *logBuffer
+	// Monitoring is set on a monitored server.
+	Monitoring *testMonitoring
 }
 
 func defaultOptions() transport.Options {
@@ -68,6 +72,21 @@ type testConfig struct {
 	Start func(*httptest.Server)
 	// Metrics wires the service's metrics as main does.
 	Metrics bool
+	// Monitoring wires the dashboard and the analytics as main does in
+	// memory mode (implies Metrics).
+	Monitoring bool
+}
+
+// monitored is the tweak that wires the dashboard and the analytics.
+func monitored(c *testConfig) { c.Monitoring, c.Metrics = true, true }
+
+// testMonitoring is what a monitored test server runs and a test may
+// flush by hand.
+type testMonitoring struct {
+	Analytics *analytics.Memory
+	Recorder  *analytics.Recorder
+	Trail     *audit.Trail
+	Self      *instances.Self
 }
 
 // wrapBus is the tweak that wraps the bus the transport sees.
@@ -91,17 +110,6 @@ func newTestServer(t testing.TB, tweaks ...func(*testConfig)) *testServer {
 	}
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	auditLog := audit.New(logger)
-	hub := broker.NewHub(cfg.MaxChannels)
-	store := inbox.NewMemory(cfg.Inbox)
-	bus := broker.NewMemory(hub, store, cfg.History, func(n broker.Notification, reached int) {
-		auditLog.Record("delivery", slog.String("notification_id", n.ID), slog.Int("connections", reached))
-	})
-	sched := schedule.NewMemory(logger)
-	var seen broker.Bus = bus
-	if cfg.WrapBus != nil {
-		seen = cfg.WrapBus(bus)
-	}
 	var m *metrics.Metrics
 	var tm transport.Metrics
 	var pm publish.Metrics
@@ -109,16 +117,48 @@ func newTestServer(t testing.TB, tweaks ...func(*testConfig)) *testServer {
 		m = metrics.New()
 		tm, pm = m, m
 	}
-	publisher := publish.New(seen, auditLog, pm)
+	var mon *testMonitoring
+	var deps transport.Monitoring
+	var observers []publish.Observer
+	auditLog := audit.New(logger)
+	if cfg.Monitoring {
+		mon = &testMonitoring{Analytics: analytics.NewMemory(analytics.Limits{})}
+		mon.Recorder = analytics.NewRecorder(mon.Analytics, analytics.RecorderOptions{FlushEvery: 50 * time.Millisecond})
+		trail := audit.NewMemoryTrail(100)
+		mon.Trail = audit.NewTrail(trail, audit.TrailOptions{Instance: "test", FlushEvery: 50 * time.Millisecond})
+		registry := instances.NewMemory(time.Minute)
+		mon.Self = instances.NewSelf(registry, instances.SelfOptions{ID: "test", Version: "v-test", Heartbeat: 50 * time.Millisecond,
+			Sample: func() instances.Sample { return instances.Sample(m.Snapshot()) }})
+		deps = transport.Monitoring{Analytics: mon.Analytics, RetentionDays: 30, Reads: mon.Recorder,
+			Instances: registry, Self: "test", Trail: trail}
+		observers = append(observers, mon.Recorder)
+		auditLog = audit.New(logger, mon.Trail)
+	}
+	hub := broker.NewHub(cfg.MaxChannels)
+	store := inbox.NewMemory(cfg.Inbox)
+	bus := broker.NewMemory(hub, store, cfg.History, func(n broker.Notification, reached int) {
+		auditLog.Record("delivery", slog.String("notification_id", n.ID), slog.String("user_id", n.UserID),
+			slog.String("type", n.Type), slog.Any("channels", n.Channels), slog.Int("connections", reached))
+		if mon != nil {
+			mon.Recorder.Delivered(n, reached)
+		}
+	})
+	sched := schedule.NewMemory(logger)
+	var seen broker.Bus = bus
+	if cfg.WrapBus != nil {
+		seen = cfg.WrapBus(bus)
+	}
+	publisher := publish.New(seen, auditLog, pm, observers...)
 	srv := transport.New(transport.Deps{
 		Hub: hub, Bus: seen, Publisher: publisher, Inbox: store, Scheduler: sched,
 		Idempotency: idempotency.NewMemory(idempotency.Limits{TTL: time.Hour}), Audit: auditLog, Logger: logger, Metrics: tm,
+		Monitoring: deps,
 	}, cfg.Options)
 	if m != nil {
 		m.WatchQueues(srv.QueueDepth)
 		m.WatchScheduled(sched.Pending)
 	}
-	ts := &testServer{Transport: srv, Hub: hub, Bus: bus, Inbox: store, Scheduler: sched, Logs: logs}
+	ts := &testServer{Transport: srv, Hub: hub, Bus: bus, Inbox: store, Scheduler: sched, Logs: logs, Monitoring: mon}
 	ts.Server = httptest.NewUnstartedServer(srv.Handler())
 	ts.Config.RegisterOnShutdown(srv.CloseStreams)
 	cfg.Start(ts.Server)
@@ -127,6 +167,11 @@ func newTestServer(t testing.TB, tweaks ...func(*testConfig)) *testServer {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = srv.Run(ctx) })
 	wg.Go(func() { _ = sched.Run(ctx, publisher.Fire) })
+	if mon != nil {
+		wg.Go(func() { _ = mon.Recorder.Run(ctx) })
+		wg.Go(func() { _ = mon.Trail.Run(ctx) })
+		wg.Go(func() { _ = mon.Self.Run(ctx) })
+	}
 	t.Cleanup(func() {
 		srv.CloseStreams()
 		ts.Close()

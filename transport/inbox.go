@@ -124,7 +124,11 @@ func (s *Server) handleMarkRead() http.Handler {
 		}
 		// Marking an entry already read changes nothing: no record, no push.
 		if changed {
-			s.audit.Record("read", slog.String("notification_id", id), slog.String("user_id", userID), slog.String("remote_addr", r.RemoteAddr))
+			if entry.ReadAt != nil {
+				s.monitoring.Reads.Read(entry.Type, entry.Timestamp, *entry.ReadAt)
+			}
+			s.audit.Record("read", slog.String("notification_id", id), slog.String("user_id", userID), slog.String("type", entry.Type),
+				slog.Any("channels", entry.Channels), slog.String("remote_addr", r.RemoteAddr))
 			s.notifyUser(r.Context(), userID, "read", map[string]any{"id": id, "read_at": entry.ReadAt})
 		}
 		writeJSON(w, http.StatusOK, entry)

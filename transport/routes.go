@@ -32,6 +32,11 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /livez", s.handleLivez())
 	mux.Handle("GET /readyz", s.handleReadyz())
 	mux.Handle("GET /metrics", s.backend(s.handleMetrics()))
+	// The dashboard's API and the analytics (dashboard.go, analytics.go):
+	// the backend's, and the dashboard page's on the same origin (no CORS).
+	mux.Handle("GET /api/v1/analytics", s.backend(s.handleAnalytics()))
+	mux.Handle("GET /api/v1/dashboard/stats", s.backend(s.handleDashboardStats()))
+	mux.Handle("GET /api/v1/dashboard/audit", s.backend(s.handleDashboardAudit()))
 	browser("GET /sse", s.handleSSE())
 	mux.Handle("GET /ws", s.handleWS()) // checks the origin itself: no CORS for WebSockets
 	// Laravel Echo (pusher-js): the app key in the path; private and
@@ -43,6 +48,11 @@ func (s *Server) Handler() http.Handler {
 		browser("GET /client.js", s.handleAsset("clients/js/client.js", "text/javascript; charset=utf-8"))
 		browser("GET /client.d.ts", s.handleAsset("clients/js/client.d.ts", "application/typescript; charset=utf-8"))
 		mux.Handle("GET /{$}", s.handleAsset("web/index.html", "text/html; charset=utf-8")) // exactly /
+		// The dashboard page asks for the API key itself: the page is
+		// open, what it shows is not.
+		mux.Handle("GET /dashboard", dashboardPage(s.handleAsset("web/dashboard.html", "text/html; charset=utf-8")))
+		mux.Handle("GET /dashboard.js", dashboardPage(s.handleAsset("web/dashboard.js", "text/javascript; charset=utf-8")))
+		mux.Handle("GET /dashboard.css", dashboardPage(s.handleAsset("web/dashboard.css", "text/css; charset=utf-8")))
 	}
 	return s.recoverPanics(jsonMuxErrors(mux))
 }

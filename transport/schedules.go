@@ -70,7 +70,7 @@ func (s *Server) handleSchedule() http.Handler {
 				it = existing
 			}
 			s.audit.Record("schedule", slog.String("schedule_id", id), slog.Any("user_ids", it.UserIDs()),
-				slog.Any("channels", p.ns[0].Channels), slog.Time("scheduled_at", at), slog.String("remote_addr", r.RemoteAddr))
+				slog.String("type", p.ns[0].Type), slog.Any("channels", p.ns[0].Channels), slog.Time("scheduled_at", at), slog.String("remote_addr", r.RemoteAddr))
 			s.metrics.NotificationAccepted("schedule")
 			return http.StatusCreated, viewOf(it), nil
 		})
@@ -117,7 +117,8 @@ func (s *Server) handleCancelSchedule() http.Handler {
 			s.fail(w, r, err)
 			return
 		}
-		s.audit.Record("cancel", slog.String("schedule_id", it.ID), slog.Any("user_ids", it.UserIDs()), slog.String("remote_addr", r.RemoteAddr))
+		s.audit.Record("cancel", slog.String("schedule_id", it.ID), slog.Any("user_ids", it.UserIDs()),
+			slog.String("type", it.Notifications[0].Type), slog.Any("channels", it.Notifications[0].Channels), slog.String("remote_addr", r.RemoteAddr))
 		v := viewOf(it)
 		v.Status = "cancelled"
 		writeJSON(w, http.StatusOK, v)

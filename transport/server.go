@@ -117,10 +117,14 @@ type Deps struct {
 	// Metrics is told of connections, deliveries, sends and fires, and
 	// serves GET /metrics; nil reports to nobody.
 	Metrics Metrics
-	// Assets holds the browser client (clients/js/client.js, client.d.ts)
-	// and the demo page (web/index.html), served at /client.js,
-	// /client.d.ts and /; nil serves none of them.
+	// Assets holds the browser client (clients/js/client.js, client.d.ts),
+	// the demo page (web/index.html) and the dashboard (web/dashboard.html,
+	// .js, .css), served at /client.js, /client.d.ts, / and /dashboard; nil
+	// serves none of them.
 	Assets fs.FS
+	// Monitoring feeds the dashboard and the analytics API, and is told
+	// of reads; its zero value enables neither.
+	Monitoring Monitoring
 }
 
 // Server serves the HTTP API and the streams.
@@ -152,6 +156,11 @@ type Server struct {
 	// unavailable paces the log of requests refused while the store is
 	// away.
 	unavailable everySecond
+
+	// The dashboard's and the analytics' sources (monitoring.go), and the
+	// stats answer every viewer shares (dashboard.go).
+	monitoring Monitoring
+	statsCache statsCache
 }
 
 // New returns a Server. Call Run to start its heartbeat ticker and token
@@ -175,15 +184,19 @@ func New(d Deps, opts Options) *Server {
 	if d.Presence == nil {
 		d.Presence = presence.NewMemory(presence.DefaultMaxMembers)
 	}
+	if d.Monitoring.Reads == nil {
+		d.Monitoring.Reads = noReads{}
+	}
 	if d.Publisher == nil {
 		d.Publisher = publish.New(d.Bus, d.Audit, d.Metrics)
 	}
 	s := &Server{
 		opts: opts, audit: d.Audit, logger: d.Logger, metrics: d.Metrics, check: d.Check, assets: d.Assets, started: time.Now(),
 		bus: d.Bus, publisher: d.Publisher, inbox: d.Inbox, sched: d.Scheduler, idem: d.Idempotency, presence: d.Presence,
-		apiKey:  auth.NewKey(opts.APIKey),
-		rates:   newRateLimiters(opts.Rates),
-		streams: newStreams(d, opts),
+		monitoring: d.Monitoring,
+		apiKey:     auth.NewKey(opts.APIKey),
+		rates:      newRateLimiters(opts.Rates),
+		streams:    newStreams(d, opts),
 	}
 	if len(opts.JWTSecret) > 0 {
 		v, err := auth.NewVerifier(opts.JWTSecret, opts.TokenLeeway, idPattern.MatchString)

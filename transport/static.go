@@ -35,3 +35,20 @@ func (s *Server) handleAsset(name, contentType string) http.Handler {
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 	})
 }
+
+// dashboardPolicy keeps the dashboard's page to its own files and its own
+// origin: it holds the API key (in sessionStorage), so no script but its
+// own may run in it and no other site may frame it.
+const dashboardPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// dashboardPage serves one of the dashboard's files under dashboardPolicy.
+func dashboardPage(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", dashboardPolicy)
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -57,6 +58,9 @@ func TestAssets(t *testing.T) {
 		"clients/js/client.js":   {Data: []byte("export function connect() {}\n")},
 		"clients/js/client.d.ts": {Data: []byte("export declare function connect(): void;\n")},
 		"web/index.html":         {Data: []byte("<!doctype html><title>demo</title>\n")},
+		"web/dashboard.html":     {Data: []byte("<!doctype html><title>dashboard</title>\n")},
+		"web/dashboard.js":       {Data: []byte("poll();\n")},
+		"web/dashboard.css":      {Data: []byte("body{}\n")},
 	}
 	srv := newAssetServer(t, assets)
 
@@ -66,6 +70,9 @@ func TestAssets(t *testing.T) {
 		{"/client.js", "text/javascript; charset=utf-8", "export function connect() {}\n"},
 		{"/client.d.ts", "application/typescript; charset=utf-8", "export declare function connect(): void;\n"},
 		{"/", "text/html; charset=utf-8", "<!doctype html><title>demo</title>\n"},
+		{"/dashboard", "text/html; charset=utf-8", "<!doctype html><title>dashboard</title>\n"},
+		{"/dashboard.js", "text/javascript; charset=utf-8", "poll();\n"},
+		{"/dashboard.css", "text/css; charset=utf-8", "body{}\n"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			is := is.New(t)
@@ -83,6 +90,19 @@ func TestAssets(t *testing.T) {
 			is.Equal(body, "")
 		})
 	}
+
+	t.Run("the dashboard runs only its own scripts and is never framed", func(t *testing.T) {
+		is := is.New(t)
+		for _, path := range []string{"/dashboard", "/dashboard.js", "/dashboard.css"} {
+			res, _ := get(t, srv.URL+path, http.Header{"Origin": {"https://app.example"}})
+			csp := res.Header.Get("Content-Security-Policy")
+			is.True(strings.Contains(csp, "script-src 'self'"))
+			is.True(strings.Contains(csp, "frame-ancestors 'none'"))
+			is.True(!strings.Contains(csp, "unsafe"))
+			is.Equal(res.Header.Get("X-Frame-Options"), "DENY")
+			is.Equal(res.Header.Get("Access-Control-Allow-Origin"), "") // same origin only
+		}
+	})
 
 	t.Run("module import from another origin", func(t *testing.T) {
 		is := is.New(t)
@@ -106,7 +126,7 @@ func TestAssets(t *testing.T) {
 	t.Run("no assets, no routes", func(t *testing.T) {
 		is := is.New(t)
 		bare := newAssetServer(t, nil)
-		for _, path := range []string{"/", "/client.js", "/client.d.ts"} {
+		for _, path := range []string{"/", "/client.js", "/client.d.ts", "/dashboard"} {
 			res, _ := get(t, bare.URL+path, nil)
 			is.Equal(res.StatusCode, http.StatusNotFound)
 		}
