@@ -23,6 +23,7 @@ func testRegistry(t *testing.T, newRegistry func(t *testing.T, lapse time.Durati
 			Connections: map[string]int{"sse": conns, "ws": 1},
 			Totals:      Totals{Accepted: 3, Deliveries: 9},
 			PerSecond:   Series{Accepted: []float64{1, 2}, Deliveries: []float64{3, 6}},
+			LastMinute:  Counts{Accepted: 3, Deliveries: 9},
 			Latency:     Latency{P50: 0.001, P99: 0.02, Count: 9},
 			Actions:     map[string]Activity{"send": {LastSecond: 1, LastMinute: 3}},
 		}

@@ -30,6 +30,8 @@ type Report struct {
 	Totals Totals `json:"totals"`
 	// PerSecond is the last minute, oldest first, a point a heartbeat.
 	PerSecond Series `json:"per_second"`
+	// LastMinute counts what the last minute (PerSecond's span) added.
+	LastMinute Counts `json:"last_minute"`
 	// Latency is the delivery latency over the last minute.
 	Latency Latency `json:"latency"`
 	// Actions counts audit events by action ("send", "delivery", ...).
@@ -42,6 +44,12 @@ type Totals struct {
 	Deliveries    uint64 `json:"deliveries"`
 	DroppedFrames uint64 `json:"dropped_frames"`
 	SlowConsumers uint64 `json:"slow_consumers"`
+}
+
+// Counts are what an instance accepted and delivered in a span.
+type Counts struct {
+	Accepted   uint64 `json:"accepted"`
+	Deliveries uint64 `json:"deliveries"`
 }
 
 // Series holds rates a heartbeat apart, oldest first.

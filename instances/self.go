@@ -149,7 +149,9 @@ func (s *Self) observe(now time.Time) Report {
 		r.PerSecond.Accepted = append(r.PerSecond.Accepted, float64(b.Accepted-a.Accepted)/dt)
 		r.PerSecond.Deliveries = append(r.PerSecond.Deliveries, float64(b.Deliveries-a.Deliveries)/dt)
 	}
-	r.Latency = latencyBetween(s.samples[0].Sample, sample)
+	oldest := s.samples[0].Sample
+	r.LastMinute = Counts{Accepted: sample.Accepted - oldest.Accepted, Deliveries: sample.Deliveries - oldest.Deliveries}
+	r.Latency = latencyBetween(oldest, sample)
 	s.latest = r
 	return r
 }

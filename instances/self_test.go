@@ -73,6 +73,7 @@ func TestSelfReportsTheLastMinute(t *testing.T) {
 	r = s.observe(t0.Add(3 * time.Second))
 	is.Equal(r.PerSecond.Accepted, []float64{4, 10})
 	is.Equal(r.Totals.Accepted, uint64(24))
+	is.Equal(r.LastMinute, Counts{Accepted: 24, Deliveries: 100})
 
 	// A minute later the first second has left the window: its
 	// deliveries no longer count for latency.
@@ -81,6 +82,7 @@ func TestSelfReportsTheLastMinute(t *testing.T) {
 	is.Equal(r.Latency.Count, uint64(1))
 	is.True(r.Latency.P50 > 0.01 && r.Latency.P50 <= 0.1)
 	is.Equal(r.PerSecond.Accepted, []float64{10, 0}) // from the sample at 1 s, the newest a minute back
+	is.Equal(r.LastMinute, Counts{Accepted: 20, Deliveries: 1})
 
 	// Slow deliveries past the last bound report the last bound.
 	c.add(0, 5, 7, 7, 7, 7, 7)

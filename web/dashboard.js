@@ -168,8 +168,8 @@ function renderStats(s) {
   const deliveries = sumSeries(inst.map((i) => i.per_second.deliveries));
   $('#accepted-rate').textContent = num(last(accepted));
   $('#delivery-rate').textContent = num(last(deliveries));
-  $('#accepted-minute').textContent = num(Math.round(sum(accepted)));
-  $('#delivery-minute').textContent = num(Math.round(sum(deliveries)));
+  $('#accepted-minute').textContent = num(sum(inst.map((i) => i.last_minute.accepted)));
+  $('#delivery-minute').textContent = num(sum(inst.map((i) => i.last_minute.deliveries)));
   const withLatency = inst.filter((i) => i.latency.count > 0);
   $('#p50').textContent = withLatency.length ? ms(Math.max(...withLatency.map((i) => i.latency.p50))) : '–';
   $('#p99').textContent = withLatency.length ? ms(Math.max(...withLatency.map((i) => i.latency.p99))) : '–';
@@ -186,9 +186,11 @@ function renderStats(s) {
 
 function drawChart(accepted, deliveries) {
   const chart = $('#chart');
-  const W = 720, H = 180, L = 44, B = 18, T = 8;
+  // Drawn at the element's own width, so text is never stretched.
+  const W = Math.max(300, Math.round(chart.clientWidth || 720)), H = 180, L = 44, B = 18, T = 8;
+  chart.setAttribute('viewBox', `0 0 ${W} ${H}`);
   const top = niceMax(Math.max(1, ...accepted, ...deliveries));
-  const points = 60;
+  const points = Math.max(60, accepted.length, deliveries.length); // a minute of heartbeats
   const x = (i, n) => L + ((W - L - 4) * (points - n + i)) / (points - 1);
   const y = (v) => T + (H - T - B) * (1 - v / top);
   const nodes = [];
@@ -325,7 +327,10 @@ async function pollAudit() {
   audit.after = res.last ?? audit.after;
   const list = $('#audit');
   const fresh = list.children.length > 0;
-  const items = res.events.map((e) => eventItem(e, fresh));
+  // Events reach the trail as each instance hands its sample over: within
+  // an answer, show them by their own time.
+  const events = [...res.events].sort((x, y) => Date.parse(y.time) - Date.parse(x.time));
+  const items = events.map((e) => eventItem(e, fresh));
   list.prepend(...items);
   while (list.children.length > AUDIT_SHOWN) list.lastElementChild.remove();
   $('#audit-empty').hidden = list.children.length > 0;
@@ -342,7 +347,7 @@ function eventItem(e, fresh) {
     add(k, typeof v === 'object' ? JSON.stringify(v) : v);
   }
   add('on', e.instance);
-  return h('li', { class: fresh ? 'new' : '', dataset: { action: e.action, id: e.id } },
+  return h('li', { class: fresh ? 'new' : '', dataset: { action: e.action, id: e.id, instance: e.instance } },
     h('span', { class: 'time' }, clock(e.time)),
     h('span', { class: `act ${e.action}` }, e.action),
     h('span', { class: 'what' }, parts));
