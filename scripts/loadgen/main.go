@@ -66,8 +66,9 @@ type config struct {
 	serverLog string
 	pid       int
 
-	apiKey    string
-	jwtSecret string
+	apiKey     string
+	jwtSecret  string
+	dashboards int
 
 	jsonPath string
 	label    string
@@ -104,6 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.serverLog, "server-log", "", "where the -spawn server's output goes (default: a file in $TMPDIR)")
 	fs.IntVar(&cfg.pid, "pid", 0, "the pid of a server started elsewhere, for its RSS and CPU")
 	fs.StringVar(&cfg.apiKey, "api-key", "", "the server's API_KEY, sent as Authorization: Bearer on REST calls")
+	fs.IntVar(&cfg.dashboards, "dashboards", 0, "keep this many dashboards open on the server for the whole run (web/dashboard.js's requests, at its rate)")
 	fs.StringVar(&cfg.jwtSecret, "jwt-secret", "", "the server's JWT_SECRET: streams then carry a signed ?token= for their user")
 	fs.StringVar(&cfg.jsonPath, "json", "", "append the result line to this file (default: stdout after "+strings.TrimSpace(resultMarker)+")")
 	fs.StringVar(&cfg.label, "label", "", "a name for this run in the results")
@@ -127,6 +129,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	check(cfg.rate >= 0, "-rate must not be negative")
 	check(cfg.senders >= 1 && cfg.dialConcurrency >= 1 && cfg.perSource >= 1, "-senders, -dial-concurrency and -per-source must be at least 1")
 	check(cfg.spawn == "" || cfg.pid == 0, "-spawn and -pid exclude each other")
+	check(cfg.dashboards >= 0, "-dashboards must not be negative")
 	check(cfg.lead > 0 && cfg.timeout > 0 && cfg.drain > 0, "-lead, -drain and -timeout must be positive")
 	return cfg, errors.Join(errs...)
 }
@@ -213,6 +216,17 @@ func measure(ctx context.Context, cfg config, res *result, logf func(string, ...
 		if srv, err = attachServer(cfg.pid); err != nil {
 			return err
 		}
+	}
+
+	if cfg.dashboards > 0 {
+		// Stopped before the server (defers run last first), so no poll
+		// fails for the server going away.
+		d := openDashboards(ctx, base, cfg.apiKey, cfg.dashboards)
+		res.Dashboards = cfg.dashboards
+		defer func() {
+			d.stop()
+			res.DashboardRequests, res.DashboardFailures = d.requests.Load(), d.failed.Load()
+		}()
 	}
 
 	var token func(string) string

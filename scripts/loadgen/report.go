@@ -48,6 +48,11 @@ type result struct {
 	Errors         []string `json:"errors,omitempty"`
 	OK             bool     `json:"ok"`
 
+	// Open dashboards (-dashboards) and what they asked.
+	Dashboards        int   `json:"dashboards,omitempty"`
+	DashboardRequests int64 `json:"dashboard_requests,omitempty"`
+	DashboardFailures int64 `json:"dashboard_failures,omitempty"`
+
 	Machine machine `json:"machine"`
 }
 
@@ -145,6 +150,9 @@ func (r *result) printSummary(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\n%s: %s over %s, %d connections (opened in %.1fs), %.1fs in all\n",
 		verdict, r.Scenario, r.Transport, r.Conns, r.OpenSec, r.DurationSec)
+	if r.Dashboards > 0 {
+		fmt.Fprintf(w, "  dashboards   %d open: %d requests, %d failed\n", r.Dashboards, r.DashboardRequests, r.DashboardFailures)
+	}
 	if r.Expected > 0 || r.Sends > 0 {
 		fmt.Fprintf(w, "  deliveries   %d of %d expected: %d lost, %d duplicated (%d requests, %d failed)\n",
 			r.Deliveries, r.Expected, r.Lost, r.Duplicated, r.Sends, r.SendFailures)
