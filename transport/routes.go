@@ -43,6 +43,9 @@ func (s *Server) Handler() http.Handler {
 		browser("GET /client.js", s.handleAsset("clients/js/client.js", "text/javascript; charset=utf-8"))
 		browser("GET /client.d.ts", s.handleAsset("clients/js/client.d.ts", "application/typescript; charset=utf-8"))
 		mux.Handle("GET /{$}", s.handleAsset("web/index.html", "text/html; charset=utf-8")) // exactly /
+		// The API's OpenAPI description (docs/openapi.yaml), for tools and
+		// documentation viewers, which may run on another origin.
+		browser("GET /openapi.yaml", s.handleOpenAPI())
 	}
 	return s.recoverPanics(jsonMuxErrors(mux))
 }

@@ -117,9 +117,10 @@ type Deps struct {
 	// Metrics is told of connections, deliveries, sends and fires, and
 	// serves GET /metrics; nil reports to nobody.
 	Metrics Metrics
-	// Assets holds the browser client (clients/js/client.js, client.d.ts)
-	// and the demo page (web/index.html), served at /client.js,
-	// /client.d.ts and /; nil serves none of them.
+	// Assets holds the browser client (clients/js/client.js, client.d.ts),
+	// the demo page (web/index.html) and the API's description
+	// (docs/openapi.yaml), served at /client.js, /client.d.ts, / and
+	// /openapi.yaml; nil serves none of them.
 	Assets fs.FS
 }
 

@@ -57,6 +57,7 @@ func TestAssets(t *testing.T) {
 		"clients/js/client.js":   {Data: []byte("export function connect() {}\n")},
 		"clients/js/client.d.ts": {Data: []byte("export declare function connect(): void;\n")},
 		"web/index.html":         {Data: []byte("<!doctype html><title>demo</title>\n")},
+		"docs/openapi.yaml":      {Data: []byte("openapi: 3.1.1\n")},
 	}
 	srv := newAssetServer(t, assets)
 
@@ -66,6 +67,7 @@ func TestAssets(t *testing.T) {
 		{"/client.js", "text/javascript; charset=utf-8", "export function connect() {}\n"},
 		{"/client.d.ts", "application/typescript; charset=utf-8", "export declare function connect(): void;\n"},
 		{"/", "text/html; charset=utf-8", "<!doctype html><title>demo</title>\n"},
+		{"/openapi.yaml", "application/yaml", "openapi: 3.1.1\n"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			is := is.New(t)
@@ -106,7 +108,7 @@ func TestAssets(t *testing.T) {
 	t.Run("no assets, no routes", func(t *testing.T) {
 		is := is.New(t)
 		bare := newAssetServer(t, nil)
-		for _, path := range []string{"/", "/client.js", "/client.d.ts"} {
+		for _, path := range []string{"/", "/client.js", "/client.d.ts", "/openapi.yaml"} {
 			res, _ := get(t, bare.URL+path, nil)
 			is.Equal(res.StatusCode, http.StatusNotFound)
 		}
