@@ -21,10 +21,11 @@ import (
 	"notification-service/pusher"
 )
 
-// config is every setting, read once from the environment (DESIGN §7).
+// config is every setting, read once from the environment (docs/ARCHITECTURE.md#configuration).
 type config struct {
 	Port int `env:"PORT" envDefault:"8080"`
-	// RedisURL switches on distributed mode (DESIGN §6): host:port,
+	// RedisURL switches on distributed mode
+	// (docs/ARCHITECTURE.md#redis-mode-keys-and-scripts): host:port,
 	// redis://[user:pass@]host:port/db or rediss://. Empty is memory mode.
 	RedisURL    string `env:"REDIS_URL"`
 	RedisPrefix string `env:"REDIS_PREFIX" envDefault:"notif:"`
@@ -56,18 +57,20 @@ type config struct {
 	ClientQueueSize int      `env:"CLIENT_QUEUE_SIZE" envDefault:"256"`
 	AllowedOrigins  []string `env:"ALLOWED_ORIGINS" envDefault:"*" envSeparator:","`
 
-	// Hostile input (DESIGN §8): how deep a JSON body or frame may nest, how
-	// many header bytes a request may carry (431 beyond), how long a client
-	// may take to send them, and how long an idle keep-alive stays open.
+	// Hostile input (docs/ARCHITECTURE.md#security-and-hostile-input): how
+	// deep a JSON body or frame may nest, how many header bytes a request may
+	// carry (431 beyond), how long a client may take to send them, and how
+	// long an idle keep-alive stays open.
 	MaxJSONDepth      int           `env:"MAX_JSON_DEPTH" envDefault:"32"`
 	MaxHeaderBytes    int           `env:"MAX_HEADER_BYTES" envDefault:"16384"`
 	ReadHeaderTimeout time.Duration `env:"READ_HEADER_TIMEOUT" envDefault:"10s"`
 	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" envDefault:"120s"`
 
-	// Security (DESIGN §8; README "Security"). JWT_SECRET turns token mode
-	// on (without it browsers run open, ?user_id= naming the user); API_KEY
-	// guards the backend endpoints, and token mode requires it. Rates are
-	// events per second, each with a burst; a rate of 0 disables it.
+	// Security (docs/ARCHITECTURE.md#security-and-hostile-input; README
+	// "Security"). JWT_SECRET turns token mode on (without it browsers run
+	// open, ?user_id= naming the user); API_KEY guards the backend
+	// endpoints, and token mode requires it. Rates are events per second,
+	// each with a burst; a rate of 0 disables it.
 	JWTSecret                secret  `env:"JWT_SECRET"`
 	APIKey                   secret  `env:"API_KEY"`
 	AuthCookie               string  `env:"AUTH_COOKIE" envDefault:"notif_token"`

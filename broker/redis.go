@@ -18,7 +18,8 @@ import (
 	"notification-service/store"
 )
 
-// The Redis bus serves any number of instances sharing one Redis (DESIGN §6).
+// The Redis bus serves any number of instances sharing one Redis
+// (docs/ARCHITECTURE.md#redis-mode-keys-and-scripts).
 //
 // Publishing is one Lua script: it assigns the sequence numbers (bus:seq),
 // stores each notification (the inbox's own Lua for user-addressed ones, the

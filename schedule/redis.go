@@ -13,8 +13,9 @@ import (
 )
 
 // Redis is a Scheduler whose items live in Redis, shared by every instance
-// of the service (DESIGN §6). Any instance can add, list or cancel any item,
-// and items survive restarts of the service.
+// of the service (docs/ARCHITECTURE.md#redis-mode-keys-and-scripts). Any
+// instance can add, list or cancel any item, and items survive restarts of
+// the service.
 //
 // Keys, under the prefix p:
 //

@@ -17,7 +17,7 @@ import (
 	"notification-service/store"
 )
 
-// apiError is the one error shape of the API (DESIGN §4):
+// apiError is the one error shape of the API (docs/ARCHITECTURE.md#errors):
 // {"error":{"code":"validation_failed","message":"…","field":"title"}}.
 type apiError struct {
 	Status  int    `json:"-"`

@@ -52,7 +52,7 @@ type Options struct {
 	// DefaultMaxJSONDepth.
 	MaxJSONDepth int
 
-	// Security (DESIGN §8; README "Security").
+	// Security (docs/ARCHITECTURE.md#security-and-hostile-input; README "Security").
 	//
 	// JWTSecret turns token mode on: browsers present an HS256 token
 	// signed with it, whose sub is the user. Empty is open mode (?user_id=
