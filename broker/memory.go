@@ -117,7 +117,6 @@ func (b *Memory) Publish(ctx context.Context, ns ...Notification) ([]Notificatio
 	return out, nil
 }
 
-
 // Head implements Bus.
 func (b *Memory) Head(context.Context) (Cursor, error) {
 	b.mu.Lock()
