@@ -43,7 +43,7 @@ func newBackend(ctx context.Context, cfg config, logger *slog.Logger, hub *broke
 	historyLimits := broker.HistoryLimits{MaxPerChannel: cfg.HistoryMaxPerChannel, MaxAge: cfg.HistoryMaxAge}
 	if cfg.RedisURL == "" {
 		store := inbox.NewMemory(inboxLimits)
-		scheduler := schedule.NewMemory(logger)
+		scheduler := schedule.NewMemory(logger, schedule.Limits{})
 		return backend{
 			mode:      "memory",
 			bus:       broker.NewMemory(hub, store, historyLimits, delivered),

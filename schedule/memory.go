@@ -20,6 +20,7 @@ import (
 // changes so it re-arms. Memory is safe for concurrent use.
 type Memory struct {
 	logger *slog.Logger
+	limits Limits
 	// wake tells Run the earliest item changed. Its capacity of one makes
 	// the send non-blocking and coalesces bursts: Run re-reads the heap on
 	// every wake, so one pending token covers any number of changes.
@@ -31,37 +32,72 @@ type Memory struct {
 	// firing holds the ids claimed by Run and not yet settled, so an Add
 	// cannot reuse one while its retry may still put it back.
 	firing map[string]struct{}
+	// byUser holds each user's ids, pending or being fired: what
+	// Limits.PerUser counts, and the index of a listing by user.
+	byUser map[string]map[string]struct{}
 }
 
 var _ Scheduler = (*Memory)(nil)
 
-// NewMemory returns an empty Memory. Fire failures are logged to logger; a
-// nil logger discards them.
-func NewMemory(logger *slog.Logger) *Memory {
+// NewMemory returns an empty Memory holding at most what limits allow.
+// Fire failures are logged to logger; a nil logger discards them.
+func NewMemory(logger *slog.Logger, limits Limits) *Memory {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Memory{
 		logger: logger,
+		limits: limits,
 		wake:   make(chan struct{}, 1),
 		byID:   make(map[string]*entry),
 		firing: make(map[string]struct{}),
+		byUser: make(map[string]map[string]struct{}),
 	}
 }
 
-// Add stores a copy of it.
+// Add stores a copy of it. The bounds are checked and the item stored under
+// one hold of the lock, so concurrent Adds cannot pass a bound together.
 func (m *Memory) Add(ctx context.Context, it Item) error {
+	users := it.UserIDs()
 	m.mu.Lock()
-	_, pending := m.byID[it.ID]
-	_, firing := m.firing[it.ID]
-	if pending || firing {
+	if err := m.admit(it.ID, users); err != nil {
 		m.mu.Unlock()
-		return fmt.Errorf("schedule: add %s: %w", it.ID, ErrDuplicate)
+		return fmt.Errorf("schedule: add %s: %w", it.ID, err)
+	}
+	for _, u := range users {
+		ids := m.byUser[u]
+		if ids == nil {
+			ids = make(map[string]struct{})
+			m.byUser[u] = ids
+		}
+		ids[it.ID] = struct{}{}
 	}
 	earliest := m.push(cloneItem(it), it.ScheduledAt)
 	m.mu.Unlock()
 	if earliest {
 		m.signal()
+	}
+	return nil
+}
+
+// admit says why an item with id for users cannot be stored, or nil. The
+// duplicate comes first: a retry of an Add that succeeded is told so, not
+// that its own item fills the bound. The caller holds m.mu.
+func (m *Memory) admit(id string, users []string) error {
+	_, pending := m.byID[id]
+	_, firing := m.firing[id]
+	if pending || firing {
+		return ErrDuplicate
+	}
+	if max := m.limits.Total; max > 0 && len(m.byID)+len(m.firing) >= max {
+		return &LimitError{Limit: max}
+	}
+	if max := m.limits.PerUser; max > 0 {
+		for _, u := range users {
+			if len(m.byUser[u]) >= max {
+				return &LimitError{UserID: u, Limit: max}
+			}
+		}
 	}
 	return nil
 }
@@ -77,18 +113,48 @@ func (m *Memory) Get(ctx context.Context, id string) (Item, error) {
 	return cloneItem(e.item), nil
 }
 
-// List returns copies of the pending items, earliest ScheduledAt first.
-func (m *Memory) List(ctx context.Context, userID string) ([]Item, error) {
+// List returns copies of one page of pending items. It reads every pending
+// item (or every item of the user) under the lock, keeping only the page's
+// worth: fine for what one process holds.
+func (m *Memory) List(ctx context.Context, q Query) (Page, error) {
+	if q.Limit < 1 {
+		return Page{}, fmt.Errorf("schedule: list: limit %d is not positive", q.Limit)
+	}
+	// One more than the page, to know whether another page follows.
+	top := pageHeap{max: q.Limit + 1}
+	var page Page
 	m.mu.Lock()
-	var items []Item
-	for _, e := range m.byID {
-		if userID == "" || slices.Contains(e.item.UserIDs(), userID) {
-			items = append(items, cloneItem(e.item))
+	consider := func(e *entry) {
+		page.Total++
+		if q.After.IsZero() || compareCursors(cursorOf(e.item), q.After) > 0 {
+			top.offer(e.item)
+		}
+	}
+	if q.UserID == "" {
+		for _, e := range m.byID {
+			consider(e)
+		}
+	} else {
+		for id := range m.byUser[q.UserID] {
+			// Items being fired are in the user's index but not pending.
+			if e, ok := m.byID[id]; ok {
+				consider(e)
+			}
 		}
 	}
 	m.mu.Unlock()
-	slices.SortFunc(items, compareItems)
-	return items, nil
+	// The items are never changed once stored (a retry stores a new
+	// entry), so they can be copied outside the lock.
+	items := top.sorted()
+	if len(items) > q.Limit {
+		items = items[:q.Limit]
+		page.Next = cursorOf(items[len(items)-1])
+	}
+	page.Items = make([]Item, len(items))
+	for i, it := range items {
+		page.Items[i] = cloneItem(it)
+	}
+	return page, nil
 }
 
 // Pending counts the items waiting for their time (not those being fired),
@@ -110,6 +176,7 @@ func (m *Memory) Cancel(ctx context.Context, id string) (Item, error) {
 	wasEarliest := e.index == 0
 	heap.Remove(&m.pending, e.index)
 	delete(m.byID, id)
+	m.forgetUsers(e.item)
 	m.mu.Unlock()
 	if wasEarliest {
 		m.signal()
@@ -137,7 +204,7 @@ func (m *Memory) Run(ctx context.Context, fire FireFunc) error {
 				m.retry(ctx, it, err)
 				continue
 			}
-			m.settle(it.ID)
+			m.settle(it)
 		}
 		if len(due) > 0 {
 			// Firing took time: more items may be due already.
@@ -203,10 +270,23 @@ func (m *Memory) unclaim(items []Item) {
 }
 
 // settle forgets a delivered item.
-func (m *Memory) settle(id string) {
+func (m *Memory) settle(it Item) {
 	m.mu.Lock()
-	delete(m.firing, id)
+	delete(m.firing, it.ID)
+	m.forgetUsers(it)
 	m.mu.Unlock()
+}
+
+// forgetUsers takes an item that is gone out of its users' indexes. The
+// caller holds m.mu.
+func (m *Memory) forgetUsers(it Item) {
+	for _, u := range it.UserIDs() {
+		ids := m.byUser[u]
+		delete(ids, it.ID)
+		if len(ids) == 0 {
+			delete(m.byUser, u)
+		}
+	}
 }
 
 // push adds an item due at due and reports whether it is now the earliest.
@@ -233,17 +313,21 @@ type entry struct {
 	index int
 }
 
-// entryHeap orders entries by due time, then as compareItems does, so items
-// due together fire in a stable order.
+// entryHeap orders entries by due time, then by CreatedAt and ID, so items
+// due together fire in a stable order: the order they were added in.
 type entryHeap []*entry
 
 func (h entryHeap) Len() int { return len(h) }
 
 func (h entryHeap) Less(i, j int) bool {
-	if c := h[i].due.Compare(h[j].due); c != 0 {
+	a, b := h[i], h[j]
+	if c := a.due.Compare(b.due); c != 0 {
 		return c < 0
 	}
-	return compareItems(h[i].item, h[j].item) < 0
+	if c := a.item.CreatedAt.Compare(b.item.CreatedAt); c != 0 {
+		return c < 0
+	}
+	return a.item.ID < b.item.ID
 }
 
 func (h entryHeap) Swap(i, j int) {
@@ -281,5 +365,41 @@ func cloneItem(it Item) Item {
 		ns[i] = n
 	}
 	it.Notifications = ns
+	return it
+}
+
+// pageHeap keeps the max earliest items offered to it, in listing order: a
+// max-heap whose root is the latest kept, so a later item is turned away at
+// once and an earlier one takes the root's place.
+type pageHeap struct {
+	max   int
+	items []Item
+}
+
+func (h *pageHeap) offer(it Item) {
+	if len(h.items) < h.max {
+		heap.Push(h, it)
+		return
+	}
+	if compareItems(it, h.items[0]) >= 0 {
+		return
+	}
+	h.items[0] = it
+	heap.Fix(h, 0)
+}
+
+// sorted returns the kept items in listing order.
+func (h *pageHeap) sorted() []Item {
+	slices.SortFunc(h.items, compareItems)
+	return h.items
+}
+
+func (h *pageHeap) Len() int           { return len(h.items) }
+func (h *pageHeap) Less(i, j int) bool { return compareItems(h.items[i], h.items[j]) > 0 }
+func (h *pageHeap) Swap(i, j int)      { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *pageHeap) Push(x any)         { h.items = append(h.items, x.(Item)) }
+func (h *pageHeap) Pop() any {
+	it := h.items[len(h.items)-1]
+	h.items = h.items[:len(h.items)-1]
 	return it
 }

@@ -97,7 +97,7 @@ func newTestServer(t testing.TB, tweaks ...func(*testConfig)) *testServer {
 	bus := broker.NewMemory(hub, store, cfg.History, func(n broker.Notification, reached int) {
 		auditLog.Record("delivery", slog.String("notification_id", n.ID), slog.Int("connections", reached))
 	})
-	sched := schedule.NewMemory(logger)
+	sched := schedule.NewMemory(logger, schedule.Limits{})
 	var seen broker.Bus = bus
 	if cfg.WrapBus != nil {
 		seen = cfg.WrapBus(bus)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"time"
 
@@ -86,13 +87,13 @@ func (s *Server) handleListSchedules() http.Handler {
 				return
 			}
 		}
-		items, err := s.sched.List(r.Context(), userID)
+		page, err := s.sched.List(r.Context(), schedule.Query{UserID: userID, Limit: math.MaxInt32})
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		views := make([]scheduleView, 0, len(items))
-		for _, it := range items {
+		views := make([]scheduleView, 0, len(page.Items))
+		for _, it := range page.Items {
 			views = append(views, viewOf(it))
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"schedules": views, "total": len(views)})
