@@ -17,7 +17,9 @@ import (
 //
 // Pending items sit in a min-heap by due time with one timer, owned by Run,
 // armed for the earliest of them; Add and Cancel wake Run when the earliest
-// changes so it re-arms. Memory is safe for concurrent use.
+// changes so it re-arms. Indexes in listing order (memory_index.go) serve
+// List and count a user's items for Limits. Memory is safe for concurrent
+// use.
 type Memory struct {
 	logger *slog.Logger
 	limits Limits
@@ -29,12 +31,15 @@ type Memory struct {
 	mu      sync.Mutex
 	pending entryHeap
 	byID    map[string]*entry
-	// firing holds the ids claimed by Run and not yet settled, so an Add
-	// cannot reuse one while its retry may still put it back.
-	firing map[string]struct{}
-	// byUser holds each user's ids, pending or being fired: what
+	// firing holds the items claimed by Run and not yet settled, so an Add
+	// cannot reuse an id while its retry may still put it back.
+	firing map[string]Item
+	// pendingAt places the pending items in listing order: the index of
+	// an unfiltered listing.
+	pendingAt places
+	// byUser places each user's items, pending or being fired: what
 	// Limits.PerUser counts, and the index of a listing by user.
-	byUser map[string]map[string]struct{}
+	byUser map[string]*places
 }
 
 var _ Scheduler = (*Memory)(nil)
@@ -50,8 +55,8 @@ func NewMemory(logger *slog.Logger, limits Limits) *Memory {
 		limits: limits,
 		wake:   make(chan struct{}, 1),
 		byID:   make(map[string]*entry),
-		firing: make(map[string]struct{}),
-		byUser: make(map[string]map[string]struct{}),
+		firing: make(map[string]Item),
+		byUser: make(map[string]*places),
 	}
 }
 
@@ -65,12 +70,12 @@ func (m *Memory) Add(ctx context.Context, it Item) error {
 		return fmt.Errorf("schedule: add %s: %w", it.ID, err)
 	}
 	for _, u := range users {
-		ids := m.byUser[u]
-		if ids == nil {
-			ids = make(map[string]struct{})
-			m.byUser[u] = ids
+		p := m.byUser[u]
+		if p == nil {
+			p = &places{}
+			m.byUser[u] = p
 		}
-		ids[it.ID] = struct{}{}
+		p.add(cursorOf(it))
 	}
 	earliest := m.push(cloneItem(it), it.ScheduledAt)
 	m.mu.Unlock()
@@ -94,7 +99,7 @@ func (m *Memory) admit(id string, users []string) error {
 	}
 	if max := m.limits.PerUser; max > 0 {
 		for _, u := range users {
-			if len(m.byUser[u]) >= max {
+			if p := m.byUser[u]; p != nil && p.Len() >= max {
 				return &LimitError{UserID: u, Limit: max}
 			}
 		}
@@ -113,48 +118,65 @@ func (m *Memory) Get(ctx context.Context, id string) (Item, error) {
 	return cloneItem(e.item), nil
 }
 
-// List returns copies of one page of pending items. It reads every pending
-// item (or every item of the user) under the lock, keeping only the page's
-// worth: fine for what one process holds.
+// List returns copies of one page of pending items, read from an index in
+// listing order: O(log n + Limit) under the lock, wherever the page starts.
 func (m *Memory) List(ctx context.Context, q Query) (Page, error) {
 	if q.Limit < 1 {
 		return Page{}, fmt.Errorf("schedule: list: limit %d is not positive", q.Limit)
 	}
-	// One more than the page, to know whether another page follows.
-	top := pageHeap{max: q.Limit + 1}
 	var page Page
-	m.mu.Lock()
-	consider := func(e *entry) {
-		page.Total++
-		if q.After.IsZero() || compareCursors(cursorOf(e.item), q.After) > 0 {
-			top.offer(e.item)
+	// One more than the page, to know whether another page follows.
+	items := make([]Item, 0, min(q.Limit, 256)+1)
+	collect := func(c Cursor) bool {
+		// A user's index holds the items being fired too: not listed.
+		if e, ok := m.byID[c.ID]; ok {
+			items = append(items, e.item)
 		}
+		return len(items) <= q.Limit
 	}
+	m.mu.Lock()
 	if q.UserID == "" {
-		for _, e := range m.byID {
-			consider(e)
-		}
-	} else {
-		for id := range m.byUser[q.UserID] {
-			// Items being fired are in the user's index but not pending.
-			if e, ok := m.byID[id]; ok {
-				consider(e)
-			}
-		}
+		page.Total = len(m.byID)
+		m.pendingAt.after(q.After, collect)
+	} else if p := m.byUser[q.UserID]; p != nil {
+		page.Total = m.pendingOf(q.UserID, p)
+		p.after(q.After, collect)
 	}
 	m.mu.Unlock()
-	// The items are never changed once stored (a retry stores a new
-	// entry), so they can be copied outside the lock.
-	items := top.sorted()
 	if len(items) > q.Limit {
 		items = items[:q.Limit]
 		page.Next = cursorOf(items[len(items)-1])
 	}
+	// Stored items are never changed (a retry stores a new entry), so
+	// they can be copied outside the lock.
 	page.Items = make([]Item, len(items))
 	for i, it := range items {
 		page.Items[i] = cloneItem(it)
 	}
 	return page, nil
+}
+
+// pendingOf counts the user's pending items. Its index p holds those being
+// fired too: it walks whichever is smaller, p or the items being fired. The
+// caller holds m.mu.
+func (m *Memory) pendingOf(userID string, p *places) int {
+	if p.Len() <= len(m.firing) {
+		n := 0
+		p.after(Cursor{}, func(c Cursor) bool {
+			if _, ok := m.byID[c.ID]; ok {
+				n++
+			}
+			return true
+		})
+		return n
+	}
+	n := p.Len()
+	for _, it := range m.firing {
+		if slices.ContainsFunc(it.Notifications, func(n broker.Notification) bool { return n.UserID == userID }) {
+			n--
+		}
+	}
+	return n
 }
 
 // Pending counts the items waiting for their time (not those being fired),
@@ -176,6 +198,7 @@ func (m *Memory) Cancel(ctx context.Context, id string) (Item, error) {
 	wasEarliest := e.index == 0
 	heap.Remove(&m.pending, e.index)
 	delete(m.byID, id)
+	m.pendingAt.remove(cursorOf(e.item))
 	m.forgetUsers(e.item)
 	m.mu.Unlock()
 	if wasEarliest {
@@ -233,7 +256,8 @@ func (m *Memory) claimDue(now time.Time) (due []Item, next time.Time, ok bool) {
 	for len(m.pending) > 0 && !m.pending[0].due.After(now) {
 		e := heap.Pop(&m.pending).(*entry)
 		delete(m.byID, e.item.ID)
-		m.firing[e.item.ID] = struct{}{}
+		m.pendingAt.remove(cursorOf(e.item))
+		m.firing[e.item.ID] = e.item
 		due = append(due, e.item)
 	}
 	if len(m.pending) == 0 {
@@ -281,10 +305,11 @@ func (m *Memory) settle(it Item) {
 // caller holds m.mu.
 func (m *Memory) forgetUsers(it Item) {
 	for _, u := range it.UserIDs() {
-		ids := m.byUser[u]
-		delete(ids, it.ID)
-		if len(ids) == 0 {
-			delete(m.byUser, u)
+		if p := m.byUser[u]; p != nil {
+			p.remove(cursorOf(it))
+			if p.Len() == 0 {
+				delete(m.byUser, u)
+			}
 		}
 	}
 }
@@ -295,6 +320,7 @@ func (m *Memory) push(it Item, due time.Time) bool {
 	e := &entry{item: it, due: due}
 	heap.Push(&m.pending, e)
 	m.byID[it.ID] = e
+	m.pendingAt.add(cursorOf(it))
 	return e.index == 0
 }
 
@@ -365,41 +391,5 @@ func cloneItem(it Item) Item {
 		ns[i] = n
 	}
 	it.Notifications = ns
-	return it
-}
-
-// pageHeap keeps the max earliest items offered to it, in listing order: a
-// max-heap whose root is the latest kept, so a later item is turned away at
-// once and an earlier one takes the root's place.
-type pageHeap struct {
-	max   int
-	items []Item
-}
-
-func (h *pageHeap) offer(it Item) {
-	if len(h.items) < h.max {
-		heap.Push(h, it)
-		return
-	}
-	if compareItems(it, h.items[0]) >= 0 {
-		return
-	}
-	h.items[0] = it
-	heap.Fix(h, 0)
-}
-
-// sorted returns the kept items in listing order.
-func (h *pageHeap) sorted() []Item {
-	slices.SortFunc(h.items, compareItems)
-	return h.items
-}
-
-func (h *pageHeap) Len() int           { return len(h.items) }
-func (h *pageHeap) Less(i, j int) bool { return compareItems(h.items[i], h.items[j]) > 0 }
-func (h *pageHeap) Swap(i, j int)      { h.items[i], h.items[j] = h.items[j], h.items[i] }
-func (h *pageHeap) Push(x any)         { h.items = append(h.items, x.(Item)) }
-func (h *pageHeap) Pop() any {
-	it := h.items[len(h.items)-1]
-	h.items = h.items[:len(h.items)-1]
 	return it
 }

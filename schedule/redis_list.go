@@ -13,7 +13,8 @@ import (
 
 // List returns one page of pending items and their count, read in one
 // script: the count and the page agree. With q.UserID set it reads only
-// that user's index. A page costs O(log² n + limit), wherever it starts.
+// that user's index. A page costs O(log² n + limit) in Redis wherever it
+// starts, and a user's count O(min(the user's items, the items in flight)).
 func (r *Redis) List(ctx context.Context, q Query) (Page, error) {
 	if q.Limit < 1 {
 		return Page{}, fmt.Errorf("schedule: list: limit %d is not positive", q.Limit)
