@@ -18,7 +18,9 @@ func testLimits(t *testing.T, newScheduler newSchedulerFunc) {
 	t.Run("PerUserConcurrent", func(t *testing.T) {
 		is := is.New(t)
 		s := newScheduler(t, Limits{PerUser: 5})
-		added, refused := addAtOnce(t, s, 20, func(int) Item { return newItem(broker.Now().Add(time.Hour), "alice") })
+		added, refused := addAtOnce(t, 20, func(int) error {
+			return s.Add(t.Context(), newItem(broker.Now().Add(time.Hour), "alice"))
+		})
 		is.Equal(added, 5) // exactly the bound, however the Adds interleave
 		for _, err := range refused {
 			is.True(errors.Is(err, ErrUserLimit))
@@ -35,11 +37,11 @@ func testLimits(t *testing.T, newScheduler newSchedulerFunc) {
 	t.Run("TotalConcurrent", func(t *testing.T) {
 		is := is.New(t)
 		s := newScheduler(t, Limits{Total: 5, PerUser: 100})
-		added, refused := addAtOnce(t, s, 20, func(i int) Item {
+		added, refused := addAtOnce(t, 20, func(i int) error {
 			if i%2 == 0 {
-				return newItem(broker.Now().Add(time.Hour)) // broadcast
+				return s.Add(t.Context(), newItem(broker.Now().Add(time.Hour))) // broadcast
 			}
-			return newItem(broker.Now().Add(time.Hour), "alice", "bob")
+			return s.Add(t.Context(), newItem(broker.Now().Add(time.Hour), "alice", "bob"))
 		})
 		is.Equal(added, 5)
 		for _, err := range refused {
@@ -122,18 +124,17 @@ func testLimits(t *testing.T, newScheduler newSchedulerFunc) {
 	})
 }
 
-// addAtOnce runs n Adds of item(i) at the same moment and returns how many
-// succeeded and the errors of the others.
-func addAtOnce(t *testing.T, s Scheduler, n int, item func(i int) Item) (added int, refused []error) {
+// addAtOnce runs add(0) to add(n-1) at the same moment and returns how
+// many succeeded and the errors of the others.
+func addAtOnce(t *testing.T, n int, add func(i int) error) (added int, refused []error) {
 	t.Helper()
 	start := make(chan struct{})
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		it := item(i)
 		wg.Go(func() {
 			<-start
-			errs[i] = s.Add(t.Context(), it)
+			errs[i] = add(i)
 		})
 	}
 	close(start)

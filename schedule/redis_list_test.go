@@ -2,7 +2,6 @@ package schedule
 
 import (
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,26 +25,10 @@ func TestRedisLimitsAcrossInstances(t *testing.T) {
 		s.limits = Limits{PerUser: 5}
 		scheds = append(scheds, s)
 	}
-	start := make(chan struct{})
-	errs := make(chan error, 21)
-	var wg sync.WaitGroup
-	for i := range 21 {
-		s := scheds[i%3]
-		it := newItem(broker.Now().Add(time.Hour), "alice")
-		wg.Go(func() {
-			<-start
-			errs <- s.Add(t.Context(), it)
-		})
-	}
-	close(start)
-	wg.Wait()
-	close(errs)
-	added := 0
-	for err := range errs {
-		if err == nil {
-			added++
-			continue
-		}
+	added, refused := addAtOnce(t, 21, func(i int) error {
+		return scheds[i%3].Add(t.Context(), newItem(broker.Now().Add(time.Hour), "alice"))
+	})
+	for _, err := range refused {
 		is.True(errors.Is(err, ErrUserLimit))
 	}
 	is.Equal(added, 5)
