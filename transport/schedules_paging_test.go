@@ -140,7 +140,7 @@ func TestAPISchedulesPagesAcrossChanges(t *testing.T) {
 	schedule := func(at time.Time) string {
 		return apiSchedule(t, ts, map[string]any{"title": "t", "user_id": "u", "scheduled_at": apiAt(at)})["id"].(string)
 	}
-	soon := schedule(now.Add(500 * time.Millisecond))
+	soon := schedule(now.Add(time.Second)) // read on the first page, well before it fires
 	var later []string
 	for h := 1; h <= 4; h++ {
 		later = append(later, schedule(now.Add(time.Duration(h)*time.Hour)))
