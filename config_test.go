@@ -17,6 +17,7 @@ import (
 
 	"github.com/matryer/is"
 
+	"notification-service/schedule"
 	"notification-service/transport"
 )
 
@@ -53,6 +54,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 		MaxHeaderBytes:           16384,
 		ReadHeaderTimeout:        10 * time.Second,
 		IdleTimeout:              120 * time.Second,
+
+		MaxPendingSchedulesPerUser: 1000,
+		MaxPendingSchedules:        100000,
 
 		// Security: open mode, with bounds on.
 		AuthCookie:               "notif_token",
@@ -99,6 +103,10 @@ var everyVariable = map[string]string{
 	"READ_HEADER_TIMEOUT":         "3s",
 	"IDLE_TIMEOUT":                "1m",
 	"REDIS_PREFIX":                "staging:",
+
+	// Schedules.
+	"MAX_PENDING_SCHEDULES_PER_USER": "20",
+	"MAX_PENDING_SCHEDULES":          "0",
 
 	// Security.
 	"JWT_SECRET":                   testJWTSecret,
@@ -166,6 +174,9 @@ func TestLoadConfigParsesEveryVariable(t *testing.T) {
 		MaxHeaderBytes:        4096,
 		ReadHeaderTimeout:     3 * time.Second,
 		IdleTimeout:           time.Minute,
+
+		MaxPendingSchedulesPerUser: 20,
+		MaxPendingSchedules:        0,
 
 		JWTSecret:                testJWTSecret,
 		APIKey:                   testAPIKey,
@@ -371,6 +382,10 @@ func TestLoadConfigRejectsBadValues(t *testing.T) {
 		{map[string]string{"AUTH_COOKIE": "a;b"}, []string{`AUTH_COOKIE="a;b"`}},
 		{map[string]string{"MAX_CONNECTIONS_PER_USER": "-1"}, []string{"MAX_CONNECTIONS_PER_USER=-1"}},
 		{map[string]string{"MAX_CONNECTIONS_PER_USER": "lots"}, []string{`MAX_CONNECTIONS_PER_USER="lots"`}},
+		{map[string]string{"MAX_PENDING_SCHEDULES_PER_USER": "-1"}, []string{"MAX_PENDING_SCHEDULES_PER_USER=-1"}},
+		{map[string]string{"MAX_PENDING_SCHEDULES_PER_USER": "1k"}, []string{`MAX_PENDING_SCHEDULES_PER_USER="1k"`}},
+		{map[string]string{"MAX_PENDING_SCHEDULES": "-5"}, []string{"MAX_PENDING_SCHEDULES=-5"}},
+		{map[string]string{"MAX_PENDING_SCHEDULES": ""}, []string{"MAX_PENDING_SCHEDULES is set but empty"}},
 		{map[string]string{"RATE_CONNECTS_PER_ADDR": "-1"}, []string{"RATE_CONNECTS_PER_ADDR=-1"}},
 		{map[string]string{"RATE_CONNECTS_PER_USER": "NaN"}, []string{"RATE_CONNECTS_PER_USER=NaN"}},
 		{map[string]string{"RATE_SENDS_PER_ADDR": "+Inf"}, []string{"RATE_SENDS_PER_ADDR=+Inf"}},
@@ -504,9 +519,11 @@ func TestLoadConfigAuthModes(t *testing.T) {
 	is.True(err != nil)
 	// 0 disables a rate and the connection bound: the load generator's
 	// setting.
-	cfg, err := loadConfig(map[string]string{"RATE_CONNECTS_PER_ADDR": "0", "RATE_SENDS_PER_USER": "0", "MAX_CONNECTIONS_PER_USER": "0"})
+	cfg, err := loadConfig(map[string]string{"RATE_CONNECTS_PER_ADDR": "0", "RATE_SENDS_PER_USER": "0", "MAX_CONNECTIONS_PER_USER": "0",
+		"MAX_PENDING_SCHEDULES_PER_USER": "0"})
 	is.NoErr(err)
 	is.Equal(cfg.rates().ConnectsPerAddr.PerSecond, 0.0)
 	is.Equal(cfg.rates().SendsPerUser.PerSecond, 0.0)
 	is.Equal(cfg.rates().SendsPerAddr, transport.Rate{PerSecond: 1000, Burst: 2000})
+	is.Equal(cfg.scheduleLimits(), schedule.Limits{PerUser: 0, Total: 100000})
 }
