@@ -19,6 +19,7 @@ import (
 	"notification-service/internal/redisconn"
 	"notification-service/laravel"
 	"notification-service/pusher"
+	"notification-service/schedule"
 )
 
 // config is every setting, read once from the environment (docs/ARCHITECTURE.md#configuration).
@@ -46,6 +47,11 @@ type config struct {
 	HistoryMaxPerChannel int           `env:"HISTORY_MAX_PER_CHANNEL" envDefault:"1000"`
 	HistoryMaxAge        time.Duration `env:"HISTORY_MAX_AGE" envDefault:"24h"`
 	IdempotencyTTL       time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h"`
+	// Pending schedules: per addressed user, and in all (what bounds
+	// broadcasts, and the store, the number of users being unbounded). 0
+	// is no bound.
+	MaxPendingSchedulesPerUser int `env:"MAX_PENDING_SCHEDULES_PER_USER" envDefault:"1000"`
+	MaxPendingSchedules        int `env:"MAX_PENDING_SCHEDULES" envDefault:"100000"`
 	// IdempotencyClaimLease is how long a request holds its
 	// Idempotency-Key before a retry may take it over (an attempt that
 	// died half-way leaves its claim behind).
@@ -285,6 +291,8 @@ func (c config) validate() error {
 	check((c.TLSCertFile == "") == (c.TLSKeyFile == ""), "TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve TLS, or neither")
 	check(cookieNamePattern.MatchString(c.AuthCookie), "AUTH_COOKIE=%q is not a valid cookie name", c.AuthCookie)
 	check(c.MaxConnectionsPerUser >= 0, "MAX_CONNECTIONS_PER_USER=%d must be 0 (no bound) or more", c.MaxConnectionsPerUser)
+	check(c.MaxPendingSchedulesPerUser >= 0, "MAX_PENDING_SCHEDULES_PER_USER=%d must be 0 (no bound) or more", c.MaxPendingSchedulesPerUser)
+	check(c.MaxPendingSchedules >= 0, "MAX_PENDING_SCHEDULES=%d must be 0 (no bound) or more", c.MaxPendingSchedules)
 	for _, r := range []struct {
 		name  string
 		rate  float64
@@ -323,6 +331,11 @@ func (c config) logLevel() (slog.Level, error) {
 		}
 	}
 	return level, errors.Join(errs...)
+}
+
+// scheduleLimits bound the pending schedules.
+func (c config) scheduleLimits() schedule.Limits {
+	return schedule.Limits{PerUser: c.MaxPendingSchedulesPerUser, Total: c.MaxPendingSchedules}
 }
 
 // idempotencyLimits are the Idempotency-Key store's bounds.

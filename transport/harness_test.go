@@ -60,6 +60,8 @@ type testConfig struct {
 	transport.Options
 	Inbox   inbox.Limits
 	History broker.HistoryLimits
+	// Schedule bounds the pending schedules; zero is no bound.
+	Schedule schedule.Limits
 	// WrapBus wraps the bus the transport sees, to observe or hold back
 	// its calls; nil leaves it alone.
 	WrapBus func(broker.Bus) broker.Bus
@@ -97,7 +99,7 @@ func newTestServer(t testing.TB, tweaks ...func(*testConfig)) *testServer {
 	bus := broker.NewMemory(hub, store, cfg.History, func(n broker.Notification, reached int) {
 		auditLog.Record("delivery", slog.String("notification_id", n.ID), slog.Int("connections", reached))
 	})
-	sched := schedule.NewMemory(logger)
+	sched := schedule.NewMemory(logger, cfg.Schedule)
 	var seen broker.Bus = bus
 	if cfg.WrapBus != nil {
 		seen = cfg.WrapBus(bus)
