@@ -45,7 +45,7 @@ func newBackend(ctx context.Context, cfg config, logger *slog.Logger, hub *broke
 	historyLimits := broker.HistoryLimits{MaxPerChannel: cfg.HistoryMaxPerChannel, MaxAge: cfg.HistoryMaxAge}
 	if cfg.RedisURL == "" {
 		store := inbox.NewMemory(inboxLimits)
-		scheduler := schedule.NewMemory(logger)
+		scheduler := schedule.NewMemory(logger, cfg.scheduleLimits())
 		return backend{
 			mode:      "memory",
 			bus:       broker.NewMemory(hub, store, historyLimits, delivered),
@@ -84,7 +84,7 @@ func newBackend(ctx context.Context, cfg config, logger *slog.Logger, hub *broke
 		OnError: m.RedisError("bus"), OnReconnect: m.RedisReconnect("bus"),
 	})
 	scheduler := schedule.NewRedis(client, schedule.RedisOptions{
-		Prefix: prefix, Logger: logger,
+		Prefix: prefix, Limits: cfg.scheduleLimits(), Logger: logger,
 		OnError: m.RedisError("scheduler"), OnReconnect: m.RedisReconnect("scheduler"),
 	})
 	// Scheduled items fire on Redis's expiry events: without them an item

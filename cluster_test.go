@@ -29,6 +29,13 @@ func startCluster(t *testing.T, srv *redistest.Server, n int, overrides ...strin
 	for i := range nodes {
 		nodes[i] = startService(t, append([]string{"REDIS_URL", srv.Addr(), "REDIS_PREFIX", prefix}, overrides...)...)
 	}
+	// Ready: each reads the feed and can route a subscribe to the others.
+	for _, node := range nodes {
+		streamtest.Eventually(t, "the instance ready", func() bool {
+			status, _, err := node.try(http.MethodGet, "/readyz", nil)
+			return err == nil && status == http.StatusOK
+		})
+	}
 	return nodes
 }
 

@@ -19,12 +19,14 @@ import (
 	"notification-service/internal/redisconn"
 	"notification-service/laravel"
 	"notification-service/pusher"
+	"notification-service/schedule"
 )
 
-// config is every setting, read once from the environment (DESIGN §7).
+// config is every setting, read once from the environment (docs/ARCHITECTURE.md#configuration).
 type config struct {
 	Port int `env:"PORT" envDefault:"8080"`
-	// RedisURL switches on distributed mode (DESIGN §6): host:port,
+	// RedisURL switches on distributed mode
+	// (docs/ARCHITECTURE.md#redis-mode-keys-and-scripts): host:port,
 	// redis://[user:pass@]host:port/db or rediss://. Empty is memory mode.
 	RedisURL    string `env:"REDIS_URL"`
 	RedisPrefix string `env:"REDIS_PREFIX" envDefault:"notif:"`
@@ -45,6 +47,11 @@ type config struct {
 	HistoryMaxPerChannel int           `env:"HISTORY_MAX_PER_CHANNEL" envDefault:"1000"`
 	HistoryMaxAge        time.Duration `env:"HISTORY_MAX_AGE" envDefault:"24h"`
 	IdempotencyTTL       time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h"`
+	// Pending schedules: per addressed user, and in all (what bounds
+	// broadcasts, and the store, the number of users being unbounded). 0
+	// is no bound.
+	MaxPendingSchedulesPerUser int `env:"MAX_PENDING_SCHEDULES_PER_USER" envDefault:"1000"`
+	MaxPendingSchedules        int `env:"MAX_PENDING_SCHEDULES" envDefault:"100000"`
 	// IdempotencyClaimLease is how long a request holds its
 	// Idempotency-Key before a retry may take it over (an attempt that
 	// died half-way leaves its claim behind).
@@ -56,18 +63,20 @@ type config struct {
 	ClientQueueSize int      `env:"CLIENT_QUEUE_SIZE" envDefault:"256"`
 	AllowedOrigins  []string `env:"ALLOWED_ORIGINS" envDefault:"*" envSeparator:","`
 
-	// Hostile input (DESIGN §8): how deep a JSON body or frame may nest, how
-	// many header bytes a request may carry (431 beyond), how long a client
-	// may take to send them, and how long an idle keep-alive stays open.
+	// Hostile input (docs/ARCHITECTURE.md#security-and-hostile-input): how
+	// deep a JSON body or frame may nest, how many header bytes a request may
+	// carry (431 beyond), how long a client may take to send them, and how
+	// long an idle keep-alive stays open.
 	MaxJSONDepth      int           `env:"MAX_JSON_DEPTH" envDefault:"32"`
 	MaxHeaderBytes    int           `env:"MAX_HEADER_BYTES" envDefault:"16384"`
 	ReadHeaderTimeout time.Duration `env:"READ_HEADER_TIMEOUT" envDefault:"10s"`
 	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" envDefault:"120s"`
 
-	// Security (DESIGN §8; README "Security"). JWT_SECRET turns token mode
-	// on (without it browsers run open, ?user_id= naming the user); API_KEY
-	// guards the backend endpoints, and token mode requires it. Rates are
-	// events per second, each with a burst; a rate of 0 disables it.
+	// Security (docs/ARCHITECTURE.md#security-and-hostile-input; README
+	// "Security"). JWT_SECRET turns token mode on (without it browsers run
+	// open, ?user_id= naming the user); API_KEY guards the backend
+	// endpoints, and token mode requires it. Rates are events per second,
+	// each with a burst; a rate of 0 disables it.
 	JWTSecret                secret  `env:"JWT_SECRET"`
 	APIKey                   secret  `env:"API_KEY"`
 	AuthCookie               string  `env:"AUTH_COOKIE" envDefault:"notif_token"`
@@ -300,6 +309,8 @@ func (c config) validate() error {
 	check((c.TLSCertFile == "") == (c.TLSKeyFile == ""), "TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve TLS, or neither")
 	check(cookieNamePattern.MatchString(c.AuthCookie), "AUTH_COOKIE=%q is not a valid cookie name", c.AuthCookie)
 	check(c.MaxConnectionsPerUser >= 0, "MAX_CONNECTIONS_PER_USER=%d must be 0 (no bound) or more", c.MaxConnectionsPerUser)
+	check(c.MaxPendingSchedulesPerUser >= 0, "MAX_PENDING_SCHEDULES_PER_USER=%d must be 0 (no bound) or more", c.MaxPendingSchedulesPerUser)
+	check(c.MaxPendingSchedules >= 0, "MAX_PENDING_SCHEDULES=%d must be 0 (no bound) or more", c.MaxPendingSchedules)
 	for _, r := range []struct {
 		name  string
 		rate  float64
@@ -338,6 +349,11 @@ func (c config) logLevel() (slog.Level, error) {
 		}
 	}
 	return level, errors.Join(errs...)
+}
+
+// scheduleLimits bound the pending schedules.
+func (c config) scheduleLimits() schedule.Limits {
+	return schedule.Limits{PerUser: c.MaxPendingSchedulesPerUser, Total: c.MaxPendingSchedules}
 }
 
 // idempotencyLimits are the Idempotency-Key store's bounds.

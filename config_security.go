@@ -45,9 +45,10 @@ func (c config) rates() transport.RateLimits {
 	}
 }
 
-// warnOpenAccess says loudly at start-up what is left open (DESIGN §8):
-// without JWT_SECRET anyone may read any user's stream and inbox, without
-// API_KEY anyone may send. It names variables, never their values.
+// warnOpenAccess says loudly at start-up what is left open
+// (docs/ARCHITECTURE.md#security-and-hostile-input): without JWT_SECRET
+// anyone may read any user's stream and inbox, without API_KEY anyone may
+// send. It names variables, never their values.
 func warnOpenAccess(logger *slog.Logger, c config) {
 	if c.JWTSecret == "" {
 		logger.Warn("open mode: JWT_SECRET is not set, so anyone can read any user's stream and inbox by naming its user_id; set JWT_SECRET (and API_KEY) in production")

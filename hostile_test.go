@@ -15,10 +15,10 @@ import (
 	"github.com/matryer/is"
 )
 
-// Hostile connections (DESIGN §8): what the HTTP server itself bounds
-// before any handler runs. Each row is an attack on a real server wired by
-// serve; it fails if the attack gets a normal answer or keeps its
-// connection.
+// Hostile connections (docs/ARCHITECTURE.md#security-and-hostile-input):
+// what the HTTP server itself bounds before any handler runs. Each row is an
+// attack on a real server wired by serve; it fails if the attack gets a
+// normal answer or keeps its connection.
 
 // rawRequest writes head (request line and headers, without the final
 // blank line) and reads the answer.

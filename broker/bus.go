@@ -8,8 +8,9 @@ import (
 )
 
 // Bus carries notifications and control events to every instance's hub.
-// The memory bus serves one process; a Redis bus (DESIGN §6) serves many
-// behind the same contract, proven by contract_test.go.
+// The memory bus serves one process; a Redis bus
+// (docs/ARCHITECTURE.md#redis-mode-keys-and-scripts) serves many behind the
+// same contract, proven by contract_test.go.
 //
 // A bus that shares its state through a store (Redis) fails with an error
 // wrapping store.ErrUnavailable while that store cannot be reached: nothing

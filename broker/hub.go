@@ -35,7 +35,7 @@ type Subscription struct {
 	Channels     []string `json:"channels"`
 }
 
-// Matches is the routing rule (DESIGN §3): does a connection of userID
+// Matches is the routing rule (docs/ARCHITECTURE.md#the-routing-rule): does a connection of userID
 // subscribed to channels receive n?
 func Matches(n Notification, userID string, subscribed func(channel string) bool) bool {
 	if n.UserID != "" {

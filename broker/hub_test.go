@@ -28,8 +28,9 @@ func (c *hubConn) got() []*Frame {
 	return slices.Clone(c.frames)
 }
 
-// routingCases is the routing rule of DESIGN §3 as a table: a connection of
-// user alice subscribed to channels receives n, or not.
+// routingCases is the routing rule (docs/ARCHITECTURE.md#the-routing-rule)
+// as a table: a connection of user alice subscribed to channels receives n,
+// or not.
 var routingCases = []struct {
 	name       string
 	n          Notification

@@ -117,20 +117,6 @@ func (b *Memory) Publish(ctx context.Context, ns ...Notification) ([]Notificatio
 	return out, nil
 }
 
-// spliceCursor turns the JSON object of a notification into its delivery
-// frame, {"event":"notification","cursor":"…", <fields>}, without encoding
-// the notification again.
-func spliceCursor(body []byte, c Cursor) *Frame {
-	cursor := c.String()
-	const head = `{"event":"notification","cursor":"`
-	buf := make([]byte, 0, len(head)+len(cursor)+2+len(body))
-	buf = append(buf, head...)
-	buf = append(buf, cursor...)
-	buf = append(buf, `",`...)
-	buf = append(buf, body[1:]...)
-	return &Frame{Cursor: cursor, Seq: c.Seq, JSON: buf}
-}
-
 // Head implements Bus.
 func (b *Memory) Head(context.Context) (Cursor, error) {
 	b.mu.Lock()

@@ -18,7 +18,8 @@ import (
 	"notification-service/store"
 )
 
-// The Redis bus serves any number of instances sharing one Redis (DESIGN §6).
+// The Redis bus serves any number of instances sharing one Redis
+// (docs/ARCHITECTURE.md#redis-mode-keys-and-scripts).
 //
 // Publishing is one Lua script: it assigns the sequence numbers (bus:seq),
 // stores each notification (the inbox's own Lua for user-addressed ones, the
@@ -330,8 +331,8 @@ func (b *Redis) NotifyChannel(ctx context.Context, channel string, f *Frame, exc
 	return nil
 }
 
-// Check reports whether this instance can serve: Redis answers and the feed
-// reader is reading. /health turns an error into "degraded".
+// Check reports whether this instance can serve: Redis answers, the feed
+// reader is reading and routed subscribes can be answered. /health turns an error into "degraded".
 func (b *Redis) Check(ctx context.Context) error {
 	select {
 	case <-b.ready:
@@ -343,6 +344,13 @@ func (b *Redis) Check(ctx context.Context) error {
 	b.healthMu.Unlock()
 	if readErr != nil {
 		return readErr
+	}
+	b.pendingMu.Lock()
+	listening := b.listening
+	b.pendingMu.Unlock()
+	if !listening {
+		// Not yet able to route a subscribe to another instance.
+		return fmt.Errorf("broker: control channel not subscribed yet: %w", store.ErrUnavailable)
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()

@@ -30,8 +30,8 @@ func startFaultBus(t *testing.T, client *redis.Client, hub *broker.Hub, opts bro
 	return runRedisBus(t, client, hub, inbox.NewRedis(client, opts.Prefix, inbox.Limits{}), opts)
 }
 
-// A feed reader that falls more than the feed's cap (feedMaxLen, 100,000
-// entries) behind, without any Redis error (a stalled process, a slow audit
+// A feed reader that falls more than the feed's cap (feedMaxLen, about
+// 20,000 entries) behind, without any Redis error (a stalled process, a slow audit
 // hook, CPU starvation under load), resumes its XREAD from an id that has
 // been trimmed away. XREAD silently answers what is still there, and
 // deliver() accepts any seq > head: the notifications in between are never
@@ -78,7 +78,7 @@ func TestRedisBusFaultFeedReaderLaggingPastCapLosesSilently(t *testing.T) {
 	}
 	second, err := bus.Publish(ctx, broadcast("news")) // will be trimmed from the feed
 	is.NoErr(err)
-	// Push more than the feed holds (feedMaxLen = 100,000, MAXLEN ~).
+	// Push more than the feed holds (feedMaxLen, MAXLEN ~).
 	batch := make([]broker.Notification, 1000)
 	for range 102 {
 		for i := range batch {
@@ -178,8 +178,8 @@ func TestRedisBusFaultRollbackWithSameEpochReusesCursors(t *testing.T) {
 // (trimmed, last) must not expire with it: after the history is gone,
 // Replay reads in the meta what it held and answers ErrCursorExpired to a
 // cursor from before it, rather than "nothing missed", a silent gap
-// (DESIGN §5: a cursor older than what is retained is never silently
-// ignored). The memory bus keeps a global "forgotten" mark for the same
+// (docs/ARCHITECTURE.md#streams-admission-catch-up-resume: a cursor older
+// than what is retained is never silently ignored). The memory bus keeps a global "forgotten" mark for the same
 // reason, and the inbox's own meta has no TTL either.
 func TestRedisBusFaultHistoryMetaExpiryHidesGap(t *testing.T) {
 	is := is.New(t)

@@ -26,7 +26,10 @@ import (
 // repeat; on error, back off and resync.
 func (b *Redis) readFeed(ctx context.Context) {
 	feed := b.keys.Key("bus", "feed")
-	backoff := redisconn.Backoff{Min: 50 * time.Millisecond, Max: 2 * time.Second}
+	// Capped low: while Redis is away a retry costs one dial, and the
+	// sooner the reader finds it back the sooner live delivery resumes
+	// (sends are accepted again at once).
+	backoff := redisconn.Backoff{Min: 50 * time.Millisecond, Max: 500 * time.Millisecond}
 	synced := false
 	// The reader blocks on a connection of its own; go-redis does not
 	// abort a blocked read when its context ends, so shutdown unblocks it
@@ -40,11 +43,24 @@ func (b *Redis) readFeed(ctx context.Context) {
 		}
 	}()
 	var readerID atomic.Int64
+	// Unblocking once is not enough: the context may end after the loop
+	// looked at it but before the XREAD reached Redis, which then blocks
+	// for its whole timeout. Until the loop has returned, unblock again
+	// every moment.
+	returned := make(chan struct{})
+	defer close(returned)
 	stop := context.AfterFunc(ctx, func() {
-		if id := readerID.Load(); id != 0 {
-			unblockCtx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			_ = b.client.ClientUnblock(unblockCtx, id).Err()
+		for {
+			if id := readerID.Load(); id != 0 {
+				unblockCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+				_ = b.client.ClientUnblock(unblockCtx, id).Err()
+				cancel()
+			}
+			select {
+			case <-returned:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
 		}
 	})
 	defer stop()

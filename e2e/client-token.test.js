@@ -103,9 +103,9 @@ describe('browser client: token mode', () => {
     await until(page, () => window.clients.main.unreadCount === 1);
   });
 
-  // The contract the server is being changed to (issue 12): a user's token
-  // may change its OWN connection's channels over REST, within its claim.
-  test('SSE subscribe with the user token (POST /api/v1/connections/{id}/subscribe)', { todo: 'needs the server change that lets a user token subscribe its own connections' }, async (t) => {
+  // A user's token may change its OWN connection's channels over REST,
+  // within its claim (issue 12).
+  test('SSE subscribe with the user token (POST /api/v1/connections/{id}/subscribe)', async (t) => {
     const sub = 'tok-sse-sub';
     const { context } = await contextWithTokens(sub, { channels: ['orders.*'] });
     t.after(() => context.close());

@@ -24,14 +24,21 @@ const (
 	eventTimeout = 5 * time.Second
 )
 
-// testScheduler is the contract every Scheduler meets. newScheduler returns
-// an empty scheduler whose resources are released by t.Cleanup; Run is
-// started by the tests themselves.
-func testScheduler(t *testing.T, newScheduler func(t *testing.T) Scheduler) {
+// newSchedulerFunc returns an empty scheduler held to limits, whose
+// resources are released by t.Cleanup.
+type newSchedulerFunc func(t *testing.T, limits Limits) Scheduler
+
+// testScheduler is the contract every Scheduler meets; Run is started by
+// the tests themselves. Listing and bounds are in contract_list_test.go
+// and contract_limits_test.go.
+func testScheduler(t *testing.T, newScheduler newSchedulerFunc) {
+	testListing(t, newScheduler)
+	testLimits(t, newScheduler)
+
 	t.Run("AddGetListCancel", func(t *testing.T) {
 		is := is.New(t)
 		ctx := t.Context()
-		s := newScheduler(t)
+		s := newScheduler(t, Limits{})
 		now := broker.Now()
 		later := newItem(now.Add(2*time.Hour), "alice")
 		sooner := newItem(now.Add(time.Hour), "bob")
@@ -42,8 +49,7 @@ func testScheduler(t *testing.T, newScheduler func(t *testing.T) Scheduler) {
 		is.NoErr(err)
 		is.Equal(got, later)
 
-		all, err := s.List(ctx, "")
-		is.NoErr(err)
+		all := listAll(t, s, "")
 		is.Equal(all, []Item{sooner, later}) // earliest first
 
 		cancelled, err := s.Cancel(ctx, sooner.ID)
@@ -53,28 +59,26 @@ func testScheduler(t *testing.T, newScheduler func(t *testing.T) Scheduler) {
 		is.True(errors.Is(err, ErrNotFound))
 		_, err = s.Cancel(ctx, sooner.ID)
 		is.True(errors.Is(err, ErrNotFound))
-		all, err = s.List(ctx, "")
-		is.NoErr(err)
+		all = listAll(t, s, "")
 		is.Equal(all, []Item{later})
 	})
 
 	t.Run("UnknownID", func(t *testing.T) {
 		is := is.New(t)
 		ctx := t.Context()
-		s := newScheduler(t)
+		s := newScheduler(t, Limits{})
 		_, err := s.Get(ctx, "no-such-item")
 		is.True(errors.Is(err, ErrNotFound))
 		_, err = s.Cancel(ctx, "no-such-item")
 		is.True(errors.Is(err, ErrNotFound))
-		items, err := s.List(ctx, "")
-		is.NoErr(err)
+		items := listAll(t, s, "")
 		is.Equal(len(items), 0)
 	})
 
 	t.Run("DuplicateID", func(t *testing.T) {
 		is := is.New(t)
 		ctx := t.Context()
-		s := newScheduler(t)
+		s := newScheduler(t, Limits{})
 		it := newItem(broker.Now().Add(time.Hour), "alice")
 		is.NoErr(s.Add(ctx, it))
 		dup := newItem(broker.Now().Add(2*time.Hour), "bob")
@@ -89,7 +93,7 @@ func testScheduler(t *testing.T, newScheduler func(t *testing.T) Scheduler) {
 	t.Run("DuplicateIDWhileFiring", func(t *testing.T) {
 		is := is.New(t)
 		ctx := t.Context()
-		s := newScheduler(t)
+		s := newScheduler(t, Limits{})
 		firing := make(chan struct{})
 		release := make(chan struct{})
 		runWith(t, s, func(ctx context.Context, it Item) error {
@@ -117,7 +121,7 @@ func testScheduler(t *testing.T, newScheduler func(t *testing.T) Scheduler) {
 	t.Run("ReturnsCopies", func(t *testing.T) {
 		is := is.New(t)
 		ctx := t.Context()
-		s := newScheduler(t)
+		s := newScheduler(t, Limits{})
 		it := newItem(broker.Now().Add(time.Hour), "alice")
 		want := it
 		want.Notifications = slices.Clone(it.Notifications)
@@ -130,15 +134,14 @@ func testScheduler(t *testing.T, newScheduler func(t *testing.T) Scheduler) {
 		got.Notifications[0].Title = "changed after Get"
 		got.Notifications[0].Channels[0] = "changed after Get"
 
-		listed, err := s.List(ctx, "")
-		is.NoErr(err)
+		listed := listAll(t, s, "")
 		is.Equal(listed, []Item{want})
 	})
 
 	t.Run("ListByUser", func(t *testing.T) {
 		is := is.New(t)
 		ctx := t.Context()
-		s := newScheduler(t)
+		s := newScheduler(t, Limits{})
 		now := broker.Now()
 		both := newItem(now.Add(3*time.Hour), "alice", "bob")
 		alice := newItem(now.Add(2*time.Hour), "alice")
@@ -149,24 +152,20 @@ func testScheduler(t *testing.T, newScheduler func(t *testing.T) Scheduler) {
 			is.NoErr(s.Add(ctx, it))
 		}
 
-		got, err := s.List(ctx, "alice")
-		is.NoErr(err)
+		got := listAll(t, s, "alice")
 		is.Equal(got, []Item{aliceEarly, alice, both})
-		got, err = s.List(ctx, "bob")
-		is.NoErr(err)
+		got = listAll(t, s, "bob")
 		is.Equal(got, []Item{bob, both})
-		got, err = s.List(ctx, "carol")
-		is.NoErr(err)
+		got = listAll(t, s, "carol")
 		is.Equal(len(got), 0)
-		got, err = s.List(ctx, "")
-		is.NoErr(err)
+		got = listAll(t, s, "")
 		is.Equal(got, []Item{aliceEarly, bob, alice, both, broadcast})
 	})
 
 	t.Run("FiresOnceOnTime", func(t *testing.T) {
 		is := is.New(t)
 		ctx := t.Context()
-		s := newScheduler(t)
+		s := newScheduler(t, Limits{})
 		rec := startRun(t, s)
 		it := newItem(broker.Now().Add(100*time.Millisecond), "alice")
 		is.NoErr(s.Add(ctx, it))
@@ -189,7 +188,7 @@ func testScheduler(t *testing.T, newScheduler func(t *testing.T) Scheduler) {
 	t.Run("PastFiresAtOnce", func(t *testing.T) {
 		is := is.New(t)
 		ctx := t.Context()
-		s := newScheduler(t)
+		s := newScheduler(t, Limits{})
 		rec := startRun(t, s)
 		it := newItem(broker.Now().Add(-time.Hour), "alice")
 		added := time.Now()
@@ -204,7 +203,7 @@ func testScheduler(t *testing.T, newScheduler func(t *testing.T) Scheduler) {
 	t.Run("AddBeforeRun", func(t *testing.T) {
 		is := is.New(t)
 		ctx := t.Context()
-		s := newScheduler(t)
+		s := newScheduler(t, Limits{})
 		past := newItem(broker.Now().Add(-time.Minute), "alice")
 		soon := newItem(broker.Now().Add(50*time.Millisecond), "bob")
 		is.NoErr(s.Add(ctx, past))
@@ -222,7 +221,7 @@ func testScheduler(t *testing.T, newScheduler func(t *testing.T) Scheduler) {
 	t.Run("CancelBeforeDue", func(t *testing.T) {
 		is := is.New(t)
 		ctx := t.Context()
-		s := newScheduler(t)
+		s := newScheduler(t, Limits{})
 		rec := startRun(t, s)
 		now := broker.Now()
 		cancelled := newItem(now.Add(100*time.Millisecond), "alice")
@@ -245,7 +244,7 @@ func testScheduler(t *testing.T, newScheduler func(t *testing.T) Scheduler) {
 	t.Run("ManyFireOnceInOrder", func(t *testing.T) {
 		is := is.New(t)
 		ctx := t.Context()
-		s := newScheduler(t)
+		s := newScheduler(t, Limits{})
 		const n = 200
 		base := broker.Now().Add(50 * time.Millisecond)
 		want := make(map[string]Item, n)
@@ -271,15 +270,14 @@ func testScheduler(t *testing.T, newScheduler func(t *testing.T) Scheduler) {
 		}
 		is.Equal(len(want), 0)
 		rec.drain(t, s)
-		items, err := s.List(ctx, "")
-		is.NoErr(err)
+		items := listAll(t, s, "")
 		is.Equal(len(items), 0)
 	})
 
 	t.Run("RetryAfterFireError", func(t *testing.T) {
 		is := is.New(t)
 		ctx := t.Context()
-		s := newScheduler(t)
+		s := newScheduler(t, Limits{})
 		rec := startRun(t, s)
 		it := newItem(broker.Now().Add(50*time.Millisecond), "alice")
 		rec.failNext(it.ID, 1)
@@ -300,7 +298,7 @@ func testScheduler(t *testing.T, newScheduler func(t *testing.T) Scheduler) {
 
 	t.Run("RunReturnsOnCancel", func(t *testing.T) {
 		is := is.New(t)
-		s := newScheduler(t)
+		s := newScheduler(t, Limits{})
 		it := newItem(broker.Now().Add(time.Hour), "alice")
 		is.NoErr(s.Add(t.Context(), it))
 

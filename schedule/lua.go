@@ -19,6 +19,7 @@ var (
 	addScript     = script("add")
 	getScript     = script("get")
 	listScript    = script("list")
+	indexScript   = script("index")
 	cancelScript  = script("cancel")
 	claimScript   = script("claim")
 	ackScript     = script("ack")

@@ -16,7 +16,7 @@ import (
 )
 
 func TestMemory(t *testing.T) {
-	testScheduler(t, func(t *testing.T) Scheduler { return NewMemory(nil) })
+	testScheduler(t, func(t *testing.T, limits Limits) Scheduler { return NewMemory(nil, limits) })
 }
 
 // The tests below run in a synctest bubble: the clock is fake and only
@@ -26,7 +26,7 @@ func TestMemory(t *testing.T) {
 func TestMemoryFiresExactlyOnTime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		is := is.New(t)
-		m := NewMemory(nil)
+		m := NewMemory(nil, Limits{})
 		rec := startRun(t, m)
 		start := time.Now()
 		it := newItem(start.Add(time.Hour), "alice")
@@ -42,7 +42,7 @@ func TestMemoryFiresExactlyOnTime(t *testing.T) {
 func TestMemoryPastFiresAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		is := is.New(t)
-		m := NewMemory(nil)
+		m := NewMemory(nil, Limits{})
 		rec := startRun(t, m)
 		synctest.Wait()
 		start := time.Now()
@@ -58,7 +58,7 @@ func TestMemoryPastFiresAtOnce(t *testing.T) {
 func TestMemoryEarlierAddRearms(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		is := is.New(t)
-		m := NewMemory(nil)
+		m := NewMemory(nil, Limits{})
 		start := time.Now()
 		later := newItem(start.Add(time.Hour), "alice")
 		is.NoErr(m.Add(t.Context(), later))
@@ -80,7 +80,7 @@ func TestMemoryEarlierAddRearms(t *testing.T) {
 func TestMemoryCancelEarliestRearms(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		is := is.New(t)
-		m := NewMemory(nil)
+		m := NewMemory(nil, Limits{})
 		start := time.Now()
 		first := newItem(start.Add(10*time.Minute), "alice")
 		second := newItem(start.Add(20*time.Minute), "alice")
@@ -103,7 +103,7 @@ func TestMemoryCancelEarliestRearms(t *testing.T) {
 func TestMemoryTiesFireByCreatedAtThenID(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		is := is.New(t)
-		m := NewMemory(nil)
+		m := NewMemory(nil, Limits{})
 		now := time.Now()
 		at := now.Add(time.Minute)
 		mk := func(id string, created time.Time) Item {
@@ -130,7 +130,7 @@ func TestMemoryRetryBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		is := is.New(t)
 		var logs bytes.Buffer
-		m := NewMemory(slog.New(slog.NewJSONHandler(&logs, nil)))
+		m := NewMemory(slog.New(slog.NewJSONHandler(&logs, nil)), Limits{})
 		rec := &recorder{calls: make(chan fired, 16), fails: make(map[string]int)}
 		runWith(t, m, func(ctx context.Context, it Item) error {
 			err := rec.fire(ctx, it)
@@ -152,9 +152,7 @@ func TestMemoryRetryBackoff(t *testing.T) {
 		got, err := m.Get(t.Context(), it.ID)
 		is.NoErr(err)
 		is.Equal(got, it)
-		listed, err := m.List(t.Context(), "alice")
-		is.NoErr(err)
-		is.Equal(listed, []Item{it})
+		is.Equal(listAll(t, m, "alice"), []Item{it})
 
 		var entry struct {
 			Level, Msg, ID, Error string
@@ -176,7 +174,7 @@ func TestMemoryRetryBackoff(t *testing.T) {
 func TestMemoryCancelDuringRetry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		is := is.New(t)
-		m := NewMemory(nil)
+		m := NewMemory(nil, Limits{})
 		rec := startRun(t, m)
 		it := newItem(time.Now().Add(time.Minute), "alice")
 		rec.failNext(it.ID, 1)
@@ -198,7 +196,7 @@ func TestMemoryCancelDuringRetry(t *testing.T) {
 func TestMemoryStopMidBatchKeepsUnfired(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		is := is.New(t)
-		m := NewMemory(nil)
+		m := NewMemory(nil, Limits{})
 		at := time.Now().Add(time.Minute)
 		var items []Item
 		for range 3 {
@@ -217,8 +215,7 @@ func TestMemoryStopMidBatchKeepsUnfired(t *testing.T) {
 		is.NoErr(err)
 
 		is.Equal(len(fired), 1)
-		left, err := m.List(t.Context(), "")
-		is.NoErr(err)
+		left := listAll(t, m, "")
 		is.Equal(len(left), 2) // claimed but unfired items stay pending
 		for _, it := range left {
 			is.True(it.ID != fired[0])
@@ -232,7 +229,7 @@ func TestMemoryStopMidBatchKeepsUnfired(t *testing.T) {
 func TestMemoryOneTimer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		is := is.New(t)
-		m := NewMemory(nil)
+		m := NewMemory(nil, Limits{})
 		rec := startRun(t, m)
 		synctest.Wait()
 		before := runtime.NumGoroutine()

@@ -13,12 +13,14 @@ import (
 )
 
 // Redis is a Scheduler whose items live in Redis, shared by every instance
-// of the service (DESIGN §6). Any instance can add, list or cancel any item,
-// and items survive restarts of the service.
+// of the service (docs/ARCHITECTURE.md#redis-mode-keys-and-scripts). Any
+// instance can add, list or cancel any item, and items survive restarts of
+// the service.
 //
 // Keys, under the prefix p:
 //
 //	p sched:items           HASH   id → item JSON (pending and in flight)
+//	p sched:at              ZSET   the same ids by ScheduledAt (ms): the unfiltered listing's index
 //	p sched:users           HASH   id → JSON array of the user ids it addresses
 //	p sched:due             ZSET   pending ids by due time (ms): ScheduledAt, or the retry time
 //	p sched:user:<user_id>  ZSET   that user's ids (pending and in flight) by ScheduledAt (ms)
@@ -57,6 +59,13 @@ import (
 // items fired but not yet acked when the instance died (a few
 // milliseconds' worth); in the normal path each fires exactly once.
 //
+// Bounds and listing. Add checks Limits and stores the item in one script:
+// the total bound counts sched:items, a user's bound the user's index, both
+// holding items in flight too. A listing reads a page from sched:at or the
+// user's index, whose order (score, then member) is the listing order,
+// starting by rank after the cursor; sched:due cannot serve, as a retry
+// scores an item by its retry time.
+//
 // Redis must publish keyevent notifications for expired keys
 // (notify-keyspace-events with "Ex"): Prepare checks and adds them, and Run
 // adds them again after each reconnect, since a restarted Redis may have
@@ -69,11 +78,13 @@ import (
 // The scheduler is spread over files by idea: this one holds the type, its
 // options and tunables; redis_config.go makes sure Redis publishes expiry
 // events (Prepare); redis_items.go adds, reads and cancels items;
+// redis_list.go lists them;
 // redis_run.go is Run, its event reader and its timer; redis_fire.go claims,
 // fires, acks and puts back; lua.go and lua/ hold the scripts.
 type Redis struct {
 	client *redis.Client
 	prefix redisconn.Prefix
+	limits Limits
 	logger *slog.Logger
 	hooks  redisconn.Hooks
 
@@ -132,6 +143,8 @@ func newBackoff() redisconn.Backoff {
 type RedisOptions struct {
 	// Prefix starts every key and channel.
 	Prefix redisconn.Prefix
+	// Limits bound the items held, by all instances together.
+	Limits Limits
 	// Logger gets fire failures and Redis trouble; nil discards them.
 	Logger *slog.Logger
 	// OnError is called for each Redis command of the scheduler that
@@ -155,6 +168,7 @@ func NewRedis(client *redis.Client, opts RedisOptions) *Redis {
 	return &Redis{
 		client:         client,
 		prefix:         prefix,
+		limits:         opts.Limits,
 		logger:         opts.Logger,
 		hooks:          redisconn.Hooks{OnError: opts.OnError, OnReconnect: opts.OnReconnect},
 		expiredChannel: fmt.Sprintf("__keyevent@%d__:expired", client.Options().DB),

@@ -31,13 +31,23 @@ const expiryEventsHelp = `notify-keyspace-events must include "Ex" (keyevent not
 // changed from here.
 var errConfigRefused = errors.New("CONFIG refused")
 
-// Prepare makes sure Redis publishes expired-key events, adding "Ex" to
-// notify-keyspace-events and keeping the flags already set. Where CONFIG is
-// not available (a managed Redis), it checks with a probe key that the
-// events arrive. It returns ErrExpiryEventsOff, with what the operator must
-// set, when they do not; an error wrapping store.ErrUnavailable when
-// Redis cannot be reached.
+// Prepare readies Redis for the scheduler, once at start-up. It makes sure
+// Redis publishes expired-key events, adding "Ex" to notify-keyspace-events
+// and keeping the flags already set; where CONFIG is not available (a
+// managed Redis), it checks with a probe key that the events arrive. It
+// returns ErrExpiryEventsOff, with what the operator must set, when they do
+// not; an error wrapping store.ErrUnavailable when Redis cannot be reached.
+// It also indexes for listing the items an older version stored
+// (redis_list.go).
 func (r *Redis) Prepare(ctx context.Context) error {
+	if err := r.prepareExpiryEvents(ctx); err != nil {
+		return err
+	}
+	return r.reindex(ctx)
+}
+
+// prepareExpiryEvents is Prepare's check of the expiry events.
+func (r *Redis) prepareExpiryEvents(ctx context.Context) error {
 	err := r.ensureExpiryEvents(ctx)
 	if err == nil || !errors.Is(err, errConfigRefused) {
 		return err

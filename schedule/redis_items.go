@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -12,8 +11,8 @@ import (
 	"notification-service/broker"
 )
 
-// Items: adding, reading, listing and cancelling pending items, each one
-// script, as Redis keeps them.
+// Items: adding, reading and cancelling pending items, each one script, as
+// Redis keeps them. Listing is in redis_list.go.
 
 // storedItem is an Item as the scripts keep it.
 type storedItem struct {
@@ -43,48 +42,41 @@ func dueMillis(t time.Time) int64 {
 
 // Add stores it, due at its ScheduledAt. An item already due fires at
 // once: its trigger expires a millisecond later, and every instance's timer,
-// woken by the script, touches it then (lua/prelude.lua, arm).
+// woken by the script, touches it then (lua/prelude.lua, arm). The script
+// checks the bounds and stores the item in one step, so instances adding
+// at once cannot pass a bound together.
 func (r *Redis) Add(ctx context.Context, it Item) error {
 	body, err := json.Marshal(storedItem(it))
 	if err != nil {
 		return fmt.Errorf("schedule: add %s: %w", it.ID, err)
 	}
-	args := []any{string(r.prefix), it.ID, body, dueMillis(it.ScheduledAt), it.ScheduledAt.UnixMilli()}
+	args := []any{string(r.prefix), it.ID, body, dueMillis(it.ScheduledAt), it.ScheduledAt.UnixMilli(),
+		max(r.limits.PerUser, 0), max(r.limits.Total, 0)}
 	for _, u := range it.UserIDs() {
 		args = append(args, u)
 	}
-	added, err := addScript.Run(ctx, r.client, nil, args...).Int()
+	res, err := addScript.Run(ctx, r.client, nil, args...).StringSlice()
 	if err != nil {
 		return r.hooks.Wrap("schedule: add "+it.ID, err)
 	}
-	if added == 0 {
-		return fmt.Errorf("schedule: add %s: %w", it.ID, ErrDuplicate)
+	switch {
+	case len(res) == 1 && res[0] == "ok":
+		return nil
+	case len(res) == 1 && res[0] == "duplicate":
+		err = ErrDuplicate
+	case len(res) == 1 && res[0] == "total":
+		err = &LimitError{Limit: r.limits.Total}
+	case len(res) == 2 && res[0] == "user":
+		err = &LimitError{UserID: res[1], Limit: r.limits.PerUser}
+	default:
+		err = fmt.Errorf("unexpected reply %q", res)
 	}
-	return nil
+	return fmt.Errorf("schedule: add %s: %w", it.ID, err)
 }
 
 // Get returns a pending item.
 func (r *Redis) Get(ctx context.Context, id string) (Item, error) {
 	return r.oneItem(ctx, getScript, "get", id)
-}
-
-// List returns the pending items, earliest ScheduledAt first. With userID
-// set it reads only that user's index.
-func (r *Redis) List(ctx context.Context, userID string) ([]Item, error) {
-	raws, err := listScript.Run(ctx, r.client, nil, string(r.prefix), userID).StringSlice()
-	if err != nil {
-		return nil, r.hooks.Wrap("schedule: list", err)
-	}
-	items := make([]Item, 0, len(raws))
-	for _, raw := range raws {
-		it, err := decodeItem(raw)
-		if err != nil {
-			return nil, fmt.Errorf("schedule: list: decode: %w", err)
-		}
-		items = append(items, it)
-	}
-	slices.SortFunc(items, compareItems)
-	return items, nil
 }
 
 // Cancel removes a pending item and returns it.

@@ -27,8 +27,10 @@ func TestRedis(t *testing.T) {
 	// Run sees the others' expiry events and must ignore them).
 	srv := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion})
 	var n atomic.Int64
-	testScheduler(t, func(t *testing.T) Scheduler {
-		return newRedis(t, srv, fmt.Sprintf("contract%d:", n.Add(1)))
+	testScheduler(t, func(t *testing.T, limits Limits) Scheduler {
+		s := newRedis(t, srv, fmt.Sprintf("contract%d:", n.Add(1)))
+		s.limits = limits
+		return s
 	})
 }
 
@@ -367,7 +369,7 @@ func TestRedisRestart(t *testing.T) {
 	is.True(errors.Is(err, store.ErrUnavailable))
 	_, err = s.Get(ctx, it.ID)
 	is.True(errors.Is(err, store.ErrUnavailable))
-	_, err = s.List(ctx, "alice")
+	_, err = s.List(ctx, Query{UserID: "alice", Limit: 1})
 	is.True(errors.Is(err, store.ErrUnavailable))
 	_, err = s.Cancel(ctx, it.ID)
 	is.True(errors.Is(err, store.ErrUnavailable))

@@ -12,7 +12,7 @@ import (
 	"notification-service/auth"
 )
 
-// Who may call what (DESIGN §8; README "Security"):
+// Who may call what (docs/ARCHITECTURE.md#security-and-hostile-input; README "Security"):
 //
 //   - the backend endpoints (send, schedule, schedules, server-side
 //     subscribe) need the API key when one is configured;

@@ -107,13 +107,14 @@ func (s *Server) stats() statsResponse {
 	return body
 }
 
-// upcoming is the n pending schedules due first, and how many are pending.
+// upcoming is the n pending schedules due first, and how many are pending:
+// one page of the listing, whatever the number pending.
 func (s *Server) upcoming(ctx context.Context, n int) ([]schedule.Item, int, error) {
-	items, err := s.sched.List(ctx, "")
+	page, err := s.sched.List(ctx, schedule.Query{Limit: n})
 	if err != nil {
 		return nil, 0, err
 	}
-	return items[:min(n, len(items))], len(items), nil
+	return page.Items, page.Total, nil
 }
 
 // Bounds of one audit poll.

@@ -3,6 +3,7 @@ package transport
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
@@ -17,7 +18,7 @@ import (
 	"notification-service/store"
 )
 
-// apiError is the one error shape of the API (DESIGN §4):
+// apiError is the one error shape of the API (docs/ARCHITECTURE.md#errors):
 // {"error":{"code":"validation_failed","message":"…","field":"title"}}.
 type apiError struct {
 	Status  int    `json:"-"`
@@ -43,6 +44,7 @@ func invalid(field, message string) *apiError {
 func statusOf(err error) *apiError {
 	var ae *apiError
 	var inProgress *idempotency.InProgressError
+	var limit *schedule.LimitError
 	switch {
 	case errors.As(err, &ae):
 		return ae
@@ -65,6 +67,14 @@ func statusOf(err error) *apiError {
 		return &apiError{Status: http.StatusConflict, Code: "idempotency_key_reused", Message: "this Idempotency-Key was used for a different request"}
 	case errors.Is(err, schedule.ErrDuplicate):
 		return &apiError{Status: http.StatusConflict, Code: "schedule_exists", Message: "a scheduled notification with this id exists or has fired"}
+	case errors.Is(err, schedule.ErrUserLimit) && errors.As(err, &limit):
+		// Not retryable soon: a slot frees only when one of the user's
+		// schedules fires or is cancelled.
+		return &apiError{Status: http.StatusTooManyRequests, Code: "too_many_pending_schedules",
+			Message: fmt.Sprintf("user %s already has %d pending scheduled notifications; nothing was scheduled (one frees when it fires or is cancelled)", limit.UserID, limit.Limit)}
+	case errors.Is(err, schedule.ErrTotalLimit) && errors.As(err, &limit):
+		return &apiError{Status: http.StatusTooManyRequests, Code: "scheduler_full",
+			Message: fmt.Sprintf("the service already holds %d pending scheduled notifications; nothing was scheduled", limit.Limit)}
 	case errors.Is(err, store.ErrUnavailable):
 		// Refused, never accepted and dropped: the caller retries.
 		return &apiError{Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the shared store (Redis) is unreachable; nothing was done, retry later"}

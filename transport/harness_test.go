@@ -64,6 +64,8 @@ type testConfig struct {
 	transport.Options
 	Inbox   inbox.Limits
 	History broker.HistoryLimits
+	// Schedule bounds the pending schedules; zero is no bound.
+	Schedule schedule.Limits
 	// WrapBus wraps the bus the transport sees, to observe or hold back
 	// its calls; nil leaves it alone.
 	WrapBus func(broker.Bus) broker.Bus
@@ -143,7 +145,7 @@ func newTestServer(t testing.TB, tweaks ...func(*testConfig)) *testServer {
 			mon.Recorder.Delivered(n, reached)
 		}
 	})
-	sched := schedule.NewMemory(logger)
+	sched := schedule.NewMemory(logger, cfg.Schedule)
 	var seen broker.Bus = bus
 	if cfg.WrapBus != nil {
 		seen = cfg.WrapBus(bus)

@@ -17,8 +17,8 @@ import (
 	"notification-service/internal/streamtest"
 )
 
-// Hostile input (DESIGN §8): every bound on what a client may send, each
-// row an attack. A row fails if the attack succeeds: the server accepts
+// Hostile input (docs/ARCHITECTURE.md#security-and-hostile-input): every
+// bound on what a client may send, each row an attack. A row fails if the attack succeeds: the server accepts
 // it, stores or delivers anything, answers without the API's JSON error,
 // or stops answering.
 

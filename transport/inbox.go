@@ -15,9 +15,6 @@ import (
 // browser makes to it (read, read-all, delete), each pushed to the user's
 // live connections so every open tab agrees.
 
-// defaultPageSize is an inbox page without a limit.
-const defaultPageSize = 50
-
 type inboxResponse struct {
 	UserID        string        `json:"user_id"`
 	Notifications []inbox.Entry `json:"notifications"`
@@ -57,15 +54,11 @@ func (s *Server) handleListInbox() http.Handler {
 
 func (s *Server) inboxQuery(r *http.Request) (inbox.Query, *apiError) {
 	v := r.URL.Query()
-	q := inbox.Query{Limit: defaultPageSize}
-	if raw := v.Get("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > s.opts.MaxPageSize {
-			return q, invalid("limit", "limit must be a whole number from 1 to "+strconv.Itoa(s.opts.MaxPageSize))
-		}
-		q.Limit = n
+	var q inbox.Query
+	var e *apiError
+	if q.Limit, e = pageSize(v, s.opts.MaxPageSize); e != nil {
+		return q, e
 	}
-	q.Limit = min(q.Limit, s.opts.MaxPageSize)
 	if raw := v.Get("cursor"); raw != "" {
 		n, err := strconv.ParseUint(raw, 10, 64)
 		if err != nil || n == 0 {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -400,6 +401,24 @@ func channelsParam(r *http.Request, max int) ([]string, *apiError) {
 		return nil, nil
 	}
 	return checkChannels("channels", names, max)
+}
+
+// defaultPageSize is a page of a listing (inbox, schedules) without a
+// limit.
+const defaultPageSize = 50
+
+// pageSize reads a listing's limit: defaultPageSize (at most max) when
+// there is none, else a number from 1 to max.
+func pageSize(v url.Values, max int) (int, *apiError) {
+	raw := v.Get("limit")
+	if raw == "" {
+		return min(defaultPageSize, max), nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > max {
+		return 0, invalid("limit", "limit must be a whole number from 1 to "+strconv.Itoa(max))
+	}
+	return n, nil
 }
 
 func userParam(field, value string) *apiError {

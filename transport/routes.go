@@ -53,6 +53,9 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /dashboard", dashboardPage(s.handleAsset("web/dashboard.html", "text/html; charset=utf-8")))
 		mux.Handle("GET /dashboard.js", dashboardPage(s.handleAsset("web/dashboard.js", "text/javascript; charset=utf-8")))
 		mux.Handle("GET /dashboard.css", dashboardPage(s.handleAsset("web/dashboard.css", "text/css; charset=utf-8")))
+		// The API's OpenAPI description (docs/openapi.yaml), for tools and
+		// documentation viewers, which may run on another origin.
+		browser("GET /openapi.yaml", s.handleOpenAPI())
 	}
 	return s.recoverPanics(jsonMuxErrors(mux))
 }

@@ -1,10 +1,13 @@
 package transport
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"notification-service/broker"
@@ -13,7 +16,8 @@ import (
 
 // The schedules resource: POST /api/v1/notifications/schedule stores a
 // notification to publish at a time (the scheduler fires it through the one
-// publish path); /api/v1/schedules lists, reads and cancels what waits.
+// publish path); /api/v1/schedules lists (a page at a time), reads and
+// cancels what waits.
 
 // scheduleView is a scheduled item as the API shows it; the first four
 // fields are the seed's schedule response.
@@ -61,10 +65,13 @@ func (s *Server) handleSchedule() http.Handler {
 		s.idempotent(w, r, p.key, func() (int, any, error) {
 			it := schedule.Item{ID: id, ScheduledAt: at, CreatedAt: now, Notifications: p.ns}
 			if err := s.sched.Add(r.Context(), it); err != nil {
+				if !errors.Is(err, schedule.ErrDuplicate) {
+					return 0, nil, err // a bound reached, Redis away: nothing stored
+				}
 				// Another attempt of this request (same Idempotency-Key,
 				// same derived id) added it already: answer what it did.
 				existing, getErr := s.sched.Get(r.Context(), id)
-				if !errors.Is(err, schedule.ErrDuplicate) || getErr != nil {
+				if getErr != nil {
 					return 0, nil, err
 				}
 				it = existing
@@ -77,26 +84,87 @@ func (s *Server) handleSchedule() http.Handler {
 	})
 }
 
+// scheduleList is one page of GET /api/v1/schedules: total counts every
+// pending schedule matching the filter, and next_cursor (null on the last
+// page) continues the listing.
+type scheduleList struct {
+	Schedules  []scheduleView `json:"schedules"`
+	Total      int            `json:"total"`
+	NextCursor *string        `json:"next_cursor"`
+}
+
 func (s *Server) handleListSchedules() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		userID := r.URL.Query().Get("user_id")
-		if userID != "" {
-			if e := userParam("user_id", userID); e != nil {
-				writeError(w, e)
-				return
-			}
+		q, e := s.scheduleQuery(r)
+		if e != nil {
+			writeError(w, e)
+			return
 		}
-		items, err := s.sched.List(r.Context(), userID)
+		page, err := s.sched.List(r.Context(), q)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		views := make([]scheduleView, 0, len(items))
-		for _, it := range items {
-			views = append(views, viewOf(it))
+		resp := scheduleList{Schedules: make([]scheduleView, 0, len(page.Items)), Total: page.Total}
+		for _, it := range page.Items {
+			resp.Schedules = append(resp.Schedules, viewOf(it))
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"schedules": views, "total": len(views)})
+		if !page.Next.IsZero() {
+			next := formatScheduleCursor(page.Next)
+			resp.NextCursor = &next
+		}
+		writeJSON(w, http.StatusOK, resp)
 	})
+}
+
+func (s *Server) scheduleQuery(r *http.Request) (schedule.Query, *apiError) {
+	v := r.URL.Query()
+	q := schedule.Query{UserID: v.Get("user_id")}
+	if q.UserID != "" {
+		if e := userParam("user_id", q.UserID); e != nil {
+			return q, e
+		}
+	}
+	var e *apiError
+	if q.Limit, e = pageSize(v, s.opts.MaxPageSize); e != nil {
+		return q, e
+	}
+	if raw := v.Get("cursor"); raw != "" {
+		c, ok := parseScheduleCursor(raw)
+		if !ok {
+			return q, invalid("cursor", "cursor must be a next_cursor value from an earlier page")
+		}
+		q.After = c
+	}
+	return q, nil
+}
+
+// A schedules cursor is a place in the listing order (the millisecond of
+// scheduled_at, then the id), not an item, so it stays valid whatever
+// happens to the items. Clients get it base64url-encoded, opaque, so its
+// form may change.
+func formatScheduleCursor(c schedule.Cursor) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.At, 10) + ":" + c.ID))
+}
+
+// maxCursorLen bounds what parseScheduleCursor decodes: a 20-digit time and
+// the longest id, encoded.
+const maxCursorLen = 200
+
+func parseScheduleCursor(raw string) (schedule.Cursor, bool) {
+	if len(raw) > maxCursorLen {
+		return schedule.Cursor{}, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(raw)
+	if err != nil {
+		return schedule.Cursor{}, false
+	}
+	at, id, ok := strings.Cut(string(b), ":")
+	ms, err := strconv.ParseInt(at, 10, 64)
+	if !ok || err != nil || !idPattern.MatchString(id) {
+		return schedule.Cursor{}, false
+	}
+	return schedule.Cursor{At: ms, ID: id}, true
 }
 
 func (s *Server) handleGetSchedule() http.Handler {

@@ -52,7 +52,7 @@ type Options struct {
 	// DefaultMaxJSONDepth.
 	MaxJSONDepth int
 
-	// Security (DESIGN §8; README "Security").
+	// Security (docs/ARCHITECTURE.md#security-and-hostile-input; README "Security").
 	//
 	// JWTSecret turns token mode on: browsers present an HS256 token
 	// signed with it, whose sub is the user. Empty is open mode (?user_id=
@@ -118,8 +118,9 @@ type Deps struct {
 	// serves GET /metrics; nil reports to nobody.
 	Metrics Metrics
 	// Assets holds the browser client (clients/js/client.js, client.d.ts),
-	// the demo page (web/index.html) and the dashboard (web/dashboard.html,
-	// .js, .css), served at /client.js, /client.d.ts, / and /dashboard; nil
+	// the demo page (web/index.html), the dashboard (web/dashboard.html,
+	// .js, .css) and the API's description (docs/openapi.yaml), served at
+	// /client.js, /client.d.ts, /, /dashboard and /openapi.yaml; nil
 	// serves none of them.
 	Assets fs.FS
 	// Monitoring feeds the dashboard and the analytics API, and is told

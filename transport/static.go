@@ -11,7 +11,7 @@ import (
 
 // The browser client and its demo page are served from the files the
 // binary embeds (Deps.Assets): GET /client.js is what a page imports, GET /
-// the demo built on it.
+// the demo built on it; GET /openapi.yaml describes the HTTP API.
 
 // handleAsset serves the file name of Deps.Assets. Browsers revalidate
 // every time (no-cache) and get a 304 while the ETag matches: a new
@@ -34,6 +34,12 @@ func (s *Server) handleAsset(name, contentType string) http.Handler {
 		// ServeContent answers If-None-Match (304), HEAD and ranges.
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 	})
+}
+
+// handleOpenAPI serves docs/openapi.yaml, the description of every route,
+// as YAML (RFC 9512's media type).
+func (s *Server) handleOpenAPI() http.Handler {
+	return s.handleAsset("docs/openapi.yaml", "application/yaml")
 }
 
 // dashboardPolicy keeps the dashboard's page to its own files and its own

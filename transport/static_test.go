@@ -61,6 +61,7 @@ func TestAssets(t *testing.T) {
 		"web/dashboard.html":     {Data: []byte("<!doctype html><title>dashboard</title>\n")},
 		"web/dashboard.js":       {Data: []byte("poll();\n")},
 		"web/dashboard.css":      {Data: []byte("body{}\n")},
+		"docs/openapi.yaml":      {Data: []byte("openapi: 3.1.1\n")},
 	}
 	srv := newAssetServer(t, assets)
 
@@ -73,6 +74,7 @@ func TestAssets(t *testing.T) {
 		{"/dashboard", "text/html; charset=utf-8", "<!doctype html><title>dashboard</title>\n"},
 		{"/dashboard.js", "text/javascript; charset=utf-8", "poll();\n"},
 		{"/dashboard.css", "text/css; charset=utf-8", "body{}\n"},
+		{"/openapi.yaml", "application/yaml", "openapi: 3.1.1\n"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			is := is.New(t)
@@ -126,7 +128,7 @@ func TestAssets(t *testing.T) {
 	t.Run("no assets, no routes", func(t *testing.T) {
 		is := is.New(t)
 		bare := newAssetServer(t, nil)
-		for _, path := range []string{"/", "/client.js", "/client.d.ts", "/dashboard"} {
+		for _, path := range []string{"/", "/client.js", "/client.d.ts", "/openapi.yaml", "/dashboard"} {
 			res, _ := get(t, bare.URL+path, nil)
 			is.Equal(res.StatusCode, http.StatusNotFound)
 		}

@@ -12,6 +12,12 @@
  * The building blocks (Backoff, SSEParser, CursorTracker, parseRetryAfter)
  * are exported too; they touch no browser API, so Node's test runner tests
  * them directly. See README.md beside this file.
+ *
+ * Why one file of this size: it is served as it is at /client.js and
+ * imported with no build step, so it cannot be split into modules that a
+ * bundler would join. Its sections, in order: Backoff, SSE parser, cursor
+ * tracking, errors and HTTP helpers, the stream (SSE and WebSocket), the
+ * inbox, the tab leader and its relay, connect().
  */
 
 export const VERSION = '0.1.0';

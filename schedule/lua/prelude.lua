@@ -6,6 +6,7 @@
 local P = ARGV[1]
 local ITEMS, USERS, DUE = P .. 'sched:items', P .. 'sched:users', P .. 'sched:due'
 local INFLIGHT, CLAIMS, CHANGED = P .. 'sched:inflight', P .. 'sched:claims', P .. 'sched:changed'
+local AT = P .. 'sched:at'
 local function trigger(id) return P .. 'sched:trigger:' .. id end
 local function userkey(u) return P .. 'sched:user:' .. u end
 local function nowms()
@@ -31,9 +32,10 @@ local function arm(id, at, now)
   end
   redis.call('PUBLISH', CHANGED, at)
 end
--- forget deletes an item and its user index entries.
+-- forget deletes an item and its index entries.
 local function forget(id)
   redis.call('HDEL', ITEMS, id)
+  redis.call('ZREM', AT, id)
   local users = redis.call('HGET', USERS, id)
   if users then
     for _, u in ipairs(cjson.decode(users)) do redis.call('ZREM', userkey(u), id) end

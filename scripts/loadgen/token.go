@@ -9,8 +9,8 @@ import (
 )
 
 // streamToken returns a signer of stream tokens for a server that checks
-// them (JWT_SECRET set, DESIGN §8): HS256 JWTs whose sub is the user,
-// valid for an hour. Written out by hand, a dozen lines, rather than
+// them (JWT_SECRET set; docs/ARCHITECTURE.md#security-and-hostile-input):
+// HS256 JWTs whose sub is the user, valid for an hour. Written out by hand, a dozen lines, rather than
 // adding a JWT library to the load generator.
 func streamToken(secret string) func(user string) string {
 	header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
