@@ -33,7 +33,7 @@ func newMonitoring(cfg config, back backend, m *metrics.Metrics, logger *slog.Lo
 		store     analytics.Store
 		trail     audit.TrailStore
 		registry  instances.Registry
-		redisInfo func(context.Context) redisconn.Status
+		redisInfo func(context.Context) any
 	)
 	if back.client == nil {
 		store = analytics.NewMemory(limits)
@@ -45,7 +45,7 @@ func newMonitoring(cfg config, back backend, m *metrics.Metrics, logger *slog.Lo
 		store = analytics.NewRedis(back.client, analytics.RedisOptions{Prefix: prefix, Limits: limits, OnError: onError})
 		trail = audit.NewRedisTrail(back.client, audit.RedisTrailOptions{Prefix: prefix, OnError: onError})
 		registry = instances.NewRedis(back.client, instances.RedisOptions{Prefix: prefix, Lapse: cfg.InstanceLapse, OnError: onError})
-		redisInfo = func(ctx context.Context) redisconn.Status { return redisconn.ReadStatus(ctx, back.client) }
+		redisInfo = func(ctx context.Context) any { return redisconn.ReadStatus(ctx, back.client) }
 	}
 	id := redisconn.RandomHex(4)
 	logger = logger.With(slog.String("component", "monitoring"))

@@ -7,7 +7,6 @@ import (
 	"notification-service/analytics"
 	"notification-service/audit"
 	"notification-service/instances"
-	"notification-service/internal/redisconn"
 )
 
 // Monitoring is what the dashboard (GET /dashboard) and the analytics API
@@ -26,8 +25,9 @@ type Monitoring struct {
 	Self      string
 	// Trail is the live audit trail (GET /api/v1/dashboard/audit).
 	Trail audit.TrailStore
-	// Redis reads the shared Redis's status; nil in memory mode.
-	Redis func(context.Context) redisconn.Status
+	// Redis reads the shared Redis's status (a value encoded as JSON as
+	// it is: the transport knows nothing of Redis); nil in memory mode.
+	Redis func(context.Context) any
 }
 
 // ReadRecorder is told of each notification marked read: its type, its
