@@ -2,8 +2,6 @@ package analytics
 
 import (
 	"context"
-	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,18 +12,10 @@ import (
 	"notification-service/internal/redistest"
 )
 
-var prefixes atomic.Int64
-
-// hostilePrefix is a fresh prefix full of what could break a key built in
-// Lua.
-func hostilePrefix() redisconn.Prefix {
-	return redisconn.Prefix(fmt.Sprintf("t%d \"'\\{x}\n%%s:", prefixes.Add(1)))
-}
-
 func TestRedis(t *testing.T) {
 	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
 	testStore(t, func(t *testing.T, limits Limits) Store {
-		return NewRedis(client, RedisOptions{Prefix: hostilePrefix(), Limits: limits})
+		return NewRedis(client, RedisOptions{Prefix: redistest.HostilePrefix(), Limits: limits})
 	})
 }
 
