@@ -228,7 +228,9 @@ func (sess *pusherSession) subscribe(ctx context.Context, msg pusher.ClientMessa
 	if kind == pusher.Presence {
 		var err error
 		if member, err = pusher.ParseChannelData(msg.ChannelData, 0); err != nil {
-			sess.send(pusher.AppendErrorFor(nil, err))
+			// Refused as a subscription, so Echo's .error() hears of it:
+			// a bare pusher:error leaves the channel pending for good.
+			sess.refuseSubscription(ch, pusher.NoCode, http.StatusBadRequest, protocolMessage(err))
 			return
 		}
 	}
@@ -264,6 +266,15 @@ func (sess *pusherSession) subscribe(ctx context.Context, msg pusher.ClientMessa
 		return
 	}
 	sess.send(pusher.AppendSubscriptionSucceeded(nil, ch))
+}
+
+// protocolMessage is what a *pusher.ProtocolError says to the client.
+func protocolMessage(err error) string {
+	var pe *pusher.ProtocolError
+	if errors.As(err, &pe) {
+		return pe.Message
+	}
+	return err.Error()
 }
 
 // presenceFailed answers a presence join the store refused.

@@ -306,3 +306,27 @@ func TestPusherRefusedSubscriptions(t *testing.T) {
 	is.True(ok)
 	is.Equal(len(sub.Channels), 0)
 }
+
+// A presence subscription whose channel_data the service cannot take
+// (signed, but its user_info over the bound, or no user_id) is refused as
+// every other subscription is: Echo's .error() must hear of it, or the
+// channel waits forever.
+func TestPusherPresenceChannelDataRefused(t *testing.T) {
+	ts := newTestServer(t, withPusher)
+	c := ts.dialPusher(t)
+	for _, tc := range []struct{ name, channelData string }{
+		{"user_info over the bound", `{"user_id":"1","user_info":{"bio":"` + strings.Repeat("x", 3000) + `"}}`},
+		{"no user_id", `{"user_info":{"name":"Ana"}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			c.send(t, pusher.EventSubscribe, map[string]any{
+				"channel":      "presence-room.1",
+				"auth":         pusher.ChannelAuth(testPusherApp, c.socketID, "presence-room.1", tc.channelData),
+				"channel_data": tc.channelData,
+			}, "")
+			is.Equal(c.subscriptionRefused(t, "presence-room.1", pusher.NoCode), float64(http.StatusBadRequest))
+			c.alive(t)
+		})
+	}
+}
