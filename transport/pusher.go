@@ -141,9 +141,18 @@ func (sess *pusherSession) subscribed(ch string) bool {
 
 // read handles the client's frames until the connection ends. A bad frame
 // gets a pusher:error and the connection stays open.
+//
+// On its way out it leaves the connection's channels and gives back its
+// user's slot. The writer's end leaves them sooner, but end is skipped
+// when a write failed (a slow consumer, a peer gone), and it can run while
+// a subscription is still under way here: what that subscription adds
+// would stay, a presence member for as long as the instance lives. The
+// reader returns only once the connection is closed, after any frame it
+// was acting on, and conn.finish waits for it.
 func (sess *pusherSession) read(ws *websocket.Conn) {
 	c := sess.c
 	defer close(c.peerDone)
+	defer sess.leaveAll()
 	<-c.registered
 	for {
 		typ, data, err := ws.Read(context.Background())

@@ -89,15 +89,6 @@ func (pw *pusherWriter) end(r reason) {
 	}
 }
 
-// close leaves the connection's channels too: end is skipped when a write
-// failed (a slow consumer, a peer gone), and such a connection must not
-// stay a presence member, nor keep its user's slot, until the instance
-// dies. Leaving twice is leaving once.
-func (pw *pusherWriter) close() {
-	pw.sess.leaveAll()
-	pw.wsWriter.close()
-}
-
 // pusherNote is a notification frame encoded for Pusher connections, once
 // for all of them: one WebSocket message per channel, or the user's one.
 type pusherNote struct {

@@ -213,3 +213,37 @@ func TestPusherEndedByAFailedWriteLeaves(t *testing.T) {
 	again.subscribed(t, room, "42")
 	is.Equal(memberAdded(t, watcher), "42")
 }
+
+// heldJoinStore holds each Join until release is closed, after telling
+// joining: a presence store slow to answer.
+type heldJoinStore struct {
+	presence.Store
+	joining chan struct{}
+	release chan struct{}
+}
+
+func (s *heldJoinStore) Join(ctx context.Context, channel, connID string, m presence.Member) ([]presence.Member, bool, error) {
+	s.joining <- struct{}{}
+	<-s.release
+	return s.Store.Join(ctx, channel, connID, m)
+}
+
+// A connection that ends while its presence join is under way (a kick:
+// shutdown here, a slow consumer or a missed pong alike) is not left a
+// member when the join completes: its user would never leave.
+func TestPusherEndedDuringAPresenceJoinLeaves(t *testing.T) {
+	is := is.New(t)
+	members := presence.NewMemory(100)
+	held := &heldJoinStore{Store: members, joining: make(chan struct{}, 1), release: make(chan struct{})}
+	ts := newTestServer(t, withPusher, func(c *testConfig) { c.Presence = held })
+	c := ts.dialPusher(t)
+	c.subscribeAs(t, "presence-room.1", "ana")
+	<-held.joining
+	ts.Transport.CloseStreams()
+	is.Equal(c.Closed(t), websocket.StatusCode(pusher.CodeReconnect))
+	close(held.release)
+	streamtest.Eventually(t, "the disconnect audited", func() bool { return len(ts.disconnects()) == 1 })
+	left, err := members.Members(context.Background(), "presence-room.1")
+	is.NoErr(err)
+	is.Equal(len(left), 0) // ana is not left behind
+}
