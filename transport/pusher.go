@@ -258,6 +258,10 @@ func (sess *pusherSession) subscribe(ctx context.Context, msg pusher.ClientMessa
 		members, added, err = s.presence.Join(ctx, ch, c.id, presence.Member{UserID: member.UserID, Info: member.Info})
 		if err != nil {
 			_, _ = s.streams.hub.Unsubscribe(c.id, []string{ch})
+			// A join that failed may have taken effect (the answer, not
+			// the command, lost): undo it, or the user stays a member,
+			// unannounced, while this instance lives.
+			sess.leavePresence(ctx, ch, member)
 			sess.presenceFailed(ch, err)
 			return
 		}

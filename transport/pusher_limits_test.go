@@ -15,6 +15,7 @@ import (
 	"notification-service/internal/streamtest"
 	"notification-service/presence"
 	"notification-service/pusher"
+	"notification-service/store"
 )
 
 // The Pusher protocol's bounds and the ends of a Pusher connection: frame
@@ -246,4 +247,29 @@ func TestPusherEndedDuringAPresenceJoinLeaves(t *testing.T) {
 	left, err := members.Members(context.Background(), "presence-room.1")
 	is.NoErr(err)
 	is.Equal(len(left), 0) // ana is not left behind
+}
+
+// lostAnswerStore records each Join and then fails it as a Redis store
+// does when the answer, not the command, was lost.
+type lostAnswerStore struct{ presence.Store }
+
+func (s lostAnswerStore) Join(ctx context.Context, channel, connID string, m presence.Member) ([]presence.Member, bool, error) {
+	_, _, _ = s.Store.Join(ctx, channel, connID, m)
+	return nil, false, fmt.Errorf("presence: join: %w", store.ErrUnavailable)
+}
+
+// A presence join that failed may have taken effect (presence.Store says
+// so): the refused subscription is undone, or the user would stay a
+// member, unannounced, for as long as the instance lives.
+func TestPusherFailedPresenceJoinIsUndone(t *testing.T) {
+	is := is.New(t)
+	members := presence.NewMemory(100)
+	ts := newTestServer(t, withPusher, func(c *testConfig) { c.Presence = lostAnswerStore{members} })
+	c := ts.dialPusher(t)
+	c.subscribeAs(t, "presence-room.1", "ana")
+	is.Equal(c.subscriptionRefused(t, "presence-room.1", pusher.NoCode), float64(http.StatusServiceUnavailable))
+	left, err := members.Members(context.Background(), "presence-room.1")
+	is.NoErr(err)
+	is.Equal(len(left), 0)
+	c.alive(t)
 }
