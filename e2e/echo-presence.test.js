@@ -22,16 +22,18 @@ async function joinRoom(t, svc, signer, user) {
   const joining = recorder(`joining seen by ${user}`);
   const leaving = recorder(`leaving seen by ${user}`);
   const probes = recorder(`probes seen by ${user}`);
+  const whispers = recorder(`whispers heard by ${user}`);
   const room = echo
     .join('room.1')
     .here((members) => here.record(members.map((m) => m.id)))
     .joining((m) => joining.record(m.id))
     .leaving((m) => leaving.record(m.id))
     .listen('.probe', probes.record)
+    .listenForWhisper('typing', whispers.record)
     .error((err) => here.record({ error: err }));
   const members = await here.next(1);
   assert.ok(Array.isArray(members), `${user} joined: ${JSON.stringify(members)}`);
-  return { echo, room, socketId: echo.socketId(), members, joining, leaving, probes };
+  return { echo, room, socketId: echo.socketId(), members, joining, leaving, probes, whispers };
 }
 
 /**
@@ -75,6 +77,9 @@ test('presence across two instances: one member per user over tabs and instances
   const ben = await joinRoom(t, two, signer, 'ben');
   assert.deepEqual(ben.members, ['ana', 'ben'], 'ben, on the other instance, sees ana');
   assert.equal(await ana1.joining.next(1), 'ben');
+  // A whisper crosses instances too.
+  ben.room.whisper('typing', { from: 'ben' });
+  assert.deepEqual(await ana1.whispers.next(1), { from: 'ben' });
 
   // ana's second tab, on ben's instance: still one ana.
   const ana2 = await joinRoom(t, two, signer, 'ana');

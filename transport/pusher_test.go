@@ -330,3 +330,36 @@ func TestPusherPresenceChannelDataRefused(t *testing.T) {
 		})
 	}
 }
+
+// Presence on one instance, as the protocol defines it: the joining
+// connection lists the members, the others hear member_added once per
+// user; pusher:unsubscribe of a user's last connection is member_removed;
+// client events carry the sender's user_id, and never return to it.
+func TestPusherPresence(t *testing.T) {
+	is := is.New(t)
+	ts := newTestServer(t, withPusher)
+	const room = "presence-room.1"
+	ana := ts.dialPusher(t)
+	ana.subscribed(t, room, "ana")
+	ben := ts.dialPusher(t)
+	here := pusherData(t, ben.subscribed(t, room, "ben"))["presence"].(map[string]any)
+	is.Equal(here["ids"], []any{"ana", "ben"})
+	is.Equal(here["hash"], map[string]any{"ana": map[string]any{"name": "User ana"}, "ben": map[string]any{"name": "User ben"}})
+	is.Equal(memberAdded(t, ana), "ben")
+
+	benAgain := ts.dialPusher(t)
+	benAgain.subscribed(t, room, "ben") // no member_added: ben is there already
+	benAgain.send(t, "client-typing", map[string]any{"n": 1}, room)
+	for _, c := range []*pusherClient{ana, ben} {
+		f := c.NextEvent(t, "client-typing")
+		is.Equal(f["user_id"], "ben")
+		is.Equal(pusherData(t, f), map[string]any{"n": float64(1)})
+	}
+	benAgain.alive(t) // its own whisper did not come back before the pong
+
+	ben.send(t, pusher.EventUnsubscribe, map[string]any{"channel": room}, "")
+	ben.alive(t)
+	benAgain.send(t, pusher.EventUnsubscribe, map[string]any{"channel": room}, "")
+	is.Equal(pusherData(t, ana.NextEvent(t, "pusher_internal:member_removed"))["user_id"], "ben")
+	ana.alive(t) // nothing between: one member_removed, not two
+}
