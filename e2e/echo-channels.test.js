@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startService, startRedis, waitFor } from './lib/index.js';
-import { pusherEnv, pusherServer, startSigner, connectEcho, subscribed, recorder, redisCommand } from './lib/echo.js';
+import { pusherEnv, pusherServer, startSigner, connectEcho, subscribed, recorder, redisCommand, deferrer } from './lib/echo.js';
 
 const laravelPrefix = 'laravel_database_';
 
@@ -19,18 +19,19 @@ async function laravelBroadcast(redis, channel, event, data, socket = null) {
 }
 
 test("Echo.channel('tareas').listen('.tarea.creada') gets events from the Pusher HTTP API, a REST send and Laravel's redis broadcaster", async (t) => {
+  const defer = deferrer(t);
   const redis = await startRedis();
-  t.after(() => redis.stop());
+  defer(() => redis.stop());
   const svc = await startService({ env: { ...pusherEnv, LARAVEL_REDIS_URL: redis.url, LARAVEL_REDIS_PREFIX: laravelPrefix } });
-  t.after(() => svc.stop());
+  defer(() => svc.stop());
   const signer = await startSigner();
-  t.after(() => signer.close());
+  defer(() => signer.close());
 
   // Laravel 11's default (reverb) and the pusher broadcaster's options.
   const listeners = [];
   for (const broadcaster of ['reverb', 'pusher']) {
     const echo = await connectEcho(svc, signer, { broadcaster });
-    t.after(() => echo.stop());
+    defer(() => echo.stop());
     const got = recorder(`tarea.creada on ${broadcaster}`);
     const ch = echo.channel('tareas').listen('.tarea.creada', got.record);
     await subscribed(ch);
@@ -58,12 +59,13 @@ test("Echo.channel('tareas').listen('.tarea.creada') gets events from the Pusher
 });
 
 test('a private channel works with a valid signature; a forged one is refused and the connection keeps its other channels', async (t) => {
+  const defer = deferrer(t);
   const svc = await startService({ env: pusherEnv });
-  t.after(() => svc.stop());
+  defer(() => svc.stop());
   const signer = await startSigner({ forged: ['private-orders.2'] });
-  t.after(() => signer.close());
+  defer(() => signer.close());
   const echo = await connectEcho(svc, signer, { user: '1' });
-  t.after(() => echo.stop());
+  defer(() => echo.stop());
 
   const orders1 = recorder('orders.1 events');
   const orders2 = recorder('orders.2 events');
@@ -88,16 +90,17 @@ test('a private channel works with a valid signature; a forged one is refused an
 });
 
 test("toOthers: an event with one Echo's socket id reaches every other client, not that one", async (t) => {
+  const defer = deferrer(t);
   const redis = await startRedis();
-  t.after(() => redis.stop());
+  defer(() => redis.stop());
   const svc = await startService({ env: { ...pusherEnv, LARAVEL_REDIS_URL: redis.url, LARAVEL_REDIS_PREFIX: laravelPrefix } });
-  t.after(() => svc.stop());
+  defer(() => svc.stop());
   const signer = await startSigner();
-  t.after(() => signer.close());
+  defer(() => signer.close());
   const clients = [];
   for (const user of ['1', '2', '3']) {
     const echo = await connectEcho(svc, signer, { user });
-    t.after(() => echo.stop());
+    defer(() => echo.stop());
     const got = recorder(`events of user ${user}`);
     const ch = echo.private('orders.1').listenToAll((event, data) => got.record({ event, ...data }));
     await subscribed(ch);
@@ -121,13 +124,14 @@ test("toOthers: an event with one Echo's socket id reaches every other client, n
 });
 
 test('whisper reaches the other subscribers of a private channel, not the sender; a public channel refuses it; 4301 past the rate', async (t) => {
+  const defer = deferrer(t);
   const svc = await startService({ env: pusherEnv });
-  t.after(() => svc.stop());
+  defer(() => svc.stop());
   const signer = await startSigner();
-  t.after(() => signer.close());
+  defer(() => signer.close());
   const [ana, ben] = await Promise.all(['ana', 'ben'].map((user) => connectEcho(svc, signer, { user })));
-  t.after(() => ana.stop());
-  t.after(() => ben.stop());
+  defer(() => ana.stop());
+  defer(() => ben.stop());
   const anaTyping = recorder('whispers ana hears');
   const benTyping = recorder('whispers ben hears');
   const anaChat = ana.private('chat.1').listenForWhisper('typing', anaTyping.record);

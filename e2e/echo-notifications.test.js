@@ -9,14 +9,14 @@ import { randomUUID } from 'node:crypto';
 import { EventSource } from 'eventsource';
 import WebSocket from 'ws';
 import { startService, withDeadline } from './lib/index.js';
-import { pusherEnv, pusherServer, startSigner, connectEcho, subscribed, recorder } from './lib/echo.js';
+import { pusherEnv, pusherServer, startSigner, connectEcho, subscribed, recorder, deferrer } from './lib/echo.js';
 
 const notificationEvent = 'Illuminate\\Notifications\\Events\\BroadcastNotificationCreated';
 
 /** An EventSource of user's notifications: ready, then every notification in got. */
-function sseOf(t, svc, user) {
+function sseOf(defer, svc, user) {
   const es = new EventSource(`${svc.url}/sse?user_id=${user}`);
-  t.after(() => es.close());
+  defer(() => es.close());
   const got = recorder(`SSE notifications of ${user}`);
   es.onmessage = (e) => got.record(JSON.parse(e.data));
   const ready = withDeadline(new Promise((resolve) => es.addEventListener('ready', resolve)), 5000, 'the SSE ready event');
@@ -24,9 +24,9 @@ function sseOf(t, svc, user) {
 }
 
 /** A /ws connection of user: ready, then every notification in got. */
-function wsOf(t, svc, user) {
+function wsOf(defer, svc, user) {
   const ws = new WebSocket(`ws://127.0.0.1:${svc.port}/ws?user_id=${user}`);
-  t.after(() => ws.close());
+  defer(() => ws.close());
   const got = recorder(`/ws notifications of ${user}`);
   const ready = withDeadline(
     new Promise((resolve) =>
@@ -43,23 +43,24 @@ function wsOf(t, svc, user) {
 }
 
 /** An Echo of user listening to its notifications. */
-async function echoOf(t, svc, signer, user) {
+async function echoOf(defer, svc, signer, user) {
   const echo = await connectEcho(svc, signer, { user });
-  t.after(() => echo.stop());
+  defer(() => echo.stop());
   const got = recorder(`Echo notifications of ${user}`);
   await subscribed(echo.private(`App.Models.User.${user}`).notification(got.record));
   return { echo, got };
 }
 
 test(".notification() on private-App.Models.User.42 gets a REST send and Laravel's broadcast notification, which are in the inbox and reach SSE once", async (t) => {
+  const defer = deferrer(t);
   const svc = await startService({ env: pusherEnv });
-  t.after(() => svc.stop());
+  defer(() => svc.stop());
   const signer = await startSigner();
-  t.after(() => signer.close());
-  const sse = sseOf(t, svc, '42');
+  defer(() => signer.close());
+  const sse = sseOf(defer, svc, '42');
   await sse.ready;
-  const ana = await echoOf(t, svc, signer, '42');
-  const other = await echoOf(t, svc, signer, '43');
+  const ana = await echoOf(defer, svc, signer, '42');
+  const other = await echoOf(defer, svc, signer, '43');
 
   const sent = await svc.send({ user_id: '42', type: 'invoice.paid', title: 'Factura pagada', message: 'Gracias', data: { amount: 30 } });
   const rest = await ana.got.next(1);
@@ -95,14 +96,15 @@ test(".notification() on private-App.Models.User.42 gets a REST send and Laravel
 });
 
 test('the same user on SSE, /ws and two Echo tabs at once gets a notification once per connection', async (t) => {
+  const defer = deferrer(t);
   const svc = await startService({ env: pusherEnv });
-  t.after(() => svc.stop());
+  defer(() => svc.stop());
   const signer = await startSigner();
-  t.after(() => signer.close());
-  const sse = sseOf(t, svc, '7');
-  const ws = wsOf(t, svc, '7');
+  defer(() => signer.close());
+  const sse = sseOf(defer, svc, '7');
+  const ws = wsOf(defer, svc, '7');
   await Promise.all([sse.ready, ws.ready]);
-  const tabs = [await echoOf(t, svc, signer, '7'), await echoOf(t, svc, signer, '7')];
+  const tabs = [await echoOf(defer, svc, signer, '7'), await echoOf(defer, svc, signer, '7')];
 
   const first = await svc.send({ user_id: '7', type: 'first', title: 'One' });
   const second = await svc.send({ user_id: '7', type: 'second', title: 'Two' });

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startService, startRedis, waitFor } from './lib/index.js';
-import { pusherEnv, pusherServer, startSigner, connectEcho, recorder } from './lib/echo.js';
+import { pusherEnv, pusherServer, startSigner, connectEcho, recorder, deferrer } from './lib/echo.js';
 
 const heartbeatMs = 200;
 const lapseMs = 1000;
@@ -15,9 +15,9 @@ const lapseMs = 1000;
  * user's tab on svc in presence-room.1: here (the first list), joining,
  * leaving (user ids) and the server's 'probe' events.
  */
-async function joinRoom(t, svc, signer, user) {
+async function joinRoom(defer, svc, signer, user) {
   const echo = await connectEcho(svc, signer, { user });
-  t.after(() => echo.stop());
+  defer(() => echo.stop());
   const here = recorder(`here of ${user}`);
   const joining = recorder(`joining seen by ${user}`);
   const leaving = recorder(`leaving seen by ${user}`);
@@ -47,8 +47,9 @@ function disconnected(svc, socketId) {
 }
 
 test('presence across two instances: one member per user over tabs and instances; a killed instance’s member leaves within the bound', async (t) => {
+  const defer = deferrer(t);
   const redis = await startRedis();
-  t.after(() => redis.stop());
+  defer(() => redis.stop());
   const env = {
     ...pusherEnv,
     REDIS_URL: redis.url,
@@ -57,10 +58,10 @@ test('presence across two instances: one member per user over tabs and instances
     LOG_LEVEL: 'info', // the audit trail: when a connection has left
   };
   const [one, two] = await Promise.all([startService({ env }), startService({ env })]);
-  t.after(() => one.stop());
-  t.after(() => two.stop());
+  defer(() => one.stop());
+  defer(() => two.stop());
   const signer = await startSigner();
-  t.after(() => signer.close());
+  defer(() => signer.close());
   const api = pusherServer(two);
   // A probe event sent after something happened on the channel arrives
   // after what that something broadcast: what has not arrived by then never
@@ -72,9 +73,9 @@ test('presence across two instances: one member per user over tabs and instances
     for (const s of seers) await s.probes.next(probesSent);
   };
 
-  const ana1 = await joinRoom(t, one, signer, 'ana');
+  const ana1 = await joinRoom(defer, one, signer, 'ana');
   assert.deepEqual(ana1.members, ['ana']);
-  const ben = await joinRoom(t, two, signer, 'ben');
+  const ben = await joinRoom(defer, two, signer, 'ben');
   assert.deepEqual(ben.members, ['ana', 'ben'], 'ben, on the other instance, sees ana');
   assert.equal(await ana1.joining.next(1), 'ben');
   // A whisper crosses instances too.
@@ -82,7 +83,7 @@ test('presence across two instances: one member per user over tabs and instances
   assert.deepEqual(await ana1.whispers.next(1), { from: 'ben' });
 
   // ana's second tab, on ben's instance: still one ana.
-  const ana2 = await joinRoom(t, two, signer, 'ana');
+  const ana2 = await joinRoom(defer, two, signer, 'ana');
   assert.deepEqual(ana2.members, ['ana', 'ben']);
   await probe(ana1, ben, ana2);
   assert.deepEqual(ben.joining.got, [], 'no second joining for ana');
@@ -100,7 +101,7 @@ test('presence across two instances: one member per user over tabs and instances
   assert.deepEqual(ben.leaving.got, ['ana']);
 
   // cleo on instance one, which then dies without a word.
-  const cleo = await joinRoom(t, one, signer, 'cleo');
+  const cleo = await joinRoom(defer, one, signer, 'cleo');
   assert.deepEqual(cleo.members, ['ben', 'cleo']);
   assert.equal(await ben.joining.next(1), 'cleo');
   const killedAt = performance.now();

@@ -4,17 +4,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startService, startRedis } from './lib/index.js';
-import { pusherEnv, pusherServer, startSigner, connectEcho, connected, recorder } from './lib/echo.js';
+import { pusherEnv, pusherServer, startSigner, connectEcho, connected, recorder, deferrer } from './lib/echo.js';
 
 test('a graceful restart closes Echo with 4200; pusher-js reconnects and resubscribes by itself', async (t) => {
+  const defer = deferrer(t);
   const redis = await startRedis();
-  t.after(() => redis.stop());
+  defer(() => redis.stop());
   const svc = await startService({ env: { ...pusherEnv, REDIS_URL: redis.url } });
-  t.after(() => svc.stop());
+  defer(() => svc.stop());
   const signer = await startSigner();
-  t.after(() => signer.close());
+  defer(() => signer.close());
   const echo = await connectEcho(svc, signer, { user: '42' });
-  t.after(() => echo.stop());
+  defer(() => echo.stop());
 
   const errors = recorder('connection errors');
   echo.connector.pusher.connection.bind('error', errors.record);

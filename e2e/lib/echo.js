@@ -16,6 +16,24 @@ export const echoApp = { appId: '1001', key: 'e2e-app-key', secret: 'e2e-app-sec
 /** The service's environment for echoApp. */
 export const pusherEnv = { PUSHER_APP_ID: echoApp.appId, PUSHER_APP_KEY: echoApp.key, PUSHER_APP_SECRET: echoApp.secret };
 
+/**
+ * Cleanups that run last-registered first, as Go's t.Cleanup (node:test
+ * runs t.after hooks in the order given): an Echo stops before the service
+ * it is connected to. Stopped the other way round, pusher-js is told 4200
+ * and reconnects, and a disconnect() then can leave it "connecting" for
+ * good: the test process would never exit.
+ *
+ *   const defer = deferrer(t);
+ *   const svc = await startService(...); defer(() => svc.stop());
+ */
+export function deferrer(t) {
+  const fns = [];
+  t.after(async () => {
+    for (const fn of fns.reverse()) await fn();
+  });
+  return (fn) => fns.push(fn);
+}
+
 /** npm `pusher` (Laravel's broadcaster's counterpart) pointed at svc, signing with secret. */
 export function pusherServer(svc, secret = echoApp.secret) {
   return new PusherServer({ ...echoApp, secret, host: '127.0.0.1', port: String(svc.port), useTLS: false });
