@@ -19,6 +19,7 @@ import (
 	"notification-service/inbox"
 	"notification-service/internal/streamtest"
 	"notification-service/metrics"
+	"notification-service/presence"
 	"notification-service/publish"
 	"notification-service/schedule"
 	"notification-service/transport"
@@ -70,6 +71,9 @@ type testConfig struct {
 	Start func(*httptest.Server)
 	// Metrics wires the service's metrics as main does.
 	Metrics bool
+	// Presence holds the Pusher presence channels' members; nil is the
+	// transport's default (in memory, Pusher's bound of 100 members).
+	Presence presence.Store
 }
 
 // wrapBus is the tweak that wraps the bus the transport sees.
@@ -115,6 +119,7 @@ func newTestServer(t testing.TB, tweaks ...func(*testConfig)) *testServer {
 	srv := transport.New(transport.Deps{
 		Hub: hub, Bus: seen, Publisher: publisher, Inbox: store, Scheduler: sched,
 		Idempotency: idempotency.NewMemory(idempotency.Limits{TTL: time.Hour}), Audit: auditLog, Logger: logger, Metrics: tm,
+		Presence: cfg.Presence,
 	}, cfg.Options)
 	if m != nil {
 		m.WatchQueues(srv.QueueDepth)
