@@ -21,6 +21,7 @@ import (
 	"notification-service/instances"
 	"notification-service/internal/streamtest"
 	"notification-service/metrics"
+	"notification-service/presence"
 	"notification-service/publish"
 	"notification-service/schedule"
 	"notification-service/transport"
@@ -74,6 +75,9 @@ type testConfig struct {
 	Start func(*httptest.Server)
 	// Metrics wires the service's metrics as main does.
 	Metrics bool
+	// Presence holds the Pusher presence channels' members; nil is the
+	// transport's default (in memory, Pusher's bound of 100 members).
+	Presence presence.Store
 	// Monitoring wires the dashboard and the analytics as main does in
 	// memory mode (implies Metrics).
 	Monitoring bool
@@ -154,7 +158,7 @@ func newTestServer(t testing.TB, tweaks ...func(*testConfig)) *testServer {
 	srv := transport.New(transport.Deps{
 		Hub: hub, Bus: seen, Publisher: publisher, Inbox: store, Scheduler: sched,
 		Idempotency: idempotency.NewMemory(idempotency.Limits{TTL: time.Hour}), Audit: auditLog, Logger: logger, Metrics: tm,
-		Monitoring: deps,
+		Presence: cfg.Presence, Monitoring: deps,
 	}, cfg.Options)
 	if m != nil {
 		m.WatchQueues(srv.QueueDepth)

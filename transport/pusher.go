@@ -141,9 +141,18 @@ func (sess *pusherSession) subscribed(ch string) bool {
 
 // read handles the client's frames until the connection ends. A bad frame
 // gets a pusher:error and the connection stays open.
+//
+// On its way out it leaves the connection's channels and gives back its
+// user's slot. The writer's end leaves them sooner, but end is skipped
+// when a write failed (a slow consumer, a peer gone), and it can run while
+// a subscription is still under way here: what that subscription adds
+// would stay, a presence member for as long as the instance lives. The
+// reader returns only once the connection is closed, after any frame it
+// was acting on, and conn.finish waits for it.
 func (sess *pusherSession) read(ws *websocket.Conn) {
 	c := sess.c
 	defer close(c.peerDone)
+	defer sess.leaveAll()
 	<-c.registered
 	for {
 		typ, data, err := ws.Read(context.Background())
@@ -228,7 +237,9 @@ func (sess *pusherSession) subscribe(ctx context.Context, msg pusher.ClientMessa
 	if kind == pusher.Presence {
 		var err error
 		if member, err = pusher.ParseChannelData(msg.ChannelData, 0); err != nil {
-			sess.send(pusher.AppendErrorFor(nil, err))
+			// Refused as a subscription, so Echo's .error() hears of it:
+			// a bare pusher:error leaves the channel pending for good.
+			sess.refuseSubscription(ch, pusher.NoCode, http.StatusBadRequest, protocolMessage(err))
 			return
 		}
 	}
@@ -247,6 +258,10 @@ func (sess *pusherSession) subscribe(ctx context.Context, msg pusher.ClientMessa
 		members, added, err = s.presence.Join(ctx, ch, c.id, presence.Member{UserID: member.UserID, Info: member.Info})
 		if err != nil {
 			_, _ = s.streams.hub.Unsubscribe(c.id, []string{ch})
+			// A join that failed may have taken effect (the answer, not
+			// the command, lost): undo it, or the user stays a member,
+			// unannounced, while this instance lives.
+			sess.leavePresence(ctx, ch, member)
 			sess.presenceFailed(ch, err)
 			return
 		}
@@ -264,6 +279,15 @@ func (sess *pusherSession) subscribe(ctx context.Context, msg pusher.ClientMessa
 		return
 	}
 	sess.send(pusher.AppendSubscriptionSucceeded(nil, ch))
+}
+
+// protocolMessage is what a *pusher.ProtocolError says to the client.
+func protocolMessage(err error) string {
+	var pe *pusher.ProtocolError
+	if errors.As(err, &pe) {
+		return pe.Message
+	}
+	return err.Error()
 }
 
 // presenceFailed answers a presence join the store refused.
