@@ -87,7 +87,6 @@ func (p *Publisher) Publish(ctx context.Context, src Source, ns []broker.Notific
 	if err != nil {
 		return nil, err
 	}
-	p.observe(out)
 	for _, group := range byID(out) {
 		n := group[0]
 		record := append([]slog.Attr{
@@ -97,6 +96,7 @@ func (p *Publisher) Publish(ctx context.Context, src Source, ns []broker.Notific
 		p.audit.Record("send", record...)
 	}
 	p.metrics.NotificationAccepted(string(src))
+	p.observe(out)
 	return out, nil
 }
 
@@ -110,11 +110,11 @@ func (p *Publisher) Fire(ctx context.Context, it schedule.Item) error {
 	if err != nil {
 		return fmt.Errorf("publish: fire %s: %w", it.ID, err)
 	}
-	p.observe(out)
 	p.audit.Record("fire", slog.String("schedule_id", it.ID), slog.Any("user_ids", it.UserIDs()),
 		slog.String("type", ns[0].Type), slog.Any("channels", ns[0].Channels), slog.Time("scheduled_at", it.ScheduledAt),
 		slog.Duration("lateness", lateness))
 	p.metrics.ScheduleFired(lateness)
+	p.observe(out)
 	return nil
 }
 
