@@ -1,5 +1,5 @@
-// 429 then recovery: a connect over the per-user rate is refused with
-// Retry-After; the client waits exactly that long, then connects.
+// 429 then recovery: a connect over the per-user rate is refused with a
+// delay to come back after; the client waits that long, then connects.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startService, launchBrowser, openClientPage, addClient, waitForState, waitForNotifications, record } from './lib/index.js';
@@ -23,11 +23,14 @@ test('429 rate_limited: the client honours Retry-After, then connects and receiv
   const rec = await record(page, { key: 'second' });
   const refused = rec.statuses.find((s) => s.state === 'reconnecting');
   assert.equal(refused.reason, 'rate_limited');
-  // Retry-After: 1 wins over the backoff (whose draws stay below 400 ms).
-  assert.equal(refused.retryIn, 1000);
+  // The refusal comes as an event stream (what EventSource needs): its
+  // retry_after_ms (Retry-After's second spread by up to half again, so a
+  // storm does not come back at once) wins over the backoff, whose draws
+  // stay below 400 ms.
+  assert.ok(refused.retryIn >= 1000 && refused.retryIn < 1500, `retryIn ${refused.retryIn}`);
   const opened = rec.statuses.find((s) => s.state === 'open');
-  assert.ok(opened.at - refused.at >= 1000, `waited ${opened.at - refused.at} ms`);
-  assert.deepEqual(rec.errors.map((e) => [e.code, e.status, e.fatal]), [['rate_limited', 429, false]]);
+  assert.ok(opened.at - refused.at >= refused.retryIn, `waited ${opened.at - refused.at} ms`);
+  assert.deepEqual(rec.errors.map((e) => [e.code, e.fatal]), [['rate_limited', false]]);
 
   await svc.send({ user_id: user, title: 'after the wait' });
   assert.deepEqual(await waitForNotifications(page, 1), ['after the wait']);

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"notification-service/auth"
+	"notification-service/pusher"
 )
 
 // Who may call what (docs/ARCHITECTURE.md#security-and-hostile-input; README "Security"):
@@ -195,9 +196,17 @@ func forbiddenUser() *apiError {
 }
 
 // forbiddenChannel refuses the first channel claims do not allow, if any.
-// nil claims (open mode) allow every channel.
+// nil claims (open mode) allow every channel but Pusher's private and
+// presence ones (private-…, presence-…): those are Laravel's to authorize,
+// through Echo's signed subscribe, or a token's channels claim.
 func forbiddenChannel(claims *auth.Claims, channels []string) *apiError {
 	if claims == nil {
+		for _, ch := range channels {
+			if pusher.KindOf(ch).NeedsAuth() {
+				return &apiError{Status: http.StatusForbidden, Code: "forbidden_channel", Field: "channels",
+					Message: fmt.Sprintf("channel %q is private: subscribe through Laravel Echo, or with a token that allows it", ch)}
+			}
+		}
 		return nil
 	}
 	for _, ch := range channels {

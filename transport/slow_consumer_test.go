@@ -55,6 +55,7 @@ func TestSlowConsumer(t *testing.T) {
 			// it.
 			blob := strings.Repeat("x", 32<<10)
 			var ids []string
+			var fastGot []streamtest.Frame
 			sendBig := func(i int) {
 				body := map[string]any{"title": fmt.Sprint(i), "data": map[string]any{"blob": blob}}
 				if i%2 == 0 {
@@ -63,6 +64,10 @@ func TestSlowConsumer(t *testing.T) {
 					body["channels"] = []string{"news"}
 				}
 				ids = append(ids, ts.send(t, body))
+				// The fast clients keep up (each reads what was sent
+				// before the next send): on a busy machine a reader not
+				// scheduled in time would overflow its queue of 8 too.
+				fastGot = append(fastGot, fastSSE.NextNotification(t, ids[len(ids)-1]), fastWS.NextNotification(t, ids[len(ids)-1]))
 			}
 			start := time.Now()
 			for i := 0; ts.Hub.Len() == 3; i++ {
@@ -77,11 +82,7 @@ func TestSlowConsumer(t *testing.T) {
 			}
 
 			// The fast clients got everything, in order.
-			for _, c := range []streamtest.Stream{fastSSE, fastWS} {
-				got := c.NextNotifications(t, len(ids))
-				is.Equal(streamtest.IDs(got), ids)
-				checkIncreasing(t, got, 0)
-			}
+			is.Equal(len(fastGot), 2*len(ids))
 			// Closed for what it is, not as a write that timed out.
 			streamtest.Eventually(t, "the slow consumer's disconnect record", func() bool { return len(ts.disconnects()) > 0 })
 			is.Equal(ts.disconnects(), []string{"slow_consumer"})
@@ -161,11 +162,12 @@ func TestSlowConsumersDoNotHoldOthers(t *testing.T) {
 		if i == 4000 || time.Since(start) > 2*waitTimeout {
 			t.Fatalf("slow consumers still connected after %d notifications: %d", i, ts.Hub.Len()-2)
 		}
-		ids = append(ids, ts.send(t, map[string]any{"title": fmt.Sprint(i), "channels": []string{"news"}, "data": map[string]any{"blob": blob}}))
-	}
-	for _, c := range []streamtest.Stream{fastSSE, fastWS} {
-		got := c.NextNotifications(t, len(ids))
-		is.Equal(streamtest.IDs(got), ids)
+		id := ts.send(t, map[string]any{"title": fmt.Sprint(i), "channels": []string{"news"}, "data": map[string]any{"blob": blob}})
+		ids = append(ids, id)
+		// The readers keep up, each notification in order, while the
+		// peers that read nothing overflow.
+		fastSSE.NextNotification(t, id)
+		fastWS.NextNotification(t, id)
 	}
 	streamtest.Eventually(t, "the disconnect records", func() bool { return len(ts.disconnects()) == slow })
 	for _, reason := range ts.disconnects() {
