@@ -309,12 +309,3 @@ func (s *service) mustSchedule(t *testing.T, body map[string]any) map[string]any
 	}
 	return a.body
 }
-
-// waitUntil is streamtest.Eventually under the name tests written before it
-// use; new tests call streamtest.Eventually, which says what it waited for.
-//
-// Deprecated: use streamtest.Eventually.
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	streamtest.Eventually(t, "a condition", cond)
-}

@@ -16,6 +16,7 @@ import (
 	"github.com/matryer/is"
 
 	"notification-service/internal/redistest"
+	"notification-service/internal/streamtest"
 )
 
 // Issue 16: a send or schedule whose first attempt was interrupted between
@@ -306,7 +307,7 @@ func TestInterruptedSendIsRetriedOnAnotherInstance(t *testing.T) {
 				}
 				if tc.published {
 					// The first attempt did publish: it is there before any retry.
-					waitUntil(t, func() bool { return pending(t, b, path, user) == 1 })
+					streamtest.Eventually(t, "the first attempt's copy", func() bool { return pending(t, b, path, user) == 1 })
 				}
 				reachable := time.Now()
 

@@ -7,6 +7,7 @@ import (
 	"github.com/matryer/is"
 
 	"notification-service/internal/redistest"
+	"notification-service/internal/streamtest"
 )
 
 // TestProbesDuringARedisOutage: while Redis is away the process is alive
@@ -30,7 +31,7 @@ func TestProbesDuringARedisOutage(t *testing.T) {
 	is.Equal(body["status"], "ready")
 
 	srv.Stop()
-	waitUntil(t, func() bool { status, _ := probe("/readyz"); return status == http.StatusServiceUnavailable })
+	streamtest.Eventually(t, "not ready", func() bool { status, _ := probe("/readyz"); return status == http.StatusServiceUnavailable })
 	status, body = probe("/readyz")
 	is.Equal(body["reason"], "store_unavailable")
 	status, _ = probe("/livez")
@@ -41,5 +42,5 @@ func TestProbesDuringARedisOutage(t *testing.T) {
 	is.Equal(body["connections"], float64(1)) // the stream outlives the outage
 
 	srv.Restart()
-	waitUntil(t, func() bool { status, _ := probe("/readyz"); return status == http.StatusOK })
+	streamtest.Eventually(t, "ready again", func() bool { status, _ := probe("/readyz"); return status == http.StatusOK })
 }

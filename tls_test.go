@@ -136,7 +136,7 @@ func TestServeTLSWithHTTP2(t *testing.T) {
 	is.Equal(resp.StatusCode, http.StatusCreated)
 	is.Equal(resp.ProtoMajor, 2)
 	for _, sse := range streams {
-		is.Equal(sse.Next(t).JSON(t)["id"], sent["id"])
+		is.Equal(sse.Next(t)["id"], sent["id"])
 	}
 
 	// wss:// (WebSocket stays on HTTP/1.1).
@@ -155,7 +155,7 @@ func TestServeTLSWithHTTP2(t *testing.T) {
 	// Renewal: new connections get the new certificate.
 	is.Equal(servedCert(t, svc.addr, first, renewed), "first")
 	renewed.install(t, certFile, keyFile)
-	waitUntil(t, func() bool { return servedCert(t, svc.addr, first, renewed) == "renewed" })
+	streamtest.Eventually(t, "the renewed certificate served", func() bool { return servedCert(t, svc.addr, first, renewed) == "renewed" })
 	for _, sse := range streams { // connections made before are untouched
 		sse.Close()
 	}
@@ -190,7 +190,7 @@ func TestServeH2C(t *testing.T) {
 	is.Equal(sse.Resp.ProtoMajor, 2)
 	sse.Ready(t)
 	out := send(t, svc, map[string]any{"title": "over h2c", "user_id": "h2c-user"})
-	is.Equal(sse.Next(t).JSON(t)["id"], out["id"])
+	is.Equal(sse.Next(t)["id"], out["id"])
 
 	plain := svc.openSSE(t, query("user_id", "h1-user"))
 	is.Equal(plain.Resp.ProtoMajor, 1)

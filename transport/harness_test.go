@@ -276,15 +276,6 @@ func (ts *testServer) send(t *testing.T, body map[string]any) string {
 	return resp["id"].(string)
 }
 
-// waitFor is streamtest.Eventually under the name tests written before it
-// use; new tests call streamtest.Eventually.
-//
-// Deprecated: use streamtest.Eventually.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	streamtest.Eventually(t, what, cond)
-}
-
 // The real clients the tests connect with, under the names the tests use;
 // both are a streamtest.Stream.
 type (

@@ -88,7 +88,7 @@ func TestPusherAPIEventReachesStreams(t *testing.T) {
 	is.Equal(status, http.StatusOK)
 	is.Equal(answer, "{}") // exactly what Laravel's client accepts
 
-	got := sse.Next(t).JSON(t)
+	got := sse.Next(t)
 	is.Equal(got["type"], "tarea.creada")
 	is.Equal(got["title"], "Nueva tarea")
 	is.Equal(got["channels"], []any{"tareas"})
@@ -98,7 +98,7 @@ func TestPusherAPIEventReachesStreams(t *testing.T) {
 	// Several channels, and Laravel's empty payload.
 	status, _ = pusherPost(t, ts, testPusherApp, eventsPath, laravelEvent("ping", []string{"tareas", "otros"}, []any{}, ""), time.Time{})
 	is.Equal(status, http.StatusOK)
-	got = sse.Next(t).JSON(t)
+	got = sse.Next(t)
 	is.Equal(got["type"], "ping")
 	is.Equal(got["data"], nil)
 
@@ -116,8 +116,8 @@ func TestPusherAPIBatch(t *testing.T) {
 	status, answer := pusherPost(t, ts, testPusherApp, "/apps/1001/batch_events", batch, time.Time{})
 	is.Equal(status, http.StatusOK)
 	is.Equal(answer, `{"batch":{}}`)
-	is.Equal(sse.Next(t).JSON(t)["type"], "one")
-	is.Equal(sse.Next(t).JSON(t)["type"], "two")
+	is.Equal(sse.Next(t)["type"], "one")
+	is.Equal(sse.Next(t)["type"], "two")
 }
 
 // TestPusherAPIBroadcastNotification: Laravel's broadcast notification
@@ -141,7 +141,7 @@ func TestPusherAPIBroadcastNotification(t *testing.T) {
 	status, _ := pusherPost(t, ts, testPusherApp, eventsPath, body, time.Time{})
 	is.Equal(status, http.StatusOK)
 
-	got := sse.Next(t).JSON(t)
+	got := sse.Next(t)
 	is.Equal(got["id"], id)
 	is.Equal(got["user_id"], "42")
 	is.Equal(got["type"], `App\Notifications\TareaAsignada`)
@@ -151,7 +151,7 @@ func TestPusherAPIBroadcastNotification(t *testing.T) {
 	is.Equal(apiIDs(t, inbox), []string{id})
 
 	marker := ts.send(t, map[string]any{"title": "marker", "user_id": "43"})
-	is.Equal(other.Next(t).JSON(t)["id"], marker) // user 43 never saw it
+	is.Equal(other.Next(t)["id"], marker) // user 43 never saw it
 }
 
 // TestPusherAPIToOthers: socket_id (Laravel's toOthers) keeps the event from
@@ -169,7 +169,7 @@ func TestPusherAPIToOthers(t *testing.T) {
 	is.Equal(status, http.StatusOK)
 	is.Equal(other.NextEvent(t, "notification")["type"], "typing")
 	marker := ts.send(t, map[string]any{"title": "marker", "channels": []string{"room"}})
-	is.Equal(sender.Next(t).JSON(t)["id"], marker) // the sender skipped "typing"
+	is.Equal(sender.Next(t)["id"], marker) // the sender skipped "typing"
 }
 
 // TestPusherAPIRefusals: every hostile request is refused with the status

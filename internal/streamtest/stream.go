@@ -19,12 +19,6 @@ func (f Frame) Cursor() string { return f.str("cursor") }
 // ID is the notification's id, "" for a control event.
 func (f Frame) ID() string { return f.str("id") }
 
-// JSON is the frame itself, for tests written when SSE.Next returned the
-// raw event and ev.JSON(t) decoded its data.
-//
-// Deprecated: a Frame is the JSON object already; index it.
-func (f Frame) JSON(t testing.TB) map[string]any { return f }
-
 func (f Frame) str(key string) string {
 	s, _ := f[key].(string)
 	return s
