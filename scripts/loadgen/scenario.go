@@ -31,6 +31,12 @@ type plan struct {
 	messages int
 	// channel is what every stream subscribes to ("" for none).
 	channel string
+	// pusherChannel is the public channel a Pusher stream subscribes to:
+	// channel, or when the scenario has none one that nothing is sent to
+	// (a Pusher client holds at least one channel, so an idle one does
+	// too); "" in the users scenario, where each subscribes to its user's
+	// private channel.
+	pusherChannel string
 	// batch is what to send once every stream is open (count 0: nothing).
 	batch batch
 	// sendIndex is the request of batch that carries stream i's message n.
@@ -72,6 +78,12 @@ func newPlan(cfg config, runID string, conns int) (*plan, error) {
 		}}
 	default:
 		return nil, fmt.Errorf("-scenario %q: want one of %v", cfg.scenario, scenarios)
+	}
+	switch {
+	case p.channel != "":
+		p.pusherChannel = p.channel
+	case cfg.scenario == "idle":
+		p.pusherChannel = "lg-" + runID + "-idle"
 	}
 	p.batch.rate = cfg.rate
 	p.batch.workers = cfg.senders
