@@ -308,7 +308,7 @@ func measure(ctx context.Context, cfg config, res *result, logf func(string, ...
 	res.DroppedStreams = f.dropped.Load()
 	f.close()
 	res.Errors = append(res.Errors, f.droppedErrors()...)
-	c := p.count(out, f.streams, rec.start)
+	c := p.count(out, f.streams)
 	res.fill(c, cpuUsed, haveCPU)
 	if c.stray > 0 {
 		res.Errors = append(res.Errors, fmt.Sprintf("%d deliveries carried a message number out of range", c.stray))

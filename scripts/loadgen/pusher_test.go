@@ -74,7 +74,7 @@ func TestPusherStreamCountsItsChannelsMessages(t *testing.T) {
 		}
 		write(event(ch, "lg-ab12cd-0"))
 		write(event(ch, "lg-ab12cd-2"))
-		write(event(ch, "lg-ab12cd-2"))     // a duplicate
+		write(event(ch, "lg-ab12cd-2"))      // a duplicate
 		write(event("other", "lg-ab12cd-1")) // not its channel
 		write(event(ch, "lg-ffffff-1"))      // another run's
 		write(`{"event":"pusher:ping","data":"{}"}`)
