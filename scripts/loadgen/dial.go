@@ -26,6 +26,8 @@ type target struct {
 	loopback  bool
 	// channels is the channels= query value of every stream ("" for none).
 	channels string
+	// pusher is what Pusher streams need.
+	pusher pusherTarget
 	// token signs a stream token for a user when the server checks them
 	// (JWT_SECRET); nil otherwise.
 	token func(user string) string

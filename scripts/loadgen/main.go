@@ -1,7 +1,7 @@
 // Command loadgen is the notification service's load generator. It opens
-// thousands of SSE and WebSocket streams over loopback, drives one
-// scenario through the REST API (idle, broadcast, per-user or scheduled
-// notifications), checks that every stream received every message exactly
+// thousands of SSE, WebSocket and Pusher-protocol streams over loopback,
+// drives one scenario through the REST API (idle, broadcast, per-user or
+// scheduled notifications), checks that every stream received every message exactly
 // once, and reports delivery latency and throughput with the server's
 // memory per connection and CPU per delivery, read from /proc.
 //
@@ -12,6 +12,8 @@
 //
 //	go run ./scripts/loadgen -spawn /tmp/notification-service -scenario broadcast -conns 2000 -messages 20
 //	go run ./scripts/loadgen -url http://127.0.0.1:8080 -pid $(pgrep -n notification) -scenario idle -conns 1000
+//	go run ./scripts/loadgen -spawn /tmp/notification-service -env PUSHER_APP_ID=lg -env PUSHER_APP_KEY=lg-key \
+//	    -env PUSHER_APP_SECRET=lg-secret-123 -transport pusher -pusher-key lg-key -scenario broadcast
 //
 // One JSON line per run goes to the -json file (appended) or to stdout
 // after "LOADGEN_RESULT "; a summary for people goes to stderr. It exits 1
@@ -47,11 +49,13 @@ type config struct {
 	sendURL   string
 	scenario  string
 	transport string
-	conns     int
-	messages  int
-	rate      float64
-	senders   int
-	lead      time.Duration
+	// transports are the streams' transports, taken in turn (-transport).
+	transports []string
+	conns      int
+	messages   int
+	rate       float64
+	senders    int
+	lead       time.Duration
 
 	settle  time.Duration
 	hold    time.Duration
@@ -70,6 +74,8 @@ type config struct {
 	jwtSecret  string
 	dashboards int
 
+	pusherKey, pusherSecret, pusherUserPrefix string
+
 	jsonPath string
 	label    string
 	note     string
@@ -82,7 +88,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.url, "url", "http://127.0.0.1:8080", "the server's base URL (ignored with -spawn)")
 	fs.StringVar(&cfg.sendURL, "send-url", "", "send REST requests to this instance instead of -url: streams on one instance, sends on another measures cross-instance delivery in Redis mode")
 	fs.StringVar(&cfg.scenario, "scenario", "idle", "idle, broadcast, users or scheduled")
-	fs.StringVar(&cfg.transport, "transport", "sse", "sse, ws, or mix (alternating)")
+	fs.StringVar(&cfg.transport, "transport", "sse", "sse, ws, pusher, mix (sse and ws alternating), or a list to alternate, e.g. sse,ws,pusher")
 	fs.IntVar(&cfg.conns, "conns", 1000, "streams to open (capped by the open-file limit)")
 	fs.IntVar(&cfg.messages, "messages", 10, "messages each stream must receive")
 	fs.Float64Var(&cfg.rate, "rate", 0, "requests per second (broadcast: messages/s; users: deliveries/s); 0 sends as fast as -senders go")
@@ -107,6 +113,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.apiKey, "api-key", "", "the server's API_KEY, sent as Authorization: Bearer on REST calls")
 	fs.IntVar(&cfg.dashboards, "dashboards", 0, "keep this many dashboards open on the server for the whole run (web/dashboard.js's requests, at its rate)")
 	fs.StringVar(&cfg.jwtSecret, "jwt-secret", "", "the server's JWT_SECRET: streams then carry a signed ?token= for their user")
+	fs.StringVar(&cfg.pusherKey, "pusher-key", "", "the server's PUSHER_APP_KEY, for -transport pusher")
+	fs.StringVar(&cfg.pusherSecret, "pusher-secret", "", "the server's PUSHER_APP_SECRET: Pusher streams of the users scenario sign their private channels with it")
+	fs.StringVar(&cfg.pusherUserPrefix, "pusher-user-prefix", "App.Models.User.", "the server's LARAVEL_USER_CHANNEL_PREFIX: a user's private channel is private-<prefix><user>")
 	fs.StringVar(&cfg.jsonPath, "json", "", "append the result line to this file (default: stdout after "+strings.TrimSpace(resultMarker)+")")
 	fs.StringVar(&cfg.label, "label", "", "a name for this run in the results")
 	fs.StringVar(&cfg.note, "note", "", "free text kept with the result (e.g. the server's revision)")
@@ -123,7 +132,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		}
 	}
 	check(slices.Contains(scenarios, cfg.scenario), "-scenario %q: want one of %v", cfg.scenario, scenarios)
-	check(slices.Contains([]string{"sse", "ws", "mix"}, cfg.transport), "-transport %q: want sse, ws or mix", cfg.transport)
+	var err error
+	cfg.transports, err = transportList(cfg.transport)
+	check(err == nil, "-transport: %v", err)
+	usesPusher := slices.Contains(cfg.transports, "pusher")
+	check(!usesPusher || cfg.pusherKey != "", "-transport %s needs the server's PUSHER_APP_KEY as -pusher-key", cfg.transport)
+	check(!usesPusher || cfg.scenario != "users" || cfg.pusherSecret != "",
+		"-scenario users over pusher needs the server's PUSHER_APP_SECRET as -pusher-secret (the streams subscribe to their user's private channel)")
 	check(cfg.conns >= 1, "-conns must be at least 1")
 	check(cfg.scenario == "idle" || cfg.messages >= 1, "-messages must be at least 1")
 	check(cfg.rate >= 0, "-rate must not be negative")
@@ -245,6 +260,7 @@ func measure(ctx context.Context, cfg config, res *result, logf func(string, ...
 		return err
 	}
 	tg.channels = p.channel
+	tg.pusher = pusherTarget{key: cfg.pusherKey, secret: cfg.pusherSecret, userPrefix: cfg.pusherUserPrefix, channel: p.pusherChannel}
 	rec := newReceiver(runID, time.Now())
 	logf("run %s: %s, %d %s streams to %s from %d source address(es)", runID, cfg.scenario, cfg.conns, cfg.transport, base, tg.sources(cfg.conns))
 
@@ -257,7 +273,7 @@ func measure(ctx context.Context, cfg config, res *result, logf func(string, ...
 	}
 
 	opening := time.Now()
-	f := openFleet(ctx, tg, rec, cfg.conns, cfg.transport, p.messages, cfg.dialConcurrency, runID, logf)
+	f := openFleet(ctx, tg, rec, cfg.conns, cfg.transports, p.messages, cfg.dialConcurrency, runID, logf)
 	defer f.close() // a no-op once closed below; here for the early returns
 	res.OpenSec = round(time.Since(opening).Seconds(), 2)
 	if n, samples := f.openErrors(); n > 0 {
@@ -306,7 +322,7 @@ func measure(ctx context.Context, cfg config, res *result, logf func(string, ...
 	res.DroppedStreams = f.dropped.Load()
 	f.close()
 	res.Errors = append(res.Errors, f.droppedErrors()...)
-	c := p.count(out, f.streams, rec.start)
+	c := p.count(out, f.streams)
 	res.fill(c, cpuUsed, haveCPU)
 	if c.stray > 0 {
 		res.Errors = append(res.Errors, fmt.Sprintf("%d deliveries carried a message number out of range", c.stray))

@@ -31,6 +31,12 @@ type plan struct {
 	messages int
 	// channel is what every stream subscribes to ("" for none).
 	channel string
+	// pusherChannel is the public channel a Pusher stream subscribes to:
+	// channel, or when the scenario has none one that nothing is sent to
+	// (a Pusher client holds at least one channel, so an idle one does
+	// too); "" in the users scenario, where each subscribes to its user's
+	// private channel.
+	pusherChannel string
 	// batch is what to send once every stream is open (count 0: nothing).
 	batch batch
 	// sendIndex is the request of batch that carries stream i's message n.
@@ -39,6 +45,11 @@ type plan struct {
 	// set when sending starts, and latency is measured from it.
 	lead time.Duration
 	due  time.Time
+	// dueAt is due as an offset from the run's start (receiver.now), taken
+	// on the monotonic clock when due is set: a step of the wall clock
+	// during the run (seen here once, 40 ms, on this VM) would otherwise
+	// shift every lateness by the step.
+	dueAt int64
 }
 
 func newPlan(cfg config, runID string, conns int) (*plan, error) {
@@ -73,6 +84,12 @@ func newPlan(cfg config, runID string, conns int) (*plan, error) {
 	default:
 		return nil, fmt.Errorf("-scenario %q: want one of %v", cfg.scenario, scenarios)
 	}
+	switch {
+	case p.channel != "":
+		p.pusherChannel = p.channel
+	case cfg.scenario == "idle":
+		p.pusherChannel = "lg-" + runID + "-idle"
+	}
 	p.batch.rate = cfg.rate
 	p.batch.workers = cfg.senders
 	return p, nil
@@ -85,7 +102,9 @@ func (p *plan) drive(ctx context.Context, sd *sender, rec *receiver, f *fleet, d
 	if p.lead > 0 {
 		// Milliseconds, as the server keeps them; a wall-clock instant
 		// (Truncate drops the monotonic reading), as the server fires it.
-		p.due = time.Now().Add(p.lead).Truncate(time.Millisecond)
+		now := time.Now()
+		p.due = now.Add(p.lead).Truncate(time.Millisecond)
+		p.dueAt = rec.now() + int64(p.due.Sub(now.Round(0)))
 	}
 	stopProgress := progress(2*time.Second, func() {
 		logf("sending: %d deliveries so far", rec.fresh.Load())
@@ -147,12 +166,12 @@ type deliveryCounts struct {
 }
 
 // count reads every stream's tally; call it once the readers have ended.
-func (p *plan) count(out sendOutcome, streams []*stream, start time.Time) deliveryCounts {
+func (p *plan) count(out sendOutcome, streams []*stream) deliveryCounts {
 	var c deliveryCounts
 	if p.messages == 0 || len(out.accepted) == 0 {
 		return c
 	}
-	due := int64(p.due.Sub(start))
+	due := p.dueAt
 	c.first = -1
 	for k, ok := range out.accepted {
 		if ok && (c.first < 0 || out.sentAt[k] < c.first) {

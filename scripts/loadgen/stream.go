@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,7 +16,7 @@ import (
 type stream struct {
 	index     int
 	user      string
-	transport string // "sse" or "ws"
+	transport string // "sse", "ws" or "pusher"
 	got       tally
 
 	// Written by the stream's goroutine; read by the run only after the
@@ -76,7 +77,7 @@ type opener func(ctx context.Context, tg *target, s *stream, onNotification func
 // openFleet opens n streams, at most concurrency at a time, each waiting
 // for its ready event; progress goes to logf every few seconds. It returns
 // once every stream is open or has failed to open.
-func openFleet(ctx context.Context, tg *target, rec *receiver, n int, transport string, messages, concurrency int,
+func openFleet(ctx context.Context, tg *target, rec *receiver, n int, transports []string, messages, concurrency int,
 	runID string, logf func(string, ...any)) *fleet {
 	f := &fleet{streams: make([]*stream, n)}
 	var opening sync.WaitGroup
@@ -88,7 +89,7 @@ func openFleet(ctx context.Context, tg *target, rec *receiver, n int, transport 
 
 	slots := make(chan struct{}, max(concurrency, 1))
 	for i := range n {
-		s := &stream{index: i, user: fmt.Sprintf("lg-%s-u%d", runID, i), transport: transportOf(transport, i), got: newTally(messages)}
+		s := &stream{index: i, user: fmt.Sprintf("lg-%s-u%d", runID, i), transport: transports[i%len(transports)], got: newTally(messages)}
 		f.streams[i] = s
 		select {
 		case slots <- struct{}{}:
@@ -97,10 +98,7 @@ func openFleet(ctx context.Context, tg *target, rec *receiver, n int, transport 
 			failed.Add(1)
 			continue
 		}
-		open := opener(openSSE)
-		if s.transport == "ws" {
-			open = openWS
-		}
+		open := openers[s.transport]
 		opening.Add(1)
 		f.readers.Go(func() {
 			octx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -127,13 +125,23 @@ func openFleet(ctx context.Context, tg *target, rec *receiver, n int, transport 
 	return f
 }
 
-// transportOf is the transport of stream i: mix alternates SSE and
-// WebSocket.
-func transportOf(transport string, i int) string {
-	if transport == "mix" {
-		return [2]string{"sse", "ws"}[i%2]
+// openers are the transports a stream can use.
+var openers = map[string]opener{"sse": openSSE, "ws": openWS, "pusher": openPusher}
+
+// transportList reads -transport: one transport, "mix" (SSE and WebSocket
+// taking turns, as the mixed row has always been), or a comma-separated
+// list whose transports take turns, stream i using the (i mod n)th.
+func transportList(flag string) ([]string, error) {
+	if flag == "mix" {
+		return []string{"sse", "ws"}, nil
 	}
-	return transport
+	list := strings.Split(flag, ",")
+	for _, t := range list {
+		if _, ok := openers[t]; !ok {
+			return nil, fmt.Errorf("%q: want sse, ws, pusher, mix, or a comma-separated list of sse, ws and pusher", t)
+		}
+	}
+	return list, nil
 }
 
 // openErrors counts the streams that failed to open and returns a few of

@@ -1,7 +1,8 @@
 // Package streamread reads the notification service's streams the way the
 // load tools need to: lean, with buffers reused from one event to the next
-// and no JSON decoding. It holds the SSE event reader, the WebSocket message
-// reader and the byte search that finds a run's message number in a frame.
+// and no JSON decoding beyond what a Pusher message needs. It holds the SSE
+// event reader, the WebSocket message reader, the Pusher message parser and
+// the byte search that finds a run's message number in a frame.
 // It does not connect, retry or count anything: scripts/loadgen and
 // scripts/chaos do that, each in its own way.
 package streamread
