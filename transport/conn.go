@@ -229,3 +229,19 @@ func (c *conn) kick(r reason) {
 		c.out.abort()
 	}
 }
+
+// aside runs fn, a client frame's work, on a goroutine of its own and waits
+// for it. The work of a frame (a subscribe's audit record, hub and bus
+// calls) runs deeper than a 4 KiB stack, and a goroutine's stack, once
+// grown, only shrinks when the collector finds a quarter of it in use:
+// never for a reader idle in its read, which is deeper than 2 KiB. On the
+// reader itself every connection that ever subscribed (the seed's client
+// does in onopen; every Echo client does) would keep an 8 KiB stack for
+// its whole life; aside, the deep stack goes back to the runtime when the
+// frame is done. Client frames are few, so a goroutine each costs nothing
+// that shows (docs/BENCHMARKS.md, "The Pusher protocol").
+func aside(fn func()) {
+	var frame sync.WaitGroup
+	frame.Go(fn)
+	frame.Wait()
+}

@@ -168,24 +168,13 @@ func (sess *pusherSession) read(ws *websocket.Conn) {
 	}
 }
 
-// actAside carries out one client frame on a goroutine of its own and
-// waits for it. The work of a frame (a subscribe's audit record, hub and
-// presence calls) runs deeper than a 4 KiB stack, and a goroutine's stack,
-// once grown, only shrinks when the collector finds a quarter of it in
-// use: never for a reader idle in ws.Read, which is deeper than 2 KiB. On
-// the reader itself, every Pusher connection (they all subscribe) would
-// keep an 8 KiB stack for its whole life, 4 KiB more than an idle /ws
-// connection; aside, the deep stack goes back to the runtime when the frame
-// is done. Client frames are few (subscriptions, pongs, rate-limited
-// client events), so a goroutine each costs nothing that shows.
+// actAside carries out one client frame aside from the reader (aside).
 func (sess *pusherSession) actAside(typ websocket.MessageType, data []byte) {
-	var frame sync.WaitGroup
-	frame.Go(func() {
+	aside(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), sess.srv.opts.WriteTimeout)
 		defer cancel()
 		sess.act(ctx, typ, data)
 	})
-	frame.Wait()
 }
 
 // act carries out one client frame; its answers (send) go out through the

@@ -188,12 +188,13 @@ func (s *Server) readActions(ws *websocket.Conn, c *conn) {
 		}
 		// An action's calls on the bus (Redis in Redis mode) are bounded
 		// like a write, not by the connection's life.
-		ctx, cancel := context.WithTimeout(context.Background(), s.opts.WriteTimeout)
-		reply := s.act(ctx, c, typ, data)
-		cancel()
-		if reply != nil {
-			c.Deliver(reply)
-		}
+		aside(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), s.opts.WriteTimeout)
+			defer cancel()
+			if reply := s.act(ctx, c, typ, data); reply != nil {
+				c.Deliver(reply)
+			}
+		})
 		c.actionHandled()
 	}
 }
