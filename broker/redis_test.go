@@ -54,13 +54,20 @@ func runRedisBus(t *testing.T, client *redis.Client, hub *broker.Hub, log broker
 		cancel()
 		<-done
 	})
-	// Ready when Head answers: the reader has read the feed's position.
-	waitCtx, stop := context.WithTimeout(context.Background(), contractWait)
-	defer stop()
-	if _, err := bus.Head(waitCtx); err != nil {
-		t.Fatalf("redis bus not ready: %v", err)
+	// Ready when Check passes, as /readyz: the reader has read the feed's
+	// position and the control channel is subscribed, so a subscribe for a
+	// connection held nowhere is answered "unknown", not "unavailable".
+	deadline := time.Now().Add(contractWait)
+	for {
+		err := bus.Check(context.Background())
+		if err == nil {
+			return bus
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis bus not ready after %s: %v", contractWait, err)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	return bus
 }
 
 func clientFor(t *testing.T, srv *redistest.Server) *redis.Client {
