@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -46,6 +47,9 @@ type tick struct {
 	Accepted int32              `json:"accepted"`
 	Pending  int                `json:"sends_pending"`
 	Load1    float64            `json:"load1"`
+	// OpenFiles is how many descriptors this program held at the tick:
+	// the clients' sockets, both sides of the proxy's, the sends'.
+	OpenFiles int `json:"open_files"`
 	// CPU is, for redis, A, B, C and chaos (this program), the percent of
 	// one core each ran over the last second, and the percent its threads
 	// waited for a CPU while runnable.
@@ -89,6 +93,7 @@ func (m *monitor) look(withTick bool) {
 	m.mu.Unlock()
 	if withTick {
 		t := tick{T: m.seconds(now), Live: live, Per: per, Accepted: m.ledger.acceptedSoFar(), Load1: proc.LoadAverage()[0], CPU: m.cpu.sample(m.pids())}
+		t.OpenFiles, _ = proc.OpenFiles(os.Getpid())
 		if m.sender != nil {
 			t.Pending = m.sender.pending()
 		}

@@ -62,7 +62,11 @@ type machineFigures struct {
 	LoadStart  [3]float64 `json:"load_start"`
 	LoadEnd    [3]float64 `json:"load_end"`
 	Load1Max   float64    `json:"load1_max"`
-	CPUSec     float64    `json:"chaos_cpu_sec"` // this program: the clients, proxy and sender
+	// OpenFilesMax is the most descriptors this program held at a
+	// timeline tick (once a second), against OpenFilesLimit.
+	OpenFilesMax   int     `json:"open_files_max"`
+	OpenFilesLimit uint64  `json:"open_files_limit"`
+	CPUSec         float64 `json:"chaos_cpu_sec"` // this program: the clients, proxy and sender
 	// CPU is each process's mean share over the whole timeline.
 	CPU map[string]cpuShare `json:"cpu_pct"`
 }

@@ -47,6 +47,7 @@ type runner struct {
 	final     *window
 	liveAtEnd int
 	loadStart [3]float64
+	fdLimit   uint64 // this process's open-file limit, raised to its hard limit
 }
 
 // run sets the cluster up, runs the clients, the sends and the faults, and
@@ -216,6 +217,7 @@ func (r *runner) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.fdLimit = limit
 	if need := fdNeed(r.cfg.clients); uint64(need) > limit {
 		return fmt.Errorf("%d clients need about %d open files here (one per client, two more per client through the proxy); the limit is %d: use at most %d clients",
 			r.cfg.clients, need, limit, maxClientsFor(limit))

@@ -16,8 +16,8 @@ func (res *result) printSummary(w io.Writer) {
 	fmt.Fprintf(w, "\nchaos %s: %s in %.1fs: %d clients (%d SSE, %d WebSocket; %d users, %d channels) on 3 instances, Redis appendfsync %s\n",
 		res.Run, verdict, res.DurationSec, c.Clients, c.SSE, c.WS, c.Users, c.Channels, c.Appendfsync)
 	m := res.Machine
-	fmt.Fprintf(w, "  machine      %d CPUs; load average %.2f at the start, %.2f at the end, %.2f at most; this program used %.1fs of CPU\n",
-		m.NumCPU, m.LoadStart[0], m.LoadEnd[0], m.Load1Max, m.CPUSec)
+	fmt.Fprintf(w, "  machine      %d CPUs; load average %.2f at the start, %.2f at the end, %.2f at most; this program used %.1fs of CPU and held at most %d open files (of %d; sampled each second)\n",
+		m.NumCPU, m.LoadStart[0], m.LoadEnd[0], m.Load1Max, m.CPUSec, m.OpenFilesMax, m.OpenFilesLimit)
 	fmt.Fprintf(w, "               mean %% of a core ran/waited for a CPU: %s\n", cpuText(m.CPU))
 	fmt.Fprintf(w, "  sends        %d logical: %d accepted (%d replayed), %d never accepted; %d attempts: %s\n",
 		s.Logical, s.Accepted, s.Replayed, s.Abandoned, s.Attempts, counts(s.Outcomes))

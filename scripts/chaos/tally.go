@@ -21,6 +21,7 @@ func (r *runner) result(runErr error) *result {
 	}
 	res.Machine.LoadStart, res.Machine.LoadEnd = r.loadStart, proc.LoadAverage()
 	res.Machine.CPUSec = round(ownCPU().Seconds(), 1)
+	res.Machine.OpenFilesLimit = r.fdLimit
 	if runErr != nil {
 		res.Error = runErr.Error()
 		res.Failures = append(res.Failures, "the run did not complete: "+runErr.Error())
@@ -45,6 +46,7 @@ func (r *runner) result(runErr error) *result {
 		r.monitor.mu.Unlock()
 		for _, t := range res.Timeline {
 			res.Machine.Load1Max = max(res.Machine.Load1Max, t.Load1)
+			res.Machine.OpenFilesMax = max(res.Machine.OpenFilesMax, t.OpenFiles)
 		}
 		res.Machine.CPU = meanCPU(res.Timeline, 0, 1<<62)
 	}

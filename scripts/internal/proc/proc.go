@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -87,4 +88,29 @@ func LoadAverage() [3]float64 {
 		out[i], _ = strconv.ParseFloat(fields[i], 64)
 	}
 	return out
+}
+
+// OpenFiles is how many file descriptors process pid holds (the entries of
+// /proc/<pid>/fd), read in batches so a count in the tens of thousands
+// does not build one big slice.
+func OpenFiles(pid int) (int, error) {
+	d, err := os.Open(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	n := 0
+	for {
+		names, err := d.Readdirnames(1024)
+		n += len(names)
+		if errors.Is(err, io.EOF) {
+			if pid == os.Getpid() {
+				n-- // the descriptor reading the directory
+			}
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
 }

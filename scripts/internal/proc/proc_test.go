@@ -26,5 +26,22 @@ func TestOwnProcess(t *testing.T) {
 	run, _, err := SchedTimes(os.Getpid())
 	is.NoErr(err)
 	is.True(run > 0) // this test has run
+}
 
+func TestOpenFiles(t *testing.T) {
+	is := is.New(t)
+	before, err := OpenFiles(os.Getpid())
+	is.NoErr(err)
+	// More than one batch of Readdirnames, so the count spans batches.
+	const extra = 1500
+	for range extra {
+		f, err := os.Open(os.DevNull)
+		is.NoErr(err)
+		t.Cleanup(func() { f.Close() })
+	}
+	after, err := OpenFiles(os.Getpid())
+	is.NoErr(err)
+	is.Equal(after-before, extra)
+	_, err = OpenFiles(-1)
+	is.True(err != nil)
 }
