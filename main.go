@@ -36,6 +36,9 @@ func main() {
 		fmt.Printf("notification-service %s (revision %s, %s)\n", b.Version, b.Revision, b.GoVersion)
 		return
 	}
+	if len(os.Args) == 2 && os.Args[1] == "healthcheck" {
+		os.Exit(healthcheck(context.Background(), env.ToMap(os.Environ()), os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// After the first signal starts the graceful shutdown, a second one

@@ -24,14 +24,15 @@ func TestDockerfilePinsTheGoVersion(t *testing.T) {
 	from := regexp.MustCompile(`(?m)^FROM golang:(\S+)-alpine AS build$`).FindSubmatch(docker)
 	is.True(from != nil)
 	is.Equal(string(from[1]), string(goLine[1]))
-	// The health check is liveness: it must not restart the container
-	// during a Redis outage.
-	is.True(regexp.MustCompile(`HEALTHCHECK[^\n]*\n[^\n]*/livez`).Match(docker))
+	// The health check is the binary's own probe of /livez (liveness: it
+	// must not restart the container during a Redis outage; TestHealthcheck
+	// shows what it asks).
+	is.True(regexp.MustCompile(`HEALTHCHECK[^\n]*\n\s*CMD \["/usr/local/bin/notification-service", "healthcheck"\]`).Match(docker))
 	is.True(regexp.MustCompile(`internal/version\.version=\$\{VERSION\}`).Match(docker))
 }
 
 // TestComposeGivesTheDrainTime: compose waits longer than SHUTDOWN_TIMEOUT
-// before killing the service, checks liveness, and does not publish the
+// before killing the service, checks liveness with the binary's probe, and does not publish the
 // password-less Redis.
 func TestComposeGivesTheDrainTime(t *testing.T) {
 	is := is.New(t)
@@ -45,6 +46,6 @@ func TestComposeGivesTheDrainTime(t *testing.T) {
 	s, err := time.ParseDuration(string(shutdown[1]))
 	is.NoErr(err)
 	is.True(g > s)
-	is.True(regexp.MustCompile(`/livez`).Match(compose))
+	is.True(regexp.MustCompile(`test: \["CMD", "/usr/local/bin/notification-service", "healthcheck"\]`).Match(compose))
 	is.True(!regexp.MustCompile(`(?m)^\s+- "6379:6379"`).Match(compose))
 }
