@@ -256,3 +256,22 @@ func TestInstancesKeepTheirOwnPort(t *testing.T) {
 	is.Equal(a.env, []string{"REDIS_URL=x", "PORT=1001"})
 	is.Equal(b.env, []string{"REDIS_URL=x", "PORT=1002"})
 }
+
+// TestRefusalEvent: a connect refused as an event stream (what the service
+// answers an EventSource over a connect limit) counts as the 429 or 503 it
+// stands for and carries the wait it names; other error events do not.
+func TestRefusalEvent(t *testing.T) {
+	is := is.New(t)
+	se, ok := refusalEvent([]byte("error"), []byte(`{"event":"error","code":"rate_limited","message":"too many connects","retry_after_ms":1375}`))
+	is.True(ok)
+	is.Equal(se.status, 429)
+	is.Equal(se.retryAfter, 1375*time.Millisecond)
+	is.Equal(connectFailure(se), connect429)
+	se, ok = refusalEvent([]byte("error"), []byte(`{"event":"error","code":"shutting_down","retry_after_ms":1000}`))
+	is.True(ok)
+	is.Equal(connectFailure(se), connect503)
+	_, ok = refusalEvent([]byte("error"), []byte(`{"event":"error","code":"token_expired"}`))
+	is.True(!ok)
+	_, ok = refusalEvent([]byte("ready"), []byte(`{"event":"ready"}`))
+	is.True(!ok)
+}

@@ -29,7 +29,7 @@ func (f *fleet) keepOpen(ctx context.Context, c *client, rng *rand.Rand, delay t
 	}
 	attempt := 0
 	for {
-		opened := f.session(ctx, c, (c.spec.home+attempt)%instanceCount)
+		opened, retryAfter := f.session(ctx, c, (c.spec.home+attempt)%instanceCount)
 		if ctx.Err() != nil {
 			return
 		}
@@ -38,7 +38,14 @@ func (f *fleet) keepOpen(ctx context.Context, c *client, rng *rand.Rand, delay t
 		} else {
 			attempt++
 		}
-		if sleep(ctx, backoff(rng, attempt, f.cfg.backoffBase, f.cfg.backoffMax)) != nil {
+		wait := backoff(rng, attempt, f.cfg.backoffBase, f.cfg.backoffMax)
+		if retryAfter > 0 {
+			// The server said when to come back (Retry-After on a refused
+			// WebSocket, retry: on a refused event stream), and a careful
+			// client, like EventSource, does as it says.
+			wait = retryAfter
+		}
+		if sleep(ctx, wait) != nil {
 			return
 		}
 	}
@@ -54,8 +61,9 @@ func backoff(rng *rand.Rand, attempt int, base, most time.Duration) time.Duratio
 }
 
 // session opens one stream on instance inst and reads it until it ends,
-// then records why. It says whether the stream opened (ready arrived).
-func (f *fleet) session(ctx context.Context, c *client, inst int) bool {
+// then records why. It says whether the stream opened (ready arrived) and,
+// for a refused connect, how long the server asked the client to wait.
+func (f *fleet) session(ctx context.Context, c *client, inst int) (opened bool, retryAfter time.Duration) {
 	open := f.readSSE
 	if c.spec.transport == "ws" {
 		open = f.readWS
@@ -65,7 +73,11 @@ func (f *fleet) session(ctx context.Context, c *client, inst int) bool {
 	c.instance.Store(-1)
 	silenced := c.endConn()
 	if f.stopping.Load() {
-		return opened
+		return opened, 0
+	}
+	var se statusError
+	if errors.As(err, &se) {
+		retryAfter = se.retryAfter
 	}
 	now := f.now()
 	switch {
@@ -88,7 +100,7 @@ func (f *fleet) session(ctx context.Context, c *client, inst int) bool {
 		f.ev.add(k, now)
 		f.failed(c.spec.transport + " " + reason)
 	}
-	return opened
+	return opened, retryAfter
 }
 
 // streamOpened marks c live on inst once its ready event arrived.
@@ -124,10 +136,19 @@ func (f *fleet) streamQuery(c *client, cursor string) string {
 	return q.Encode()
 }
 
-// statusError is a connect the server refused before the stream.
+// statusError is a connect the server refused before the stream: an HTTP
+// status, or (to an event-stream client) a 200 whose first event is an
+// error naming the code, as refuseSSE answers so that EventSource retries.
 type statusError struct {
-	status int
-	body   string
+	status     int
+	body       string
+	retryAfter time.Duration // 0: the server named no wait
+}
+
+// refusedStatus is the status behind a refusal's code, for an event
+// stream that carried the code instead of the status.
+var refusedStatus = map[string]int{
+	"rate_limited": 429, "too_many_connections": 429, "store_unavailable": 503, "shutting_down": 503,
 }
 
 func (e statusError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.status, e.body) }

@@ -50,6 +50,9 @@ func (f *fleet) readSSE(ctx context.Context, c *client, inst int) (bool, error) 
 	if err != nil {
 		return false, err
 	}
+	if se, ok := refusalEvent(ev.Name, ev.Data); ok {
+		return false, se
+	}
 	if string(ev.Name) != "ready" {
 		return false, errNoReady
 	}
@@ -73,4 +76,20 @@ func (f *fleet) readSSE(ctx context.Context, c *client, inst int) (bool, error) 
 			return true, serverEnd{"event " + string(ev.Name) + " " + reasonOf(ev.Data)}
 		}
 	}
+}
+
+// refusalEvent reads a refused connect answered as an event stream (a 200
+// whose first event is an error with a retryable code and retry_after_ms)
+// as the status it stands for.
+func refusalEvent(name, data []byte) (statusError, bool) {
+	if string(name) != "error" {
+		return statusError{}, false
+	}
+	code := reasonOf(data)
+	status, ok := refusedStatus[code]
+	if !ok {
+		return statusError{}, false
+	}
+	ms, _ := streamread.NumberAfter(data, []byte(`"retry_after_ms":`))
+	return statusError{status: status, body: code + " (as an event stream)", retryAfter: time.Duration(ms) * time.Millisecond}, true
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -37,7 +39,8 @@ func (f *fleet) readWS(ctx context.Context, c *client, inst int) (bool, error) {
 			if resp.Body != nil {
 				body, _ = io.ReadAll(resp.Body)
 			}
-			return false, statusError{status: resp.StatusCode, body: string(bytes.TrimSpace(body))}
+			secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+			return false, statusError{status: resp.StatusCode, body: string(bytes.TrimSpace(body)), retryAfter: time.Duration(secs) * time.Second}
 		}
 		return false, err
 	}
