@@ -36,13 +36,19 @@ test('three tabs, one connection; the leader closes and another takes over witho
   assert.deepEqual(await waitForNotifications(t2, 2), ['u1', 'b1']);
   assert.deepEqual(await waitForNotifications(t3, 1), ['u1']);
 
-  // The leader tab goes away; notifications keep coming meanwhile.
+  // The leader tab goes away; notifications keep coming meanwhile. The
+  // takeover is timed from the moment the leader tab is asked to close to
+  // the new leader's first 'open' status (its stream's `ready`: the
+  // connection is live), as the page stamped it (status.at, the same
+  // machine's clock): neither the sends nor the test's polling count.
   const closedAt = Date.now();
   await t1.close();
   await svc.send({ user_id: user, title: 'u2' });
   await svc.send({ channels: ['b'], title: 'b2' });
   await until(t2, () => window.clients.main.isLeader && window.clients.main.status.state === 'open');
-  const takeover = Date.now() - closedAt;
+  const liveAt = (await record(t2)).statuses.find((s) => s.at >= closedAt && s.leader && s.state === 'open')?.at;
+  assert.ok(liveAt != null, 'the new leader reported its stream open');
+  const takeover = liveAt - closedAt;
   await svc.send({ user_id: user, title: 'u3' });
   await svc.send({ channels: ['b'], title: 'b3' });
 
@@ -53,7 +59,8 @@ test('three tabs, one connection; the leader closes and another takes over witho
   // stream: what the server said its connection holds).
   await until(t2, () => window.clients.main.stream.serverChannels.join() === 'b');
   t.diagnostic(`leader takeover: ${takeover} ms`);
-  assert.ok(takeover < 2000, `takeover took ${takeover} ms`);
+  // The issue asks for a takeover "within about a second".
+  assert.ok(takeover < 1200, `takeover took ${takeover} ms`);
 
   // A follower's subscribe goes through the leader; only that tab gets
   // the channel's broadcasts.

@@ -95,6 +95,17 @@ test('dashboard: key, live counts after a scenario, audit filter, cancel', async
     return items.length === 3 && items.every((li) => li.dataset.action === 'send');
   });
   await page.screenshot({ path: artifactPath('dashboard-audit-filter.png'), fullPage: true });
+  // Filtered by channel: only the events on news (ann's connection, the
+  // broadcast's send and its delivery), none of the user-addressed ones.
+  await page.selectOption('#f-action', '');
+  await page.fill('#f-type', '');
+  await page.fill('#f-channel', 'news');
+  await until(page, () => [...document.querySelectorAll('#audit li')].map((li) => li.dataset.action).join() === 'send,delivery,connect');
+  const channels = await page.evaluate(() =>
+    [...document.querySelectorAll('#audit li .what')].map((what) =>
+      [...what.children].find((span) => span.querySelector('.k')?.textContent === 'channels ')?.lastChild.textContent ?? null),
+  );
+  assert.deepEqual(channels, ['news', 'news', 'news']);
 
   // Cancel the schedule from the page.
   await page.locator('#schedules li .cancel').click();
