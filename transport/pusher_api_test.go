@@ -173,8 +173,9 @@ func TestPusherAPIToOthers(t *testing.T) {
 }
 
 // TestPusherAPIRefusals: every hostile request is refused with the status
-// Pusher and Reverb answer, publishes nothing, and an authentication
-// failure is audited as denied without the secret or the signature.
+// Pusher and Reverb answer, publishes nothing, and is audited as denied
+// with its code, field, method and path, never the query (the signature),
+// the body or a secret.
 func TestPusherAPIRefusals(t *testing.T) {
 	ts := newTestServer(t, withPusher)
 	good := laravelEvent("e", []string{"c"}, map[string]any{"a": 1}, "")
@@ -197,46 +198,54 @@ func TestPusherAPIRefusals(t *testing.T) {
 		}
 		return q
 	}
+	const batchPath, otherApp = "/apps/1001/batch_events", "/apps/9999/events"
+	// bodyMarker is in every refused body: no log line may hold it.
+	const bodyMarker = "body-marker-7f3a"
 	for _, tc := range []struct {
 		name   string
 		send   func() (int, string)
 		status int
-		denied bool
+		code   string
+		path   string
 	}{
-		{"bad signature", func() (int, string) { return pusherPost(t, ts, wrongSecret, eventsPath, good, time.Time{}) }, 401, true},
-		{"wrong key", func() (int, string) { return pusherPost(t, ts, wrongKey, eventsPath, good, time.Time{}) }, 401, true},
+		{"bad signature", func() (int, string) { return pusherPost(t, ts, wrongSecret, eventsPath, good, time.Time{}) }, 401, "signature_invalid", eventsPath},
+		{"wrong key", func() (int, string) { return pusherPost(t, ts, wrongKey, eventsPath, good, time.Time{}) }, 401, "signature_invalid", eventsPath},
 		{"stale timestamp", func() (int, string) {
 			return pusherPost(t, ts, testPusherApp, eventsPath, good, time.Now().Add(-11*time.Minute))
-		}, 401, true},
+		}, 401, "signature_invalid", eventsPath},
 		{"body altered after signing", func() (int, string) {
 			return pusherRaw(t, ts, eventsPath+"?"+signedQuery(good), strings.Replace(good, `"e"`, `"f"`, 1))
-		}, 401, true},
-		{"no signature", func() (int, string) { return pusherRaw(t, ts, eventsPath, good) }, 401, true},
+		}, 401, "signature_invalid", eventsPath},
+		{"no signature", func() (int, string) { return pusherRaw(t, ts, eventsPath, good) }, 401, "signature_invalid", eventsPath},
 		{"unknown app", func() (int, string) {
-			return pusherPost(t, ts, testPusherApp, "/apps/9999/events", good, time.Time{})
-		}, 404, false},
+			return pusherPost(t, ts, testPusherApp, otherApp, good, time.Time{})
+		}, 404, "unknown_app", otherApp},
 		{"data not a string", func() (int, string) {
-			return pusherPost(t, ts, testPusherApp, eventsPath, `{"name":"e","channel":"c","data":{"a":1}}`, time.Time{})
-		}, 422, false},
+			return pusherPost(t, ts, testPusherApp, eventsPath, `{"name":"e","channel":"c","data":{"a":"`+bodyMarker+`"}}`, time.Time{})
+		}, 422, "validation_failed", eventsPath},
 		{"data not a JSON object", func() (int, string) {
-			return pusherPost(t, ts, testPusherApp, eventsPath, `{"name":"e","channel":"c","data":"plain text"}`, time.Time{})
-		}, 422, false},
+			return pusherPost(t, ts, testPusherApp, eventsPath, `{"name":"e","channel":"c","data":"plain text `+bodyMarker+`"}`, time.Time{})
+		}, 422, "validation_failed", eventsPath},
+		{"a notification id the mapping refuses", func() (int, string) {
+			return pusherPost(t, ts, testPusherApp, eventsPath, laravelEvent(laravelNotificationEvent, []string{"private-App.Models.User.42"},
+				map[string]any{"id": "not an id " + bodyMarker, "type": "T"}, ""), time.Time{})
+		}, 422, "validation_failed", eventsPath},
 		{"101 channels", func() (int, string) {
-			return pusherPost(t, ts, testPusherApp, eventsPath, laravelEvent("e", channels, map[string]any{}, ""), time.Time{})
-		}, 400, false},
+			return pusherPost(t, ts, testPusherApp, eventsPath, laravelEvent("e", channels, map[string]any{"m": bodyMarker}, ""), time.Time{})
+		}, 400, "bad_request", eventsPath},
 		{"a batch of 11", func() (int, string) {
-			return pusherPost(t, ts, testPusherApp, "/apps/1001/batch_events", `{"batch":[`+strings.Join(events, ",")+`]}`, time.Time{})
-		}, 400, false},
+			return pusherPost(t, ts, testPusherApp, batchPath, `{"batch":[`+strings.Join(events, ",")+`]}`, time.Time{})
+		}, 400, "bad_request", batchPath},
 		{"invalid JSON", func() (int, string) {
-			return pusherPost(t, ts, testPusherApp, eventsPath, `{"name":"e",`, time.Time{})
-		}, 400, false},
+			return pusherPost(t, ts, testPusherApp, eventsPath, `{"name":"`+bodyMarker+`",`, time.Time{})
+		}, 400, "bad_request", eventsPath},
 		{"oversized body", func() (int, string) {
-			huge := laravelEvent("e", []string{"c"}, map[string]any{"blob": strings.Repeat("x", 300<<10)}, "")
+			huge := laravelEvent("e", []string{"c"}, map[string]any{"blob": strings.Repeat(bodyMarker, 20<<10)}, "")
 			return pusherPost(t, ts, testPusherApp, eventsPath, huge, time.Time{})
-		}, 413, false},
+		}, 413, "body_too_large", eventsPath},
 		{"bad socket_id", func() (int, string) {
-			return pusherPost(t, ts, testPusherApp, eventsPath, laravelEvent("e", []string{"c"}, map[string]any{}, "not-a-socket"), time.Time{})
-		}, 400, false},
+			return pusherPost(t, ts, testPusherApp, eventsPath, laravelEvent("e", []string{"c"}, map[string]any{}, "not-a-socket-"+bodyMarker), time.Time{})
+		}, 400, "bad_request", eventsPath},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
@@ -244,12 +253,21 @@ func TestPusherAPIRefusals(t *testing.T) {
 			status, answer := tc.send()
 			is.Equal(status, tc.status)
 			var e struct {
-				Error struct{ Code, Message string } `json:"error"`
+				Error struct{ Code, Message, Field string } `json:"error"`
 			}
 			is.NoErr(json.Unmarshal([]byte(answer), &e)) // the API's error shape
-			is.True(e.Error.Code != "")
-			if tc.denied {
-				is.Equal(len(ts.Logs.Records("denied")), deniedBefore+1)
+			is.Equal(e.Error.Code, tc.code)
+
+			denied := ts.Logs.Records("denied")
+			is.Equal(len(denied), deniedBefore+1) // audited, once
+			rec := denied[len(denied)-1]
+			is.Equal(rec["code"], tc.code)
+			is.Equal(rec["method"], http.MethodPost)
+			is.Equal(rec["path"], tc.path) // no query string
+			if e.Error.Field != "" {
+				is.Equal(rec["field"], e.Error.Field)
+			} else {
+				is.Equal(rec["field"], nil)
 			}
 		})
 	}
@@ -259,6 +277,8 @@ func TestPusherAPIRefusals(t *testing.T) {
 	is.True(!strings.Contains(logs, testPusherApp.Secret))
 	is.True(!strings.Contains(logs, wrongSecret.Secret))
 	is.True(!strings.Contains(logs, "auth_signature"))
+	is.True(!strings.Contains(logs, "body_md5"))
+	is.True(!strings.Contains(logs, bodyMarker))
 }
 
 // TestPusherAPIOff: without a configured app the endpoints answer 404 and
@@ -269,4 +289,8 @@ func TestPusherAPIOff(t *testing.T) {
 	status, answer := pusherPost(t, ts, testPusherApp, eventsPath, laravelEvent("e", []string{"c"}, map[string]any{}, ""), time.Time{})
 	is.Equal(status, http.StatusNotFound)
 	is.True(strings.Contains(answer, "PUSHER_APP_ID"))
+	denied := ts.Logs.Records("denied") // refused, so audited
+	is.Equal(len(denied), 1)
+	is.Equal(denied[0]["code"], "pusher_not_configured")
+	is.Equal(denied[0]["path"], eventsPath)
 }
