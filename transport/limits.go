@@ -21,7 +21,8 @@ type Rate struct {
 }
 
 // RateLimits are the four request rates the transport bounds. Connects
-// count attempts at /sse and /ws; sends count calls of send and schedule.
+// count attempts at /sse, /ws and /app/{key} (for its user when it
+// subscribes to the user's channel); sends count calls of send and schedule.
 // "Per user" for sends is per addressed user (each user_ids entry counts),
 // so a runaway job cannot flood one inbox past its retention.
 type RateLimits struct {

@@ -394,8 +394,9 @@ func (sess *pusherSession) userOf(ch string) (string, bool) {
 	return id, ok && idPattern.MatchString(id)
 }
 
-// adoptUser makes the connection userID's: it takes one of the user's
-// connection slots and receives the user's notifications from now on. A
+// adoptUser makes the connection userID's: as /sse and /ws admit a user
+// (admitUser), it spends one of the user's connects and takes one of the
+// user's connection slots, then receives the user's notifications. A
 // connection belongs to one user. false: refused, and answered.
 func (sess *pusherSession) adoptUser(userID, ch string) bool {
 	s := sess.srv
@@ -408,18 +409,26 @@ func (sess *pusherSession) adoptUser(userID, ch string) bool {
 	case current != "":
 		sess.refuseSubscription(ch, pusher.NoCode, http.StatusForbidden, "this connection already belongs to another user")
 		return false
-	case !s.streams.slots.acquire(userID):
-		sess.refuseSubscription(ch, pusher.CodeOverCapacity, http.StatusTooManyRequests, "this user has too many live connections here")
+	}
+	release, e := s.admitUser(userID)
+	if e != nil {
+		if e.Code == "rate_limited" {
+			// Audited with the user and the channel, never the signature.
+			s.audit.Record("denied", slog.String("code", e.Code), slog.String("transport", "pusher"),
+				slog.String("connection_id", sess.c.id), slog.String("user_id", userID), slog.String("channel", ch),
+				slog.String("remote_addr", sess.c.remote))
+		}
+		sess.refuseSubscription(ch, pusher.CodeOverCapacity, e.Status, e.Message)
 		return false
 	}
 	if err := s.streams.hub.SetUser(sess.c.id, userID); err != nil {
-		s.streams.slots.release(userID)
+		release()
 		sess.refuseSubscription(ch, pusher.NoCode, http.StatusServiceUnavailable, "could not take the user's notifications; retry")
 		return false
 	}
 	sess.mu.Lock()
 	sess.userID, sess.userChannel = userID, ch
-	sess.releaseUser = func() { s.streams.slots.release(userID) }
+	sess.releaseUser = release
 	sess.mu.Unlock()
 	return true
 }

@@ -47,7 +47,7 @@ func (s *Server) pusherAPI(parse func(body []byte) ([]pusher.Event, any, error))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		app := s.opts.PusherApp
 		if app == nil {
-			writeError(w, &apiError{Status: http.StatusNotFound, Code: "pusher_not_configured",
+			s.pusherDeny(w, r, &apiError{Status: http.StatusNotFound, Code: "pusher_not_configured",
 				Message: "the Pusher HTTP API is off: set PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET"})
 			return
 		}
@@ -62,7 +62,7 @@ func (s *Server) pusherAPI(parse func(body []byte) ([]pusher.Event, any, error))
 				s.pusherRefuse(w, r, pusher.BodyTooLarge(pusherAPIBodyLimit))
 				return
 			}
-			writeError(w, badRequest("bad_body", "", "could not read the request body"))
+			s.pusherDeny(w, r, badRequest("bad_body", "", "could not read the request body"))
 			return
 		}
 		req := pusher.APIRequest{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Body: body}
@@ -96,21 +96,36 @@ func (s *Server) pusherAPI(parse func(body []byte) ([]pusher.Event, any, error))
 
 // pusherRefuse answers a refused Pusher HTTP API request with the status
 // Pusher and Reverb use, in the API's error shape (Laravel reads only the
-// status). Authentication failures are audited as denied, without the
-// query (its signature) or the body.
+// status).
 func (s *Server) pusherRefuse(w http.ResponseWriter, r *http.Request, err error) {
 	var pe *pusher.APIError
 	var fe *laravel.FieldError
 	switch {
 	case errors.As(err, &pe):
-		s.refuse(w, r, &apiError{Status: pe.Status, Code: pusherCode(pe), Field: pe.Field, Message: pe.Message})
+		s.pusherDeny(w, r, &apiError{Status: pe.Status, Code: pusherCode(pe), Field: pe.Field, Message: pe.Message})
 	case errors.As(err, &fe):
 		// What the mapping refuses is a field of the event, as Reverb's
 		// validator answers it.
-		s.refuse(w, r, &apiError{Status: http.StatusUnprocessableEntity, Code: "validation_failed", Field: fe.Field, Message: fe.Error()})
+		s.pusherDeny(w, r, &apiError{Status: http.StatusUnprocessableEntity, Code: "validation_failed", Field: fe.Field, Message: fe.Error()})
 	default:
 		s.fail(w, r, err)
 	}
+}
+
+// pusherDeny answers a refusal of the Pusher HTTP API and audits it as
+// denied, whatever its status: the API's caller is Laravel, holding the
+// secret, so a refusal is a misconfiguration, a bug or a probe. The record has
+// the code, the field at fault (a name the parser chose), the method and
+// the path; never the query (its signature), the body or the message
+// (which quotes the body).
+func (s *Server) pusherDeny(w http.ResponseWriter, r *http.Request, e *apiError) {
+	attrs := []slog.Attr{slog.String("code", e.Code)}
+	if e.Field != "" {
+		attrs = append(attrs, slog.String("field", e.Field))
+	}
+	attrs = append(attrs, slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("remote_addr", r.RemoteAddr))
+	s.audit.Record("denied", attrs...)
+	writeError(w, e)
 }
 
 // pusherCode names a Pusher refusal in the API's terms.

@@ -122,8 +122,8 @@ func TestPusherAPIBatch(t *testing.T) {
 
 // TestPusherAPIBroadcastNotification: Laravel's broadcast notification
 // becomes a notification addressed to the user: in the inbox, on the
-// user's SSE and WS streams, with Laravel's id, stored once however often
-// it arrives.
+// user's SSE and WS streams, with Laravel's id, stored and delivered once
+// however often it arrives (a retried broadcast job posts it again).
 func TestPusherAPIBroadcastNotification(t *testing.T) {
 	is := is.New(t)
 	ts := newTestServer(t, withPusher)
@@ -135,11 +135,14 @@ func TestPusherAPIBroadcastNotification(t *testing.T) {
 	other.Ready(t)
 
 	const id = "9f2c1e4a-7b3d-4c5e-8f6a-1b2c3d4e5f60"
-	body := laravelEvent(`Illuminate\Notifications\Events\BroadcastNotificationCreated`, []string{"private-App.Models.User.42"},
+	body := laravelEvent(laravelNotificationEvent, []string{"private-App.Models.User.42"},
 		map[string]any{"title": "Tarea asignada", "message": "Revisar el informe", "tarea_id": 7, "id": id,
 			"type": `App\Notifications\TareaAsignada`, "socket": nil}, "")
-	status, _ := pusherPost(t, ts, testPusherApp, eventsPath, body, time.Time{})
-	is.Equal(status, http.StatusOK)
+	for range 2 { // the same body, signed anew each time, as a retry is
+		status, answer := pusherPost(t, ts, testPusherApp, eventsPath, body, time.Time{})
+		is.Equal(status, http.StatusOK)
+		is.Equal(answer, "{}") // the retry succeeds too, or Laravel retries again
+	}
 
 	got := sse.Next(t)
 	is.Equal(got["id"], id)
@@ -148,8 +151,12 @@ func TestPusherAPIBroadcastNotification(t *testing.T) {
 	is.Equal(got["title"], "Tarea asignada")
 	is.Equal(ws.NextEvent(t, "notification")["id"], id)
 	inbox := apiInbox(t, ts, "42", "")
-	is.Equal(apiIDs(t, inbox), []string{id})
+	is.Equal(apiIDs(t, inbox), []string{id}) // stored once
 
+	// Delivered once: a marker sent after both posts is next on each stream.
+	mine := ts.send(t, map[string]any{"title": "marker", "user_id": "42"})
+	is.Equal(sse.Next(t)["id"], mine)
+	is.Equal(ws.NextEvent(t, "notification")["id"], mine)
 	marker := ts.send(t, map[string]any{"title": "marker", "user_id": "43"})
 	is.Equal(other.Next(t)["id"], marker) // user 43 never saw it
 }
@@ -173,8 +180,9 @@ func TestPusherAPIToOthers(t *testing.T) {
 }
 
 // TestPusherAPIRefusals: every hostile request is refused with the status
-// Pusher and Reverb answer, publishes nothing, and an authentication
-// failure is audited as denied without the secret or the signature.
+// Pusher and Reverb answer, publishes nothing, and is audited as denied
+// with its code, field, method and path, never the query (the signature),
+// the body or a secret.
 func TestPusherAPIRefusals(t *testing.T) {
 	ts := newTestServer(t, withPusher)
 	good := laravelEvent("e", []string{"c"}, map[string]any{"a": 1}, "")
@@ -197,46 +205,54 @@ func TestPusherAPIRefusals(t *testing.T) {
 		}
 		return q
 	}
+	const batchPath, otherApp = "/apps/1001/batch_events", "/apps/9999/events"
+	// bodyMarker is in every refused body: no log line may hold it.
+	const bodyMarker = "body-marker-7f3a"
 	for _, tc := range []struct {
 		name   string
 		send   func() (int, string)
 		status int
-		denied bool
+		code   string
+		path   string
 	}{
-		{"bad signature", func() (int, string) { return pusherPost(t, ts, wrongSecret, eventsPath, good, time.Time{}) }, 401, true},
-		{"wrong key", func() (int, string) { return pusherPost(t, ts, wrongKey, eventsPath, good, time.Time{}) }, 401, true},
+		{"bad signature", func() (int, string) { return pusherPost(t, ts, wrongSecret, eventsPath, good, time.Time{}) }, 401, "signature_invalid", eventsPath},
+		{"wrong key", func() (int, string) { return pusherPost(t, ts, wrongKey, eventsPath, good, time.Time{}) }, 401, "signature_invalid", eventsPath},
 		{"stale timestamp", func() (int, string) {
 			return pusherPost(t, ts, testPusherApp, eventsPath, good, time.Now().Add(-11*time.Minute))
-		}, 401, true},
+		}, 401, "signature_invalid", eventsPath},
 		{"body altered after signing", func() (int, string) {
 			return pusherRaw(t, ts, eventsPath+"?"+signedQuery(good), strings.Replace(good, `"e"`, `"f"`, 1))
-		}, 401, true},
-		{"no signature", func() (int, string) { return pusherRaw(t, ts, eventsPath, good) }, 401, true},
+		}, 401, "signature_invalid", eventsPath},
+		{"no signature", func() (int, string) { return pusherRaw(t, ts, eventsPath, good) }, 401, "signature_invalid", eventsPath},
 		{"unknown app", func() (int, string) {
-			return pusherPost(t, ts, testPusherApp, "/apps/9999/events", good, time.Time{})
-		}, 404, false},
+			return pusherPost(t, ts, testPusherApp, otherApp, good, time.Time{})
+		}, 404, "unknown_app", otherApp},
 		{"data not a string", func() (int, string) {
-			return pusherPost(t, ts, testPusherApp, eventsPath, `{"name":"e","channel":"c","data":{"a":1}}`, time.Time{})
-		}, 422, false},
+			return pusherPost(t, ts, testPusherApp, eventsPath, `{"name":"e","channel":"c","data":{"a":"`+bodyMarker+`"}}`, time.Time{})
+		}, 422, "validation_failed", eventsPath},
 		{"data not a JSON object", func() (int, string) {
-			return pusherPost(t, ts, testPusherApp, eventsPath, `{"name":"e","channel":"c","data":"plain text"}`, time.Time{})
-		}, 422, false},
+			return pusherPost(t, ts, testPusherApp, eventsPath, `{"name":"e","channel":"c","data":"plain text `+bodyMarker+`"}`, time.Time{})
+		}, 422, "validation_failed", eventsPath},
+		{"a notification id the mapping refuses", func() (int, string) {
+			return pusherPost(t, ts, testPusherApp, eventsPath, laravelEvent(laravelNotificationEvent, []string{"private-App.Models.User.42"},
+				map[string]any{"id": "not an id " + bodyMarker, "type": "T"}, ""), time.Time{})
+		}, 422, "validation_failed", eventsPath},
 		{"101 channels", func() (int, string) {
-			return pusherPost(t, ts, testPusherApp, eventsPath, laravelEvent("e", channels, map[string]any{}, ""), time.Time{})
-		}, 400, false},
+			return pusherPost(t, ts, testPusherApp, eventsPath, laravelEvent("e", channels, map[string]any{"m": bodyMarker}, ""), time.Time{})
+		}, 400, "bad_request", eventsPath},
 		{"a batch of 11", func() (int, string) {
-			return pusherPost(t, ts, testPusherApp, "/apps/1001/batch_events", `{"batch":[`+strings.Join(events, ",")+`]}`, time.Time{})
-		}, 400, false},
+			return pusherPost(t, ts, testPusherApp, batchPath, `{"batch":[`+strings.Join(events, ",")+`]}`, time.Time{})
+		}, 400, "bad_request", batchPath},
 		{"invalid JSON", func() (int, string) {
-			return pusherPost(t, ts, testPusherApp, eventsPath, `{"name":"e",`, time.Time{})
-		}, 400, false},
+			return pusherPost(t, ts, testPusherApp, eventsPath, `{"name":"`+bodyMarker+`",`, time.Time{})
+		}, 400, "bad_request", eventsPath},
 		{"oversized body", func() (int, string) {
-			huge := laravelEvent("e", []string{"c"}, map[string]any{"blob": strings.Repeat("x", 300<<10)}, "")
+			huge := laravelEvent("e", []string{"c"}, map[string]any{"blob": strings.Repeat(bodyMarker, 20<<10)}, "")
 			return pusherPost(t, ts, testPusherApp, eventsPath, huge, time.Time{})
-		}, 413, false},
+		}, 413, "body_too_large", eventsPath},
 		{"bad socket_id", func() (int, string) {
-			return pusherPost(t, ts, testPusherApp, eventsPath, laravelEvent("e", []string{"c"}, map[string]any{}, "not-a-socket"), time.Time{})
-		}, 400, false},
+			return pusherPost(t, ts, testPusherApp, eventsPath, laravelEvent("e", []string{"c"}, map[string]any{}, "not-a-socket-"+bodyMarker), time.Time{})
+		}, 400, "bad_request", eventsPath},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
@@ -244,12 +260,21 @@ func TestPusherAPIRefusals(t *testing.T) {
 			status, answer := tc.send()
 			is.Equal(status, tc.status)
 			var e struct {
-				Error struct{ Code, Message string } `json:"error"`
+				Error struct{ Code, Message, Field string } `json:"error"`
 			}
 			is.NoErr(json.Unmarshal([]byte(answer), &e)) // the API's error shape
-			is.True(e.Error.Code != "")
-			if tc.denied {
-				is.Equal(len(ts.Logs.Records("denied")), deniedBefore+1)
+			is.Equal(e.Error.Code, tc.code)
+
+			denied := ts.Logs.Records("denied")
+			is.Equal(len(denied), deniedBefore+1) // audited, once
+			rec := denied[len(denied)-1]
+			is.Equal(rec["code"], tc.code)
+			is.Equal(rec["method"], http.MethodPost)
+			is.Equal(rec["path"], tc.path) // no query string
+			if e.Error.Field != "" {
+				is.Equal(rec["field"], e.Error.Field)
+			} else {
+				is.Equal(rec["field"], nil)
 			}
 		})
 	}
@@ -259,6 +284,8 @@ func TestPusherAPIRefusals(t *testing.T) {
 	is.True(!strings.Contains(logs, testPusherApp.Secret))
 	is.True(!strings.Contains(logs, wrongSecret.Secret))
 	is.True(!strings.Contains(logs, "auth_signature"))
+	is.True(!strings.Contains(logs, "body_md5"))
+	is.True(!strings.Contains(logs, bodyMarker))
 }
 
 // TestPusherAPIOff: without a configured app the endpoints answer 404 and
@@ -269,4 +296,8 @@ func TestPusherAPIOff(t *testing.T) {
 	status, answer := pusherPost(t, ts, testPusherApp, eventsPath, laravelEvent("e", []string{"c"}, map[string]any{}, ""), time.Time{})
 	is.Equal(status, http.StatusNotFound)
 	is.True(strings.Contains(answer, "PUSHER_APP_ID"))
+	denied := ts.Logs.Records("denied") // refused, so audited
+	is.Equal(len(denied), 1)
+	is.Equal(denied[0]["code"], "pusher_not_configured")
+	is.Equal(denied[0]["path"], eventsPath)
 }

@@ -16,6 +16,7 @@ import (
 	"notification-service/presence"
 	"notification-service/pusher"
 	"notification-service/store"
+	"notification-service/transport"
 )
 
 // The Pusher protocol's bounds and the ends of a Pusher connection: frame
@@ -77,6 +78,40 @@ func TestPusherUserConnectionBound(t *testing.T) {
 	second.Close()
 	streamtest.Eventually(t, "the connection ended", func() bool { return len(ts.disconnects()) == 1 })
 	ts.dialPusher(t).subscribed(t, userChannel, "42")
+}
+
+// RATE_CONNECTS_PER_USER applies to an Echo connection when it takes its
+// user (subscribes to the user's channel), from the same allowance as /sse
+// and /ws: refused with 4100 as over the user's connection bound, audited
+// as denied; the connection stays, and other users are not affected.
+func TestPusherUserConnectRate(t *testing.T) {
+	is := is.New(t)
+	ts := newTestServer(t, withPusher, func(c *testConfig) {
+		c.Rates.ConnectsPerUser = transport.Rate{PerSecond: 0.001, Burst: 2}
+	})
+	const userChannel = "private-App.Models.User.42"
+	ts.dialSSE(t, query("user_id", "42")).Ready(t) // one of user 42's two
+	first := ts.dialPusher(t)
+	first.subscribed(t, userChannel, "42") // the other
+	second := ts.dialPusher(t)
+	second.subscribeAs(t, userChannel, "42")
+	is.Equal(second.subscriptionRefused(t, userChannel, pusher.CodeOverCapacity), float64(http.StatusTooManyRequests))
+	second.alive(t)
+
+	denied := ts.Logs.Records("denied")
+	is.Equal(len(denied), 1)
+	is.Equal(denied[0]["code"], "rate_limited")
+	is.Equal(denied[0]["transport"], "pusher")
+	is.Equal(denied[0]["user_id"], "42")
+	is.Equal(denied[0]["channel"], userChannel)
+	is.Equal(denied[0]["connection_id"], second.socketID)
+	is.True(!strings.Contains(ts.Logs.text(), testPusherApp.Secret))
+
+	// /sse draws on the allowance the adoption spent.
+	status, body, hdr := ts.do(t, http.MethodGet, "/sse?"+query("user_id", "42"), nil)
+	apiWantError(t, status, body, hdr, http.StatusTooManyRequests, "rate_limited", "")
+	// Another user's channel is taken on the same connection.
+	second.subscribed(t, "private-App.Models.User.43", "43")
 }
 
 const laravelNotificationEvent = `Illuminate\Notifications\Events\BroadcastNotificationCreated`
