@@ -412,12 +412,8 @@ func (sess *pusherSession) adoptUser(userID, ch string) bool {
 	}
 	release, e := s.admitUser(userID)
 	if e != nil {
-		if e.Code == "rate_limited" {
-			// Audited with the user and the channel, never the signature.
-			s.audit.Record("denied", slog.String("code", e.Code), slog.String("transport", "pusher"),
-				slog.String("connection_id", sess.c.id), slog.String("user_id", userID), slog.String("channel", ch),
-				slog.String("remote_addr", sess.c.remote))
-		}
+		// A bound met (429) is not a denial, as on /sse and /ws: it is
+		// counted by the limiter's metric, not audited as denied.
 		sess.refuseSubscription(ch, pusher.CodeOverCapacity, e.Status, e.Message)
 		return false
 	}
