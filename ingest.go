@@ -56,8 +56,12 @@ func newLaravelIngester(cfg config, logger *slog.Logger, lease *redis.Client, pu
 // close releases Laravel's Redis once Run has returned.
 func (l *laravelIngester) close() { l.client.Close() }
 
-// laravelPublisher is the publish path as the ingester sees it.
+// laravelPublisher is the publish path as the ingester sees it: it adapts
+// *publish.Publisher, whose Publish takes a publish.Source and returns what
+// was published, to laravel.Publisher.
 type laravelPublisher struct{ p *publish.Publisher }
+
+var _ laravel.Publisher = laravelPublisher{}
 
 func (l laravelPublisher) Publish(ctx context.Context, source string, ns []broker.Notification) error {
 	_, err := l.p.Publish(ctx, publish.Source(source), ns)

@@ -23,6 +23,8 @@ type Memory struct {
 	seen map[blockKey]*seenBlock
 }
 
+var _ Store = (*Memory)(nil)
+
 // Sequence numbers are remembered in blocks of 2^20 bits, in memory as in
 // Redis: a block is 128 KiB when full and covers a million notifications.
 const (

@@ -36,6 +36,8 @@ type Redis struct {
 	now    func() time.Time
 }
 
+var _ Store = (*Redis)(nil)
+
 // RedisOptions configure a Redis store.
 type RedisOptions struct {
 	Prefix redisconn.Prefix

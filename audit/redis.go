@@ -21,6 +21,8 @@ type RedisTrail struct {
 	hooks    redisconn.Hooks
 }
 
+var _ TrailStore = (*RedisTrail)(nil)
+
 // RedisTrailOptions configure a RedisTrail.
 type RedisTrailOptions struct {
 	Prefix redisconn.Prefix

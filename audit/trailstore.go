@@ -70,6 +70,8 @@ type MemoryTrail struct {
 	seq    uint64
 }
 
+var _ TrailStore = (*MemoryTrail)(nil)
+
 // NewMemoryTrail returns an empty store keeping capacity events (0: the
 // default).
 func NewMemoryTrail(capacity int) *MemoryTrail {

@@ -16,6 +16,7 @@ import (
 	"notification-service/inbox"
 	"notification-service/internal/redisconn"
 	"notification-service/internal/redistest"
+	"notification-service/internal/streamtest"
 	"notification-service/store"
 )
 
@@ -158,7 +159,7 @@ func TestRedisBusFaultRollbackWithSameEpochReusesCursors(t *testing.T) {
 		is.NoErr(err)
 		fresh = append(fresh, out[0].Seq)
 	}
-	waitFor(t, func() bool {
+	streamtest.Eventually(t, "the head to reach the last fresh seq", func() bool {
 		h, err := node.bus.Head(ctx)
 		return err == nil && h.Seq >= fresh[3]
 	})
@@ -204,7 +205,7 @@ func TestRedisBusFaultHistoryMetaExpiryHidesGap(t *testing.T) {
 	// Redis drops the history MaxAge after the last broadcast. Asking
 	// EXISTS is also what makes Redis expire the key as soon as it is due.
 	history := prefix.Key("history", "{news}")
-	waitFor(t, func() bool {
+	streamtest.Eventually(t, "the history to expire", func() bool {
 		n, err := client.Exists(ctx, history).Result()
 		return err == nil && n == 0
 	})

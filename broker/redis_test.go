@@ -17,6 +17,7 @@ import (
 	"notification-service/inbox"
 	"notification-service/internal/redisconn"
 	"notification-service/internal/redistest"
+	"notification-service/internal/streamtest"
 	"notification-service/store"
 )
 
@@ -412,7 +413,7 @@ func TestRedisBusRecoversFromOutage(t *testing.T) {
 		is.True(nodes[1].bus.Check(ctx) != nil)       // degraded
 		srv.Restart()
 
-		waitFor(t, func() bool { return nodes[1].bus.Check(ctx) == nil })
+		streamtest.Eventually(t, "the bus to be healthy again", func() bool { return nodes[1].bus.Check(ctx) == nil })
 		_, err = nodes[0].bus.Publish(ctx, broadcast("news"))
 		is.NoErr(err)
 		is.Equal(len(conn.wait(t, 2)), 2)
@@ -443,17 +444,6 @@ func TestRedisBusRecoversFromOutage(t *testing.T) {
 		is.NoErr(err)
 		is.True(after.Epoch != before.Epoch) // old cursors now answer reset
 	})
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(contractWait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestRedisBusReportsTypeAndTimestamp: the delivery callback of a Redis

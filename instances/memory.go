@@ -18,6 +18,8 @@ type Memory struct {
 	live map[string]entry
 }
 
+var _ Registry = (*Memory)(nil)
+
 type entry struct {
 	report   Report
 	deadline time.Time

@@ -33,6 +33,8 @@ type Redis struct {
 	hooks  redisconn.Hooks
 }
 
+var _ Registry = (*Redis)(nil)
+
 // RedisOptions configure a Redis registry.
 type RedisOptions struct {
 	Prefix redisconn.Prefix

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"notification-service/internal/redistest"
+	"notification-service/internal/streamtest"
 	"notification-service/laravel"
 )
 
@@ -51,7 +52,7 @@ func (c *cluster) instance(name string) *ingester {
 func leader(t *testing.T, ins ...*ingester) *ingester {
 	t.Helper()
 	var l *ingester
-	eventually(t, "one leader", func() bool {
+	streamtest.EventuallyWithin(t, ingestWait, "one leader", func() bool {
 		l = nil
 		n := 0
 		for _, in := range ins {
@@ -102,7 +103,7 @@ func (c *cluster) outcome(s *stream) (lost int, slowest time.Duration) {
 	n := len(s.sent)
 	laravelBroadcast(c.t, c.srv.Client(), laravelPrefix, fmt.Sprintf(`{"event":"fin","data":{"n":%d}}`, n), "tareas")
 	var got []published
-	eventually(c.t, "the last event", func() bool {
+	streamtest.EventuallyWithin(c.t, ingestWait, "the last event", func() bool {
 		got = c.rec.waitFor(c.t, 1)
 		return got[len(got)-1].Type == "fin"
 	})
@@ -137,9 +138,9 @@ func TestTwoInstancesPublishEachBroadcastOnce(t *testing.T) {
 		standby = b
 	}
 	is.Equal(standby.Stats().Published, uint64(0))
-	eventually(t, "counted", func() bool { return l.Stats().Published == 301 })
+	streamtest.EventuallyWithin(t, ingestWait, "counted", func() bool { return l.Stats().Published == 301 })
 	// It heard everything, ready to take over.
-	eventually(t, "the standby heard it all", func() bool { return standby.Stats().Received == l.Stats().Received })
+	streamtest.EventuallyWithin(t, ingestWait, "the standby heard it all", func() bool { return standby.Stats().Received == l.Stats().Received })
 }
 
 // TestHandOverLosesNothingAndDoublesNothing stops the leader mid-stream in
@@ -169,7 +170,7 @@ func TestHandOverLosesNothingAndDoublesNothing(t *testing.T) {
 			s := c.stream(n, time.Millisecond)
 			c.rec.waitFor(t, n/4)
 			tt.stop(c, first)
-			eventually(t, "the other instance leads", func() bool { return other.Stats().Leading })
+			streamtest.EventuallyWithin(t, ingestWait, "the other instance leads", func() bool { return other.Stats().Leading })
 
 			lost, slowest := c.outcome(s)
 			is.Equal(lost, 0)

@@ -19,6 +19,7 @@ import (
 
 	"notification-service/broker"
 	"notification-service/internal/redistest"
+	"notification-service/internal/streamtest"
 	"notification-service/laravel"
 )
 
@@ -78,11 +79,17 @@ func (r *recorder) Publish(_ context.Context, source string, ns []broker.Notific
 	return nil
 }
 
+// ingestWait bounds these tests' waits on the ingester, longer than
+// streamtest.WaitTimeout: a hand-over waits out a crashed leader's lease,
+// then the standby catches up its backlog, on a shared machine under the
+// race detector (the hand-over test allows a delay of testLeaseTTL+5s).
+const ingestWait = 20 * time.Second
+
 // waitFor waits until at least n notifications are published and returns
 // them all.
 func (r *recorder) waitFor(t *testing.T, n int) []published {
 	t.Helper()
-	deadline := time.After(20 * time.Second)
+	deadline := time.After(ingestWait)
 	for {
 		r.mu.Lock()
 		got, changed := r.published, r.changed
@@ -134,7 +141,7 @@ func startIngester(t *testing.T, cfg laravel.Config) *ingester {
 		}
 	}()
 	t.Cleanup(r.stop)
-	eventually(t, "subscribed", func() bool { return in.Stats().Subscriptions > 0 })
+	streamtest.EventuallyWithin(t, ingestWait, "subscribed", func() bool { return in.Stats().Subscriptions > 0 })
 	return r
 }
 
@@ -142,19 +149,6 @@ func startIngester(t *testing.T, cfg laravel.Config) *ingester {
 func (r *ingester) stop() {
 	r.cancel()
 	<-r.done
-}
-
-// eventually waits, up to a deadline, for cond: a state the code under
-// test reaches by itself.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 20s for: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func memoryConfig(c *redis.Client, rec *recorder, log *slog.Logger) laravel.Config {
@@ -201,7 +195,7 @@ func TestIngesterPublishesWhatLaravelPublishes(t *testing.T) {
 	}
 	is.Equal(len(got[1].Channels), 4) // the four messages of one EVAL: one notification
 	// The counts move just after the publisher returns.
-	eventually(t, "counted", func() bool {
+	streamtest.EventuallyWithin(t, ingestWait, "counted", func() bool {
 		st := in.Stats()
 		return st.Invalid == 3 && st.Published == uint64(len(want))
 	})
@@ -250,7 +244,7 @@ func TestIngesterSubscribesAgainAfterRedisRestarts(t *testing.T) {
 	rec.waitFor(t, 1)
 	srv.Stop()
 	srv.Restart()
-	eventually(t, "subscribed again", func() bool { return in.Stats().Subscriptions == 2 })
+	streamtest.EventuallyWithin(t, ingestWait, "subscribed again", func() bool { return in.Stats().Subscriptions == 2 })
 	laravelBroadcast(t, srv.Client(), laravelPrefix, `{"event":"dos","data":[]}`, "c")
 	got := rec.waitFor(t, 2)
 	is.Equal(got[1].Type, "dos")
@@ -285,7 +279,7 @@ func TestIngesterReplacesASilentConnection(t *testing.T) {
 	laravelBroadcast(t, srv.Client(), laravelPrefix, `{"event":"uno","data":[]}`, "c")
 	rec.waitFor(t, 1)
 	proxy.freeze()
-	eventually(t, "a new subscription", func() bool { return in.Stats().Subscriptions == 2 })
+	streamtest.EventuallyWithin(t, ingestWait, "a new subscription", func() bool { return in.Stats().Subscriptions == 2 })
 	laravelBroadcast(t, srv.Client(), laravelPrefix, `{"event":"dos","data":[]}`, "c")
 	is.Equal(rec.waitFor(t, 2)[1].Type, "dos")
 }

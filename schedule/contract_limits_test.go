@@ -9,6 +9,7 @@ import (
 	"github.com/matryer/is"
 
 	"notification-service/broker"
+	"notification-service/internal/streamtest"
 )
 
 // testLimits is the bounds part of the contract: Add checks them and stores
@@ -113,7 +114,7 @@ func testLimits(t *testing.T, newScheduler newSchedulerFunc) {
 		// Delivered, it frees them too (in Redis once acked, off the
 		// firing path).
 		held.done()
-		waitFor(t, "the delivered item's slot", func() bool {
+		streamtest.Eventually(t, "the delivered item's slot", func() bool {
 			err := s.Add(ctx, next)
 			if err != nil && !errors.Is(err, ErrUserLimit) {
 				t.Fatalf("add: %v", err)

@@ -11,6 +11,7 @@ import (
 
 	"notification-service/broker"
 	"notification-service/internal/redistest"
+	"notification-service/internal/streamtest"
 )
 
 // BenchmarkLateness measures how late the Redis scheduler fires: 10,000
@@ -162,7 +163,7 @@ func measureLateness(b *testing.B, instances, longTTLKeys int) (lateness []time.
 		b.Fatalf("%d of %d items fired", len(fires), n)
 	}
 	// Every item acked: no fire can still be on its way.
-	waitFor(b, "every item to be acked", func() bool { return len(schedKeys(b, admin, prefix)) == 0 })
+	streamtest.Eventually(b, "every item to be acked", func() bool { return len(schedKeys(b, admin, prefix)) == 0 })
 	mu.Lock()
 	defer mu.Unlock()
 	for id, count := range fires {

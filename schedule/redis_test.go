@@ -18,6 +18,7 @@ import (
 	"notification-service/broker"
 	"notification-service/internal/redisconn"
 	"notification-service/internal/redistest"
+	"notification-service/internal/streamtest"
 	"notification-service/store"
 )
 
@@ -82,19 +83,6 @@ func schedKeys(t testing.TB, client *redis.Client, prefix string) []string {
 	return keys
 }
 
-// waitFor polls cond until it holds or the deadline passes: for state that
-// no event announces (Redis emptied, goroutines ended).
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(eventTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // runUntil runs s with fire until stop is called or the test ends, and
 // stop waits for Run to return nil.
 func runUntil(t *testing.T, s Scheduler, fire FireFunc) (stop func()) {
@@ -152,7 +140,7 @@ func TestRedisFiresWithoutBackgroundExpiry(t *testing.T) {
 		is.True(late >= 0)          // not early
 		is.True(late < maxLateness) // on time without the background cycle
 	}
-	waitFor(t, "the fired items' keys to go", func() bool { return len(schedKeys(t, admin, "noactive:")) == 0 })
+	streamtest.Eventually(t, "the fired items' keys to go", func() bool { return len(schedKeys(t, admin, "noactive:")) == 0 })
 	size, err := admin.DBSize(ctx).Result()
 	is.NoErr(err)
 	is.Equal(size, int64(1)) // only the control key: the background cycle never ran
@@ -216,7 +204,7 @@ func TestRedisInstancesFireEachOnce(t *testing.T) {
 	}
 	// Once every item is acked nothing is left to claim, so no fire can
 	// still be on its way.
-	waitFor(t, "every item to be acked", func() bool { return len(schedKeys(t, admin, prefix)) == 0 })
+	streamtest.Eventually(t, "every item to be acked", func() bool { return len(schedKeys(t, admin, prefix)) == 0 })
 	mu.Lock()
 	for id, count := range fired {
 		if count != 1 {
@@ -233,7 +221,7 @@ func TestRedisInstancesFireEachOnce(t *testing.T) {
 	}
 	// Every goroutine Run started has ended (go-redis's subscription
 	// goroutines included).
-	waitFor(t, "Run's goroutines to end", func() bool { return runtime.NumGoroutine() <= goroutines })
+	streamtest.Eventually(t, "Run's goroutines to end", func() bool { return runtime.NumGoroutine() <= goroutines })
 }
 
 // TestRedisAnotherInstanceFires stops the instance that would have fired an
@@ -318,7 +306,7 @@ func TestRedisLeaseExpires(t *testing.T) {
 	is.True(f.At.After(leaseEnd))
 	is.True(f.At.Sub(leaseEnd) < time.Second)
 	rec.drain(t, survivor)
-	waitFor(t, "the item to be acked", func() bool { return len(schedKeys(t, srv.Client(), prefix)) == 0 })
+	streamtest.Eventually(t, "the item to be acked", func() bool { return len(schedKeys(t, srv.Client(), prefix)) == 0 })
 }
 
 // TestRedisCatchUpAtStart adds items while no scheduler runs; their expiry
@@ -444,7 +432,7 @@ func TestRedisQueueOverflow(t *testing.T) {
 		want[it.ID] = true
 		is.NoErr(s.Add(ctx, it))
 	}
-	waitFor(t, "an event to be dropped", func() bool { return s.DroppedEvents() > 0 })
+	streamtest.Eventually(t, "an event to be dropped", func() bool { return s.DroppedEvents() > 0 })
 	close(release)
 	for range n {
 		f := rec.next(t)

@@ -91,6 +91,8 @@ type conn struct {
 	expiry *expiryEntry
 }
 
+var _ broker.Conn = (*conn)(nil)
+
 // newConn returns a connection of p's user, named by a Pusher socket id
 // (digits.digits, what Laravel's toOthers excludes), whose writer role is
 // held by the caller, which starts the stream (streams.start) and so writes before

@@ -42,7 +42,8 @@ type Options struct {
 	QueueSize int
 	// MaxChannels bounds the channels of one connection or notification.
 	MaxChannels int
-	// MaxPageSize bounds inbox pages.
+	// MaxPageSize bounds the limit of an inbox page and of a schedules page
+	// (INBOX_MAX_PAGE_SIZE sets both).
 	MaxPageSize int
 	// AllowedOrigins lists the origins allowed for WebSocket and CORS; "*"
 	// allows any.

@@ -55,7 +55,8 @@ func newStreams(d Deps, opts Options) *streams {
 // block or call back into the hub.
 func (s *streams) each(fn func(*conn)) {
 	s.hub.Each(func(bc broker.Conn) {
-		// The hub holds this package's connections only.
+		// The cast stays: the hub stores broker.Conn so broker need not know
+		// transport, and here it only ever holds *conn (stream.go registers).
 		if c, ok := bc.(*conn); ok {
 			fn(c)
 		}

@@ -1,7 +1,8 @@
 // Package streamtest is how the service's tests read a stream: the real
 // Server-Sent Events and WebSocket clients they connect with, the one
 // vocabulary both satisfy (Stream, Frame: next frame, next event, next
-// notification), and the bound on every wait (WaitTimeout, Eventually).
+// notification), and the bound on every wait (WaitTimeout, Eventually;
+// EventuallyWithin where a package needs a longer one).
 // Every test package reads a stream the same way: the text/event-stream
 // parser (events, ids, retry fields, comments), the checks an SSE event must
 // pass to be a frame, the WebSocket frame reader and close status.

@@ -19,10 +19,18 @@ const pollInterval = 10 * time.Millisecond
 // client can read as an event is waited for on its stream instead.
 func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(WaitTimeout)
+	EventuallyWithin(t, WaitTimeout, what, cond)
+}
+
+// EventuallyWithin is Eventually bounded by within instead of WaitTimeout,
+// for a package whose states take longer to reach by design (a lease to
+// run out, a backlog to catch up) and which says why at its bound.
+func EventuallyWithin(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", WaitTimeout, what)
+			t.Fatalf("timed out after %s waiting for %s", within, what)
 		}
 		time.Sleep(pollInterval)
 	}
