@@ -3,7 +3,9 @@ package laravel
 import (
 	"bytes"
 	"encoding/json"
-	"unicode/utf8"
+	"errors"
+
+	"notification-service/internal/jsontext"
 )
 
 // payload is a broadcast's data as the service will store it, with the few
@@ -111,97 +113,21 @@ func readObject(raw []byte) (payload, error) {
 	return p, nil
 }
 
-// checkJSONText refuses, in one pass, what encoding/json would let through
-// silently or what costs to hold: invalid UTF-8 and \u escapes of unpaired
-// surrogates (both decoded as U+FFFD, while the raw payload kept for clients
-// still holds them) and nesting deeper than maxDepth. It walks values
-// outside strings and hands each string to stringEnd. field names raw in
-// the error.
+// checkJSONText refuses, before decoding, what encoding/json would let
+// through silently or what costs to hold (jsontext.Check): invalid UTF-8
+// and \u escapes of unpaired surrogates (both decoded as U+FFFD, while the
+// raw payload kept for clients still holds them) and nesting deeper than
+// maxDepth. field names raw in the error.
 func checkJSONText(field string, raw []byte, maxDepth int) error {
-	if !utf8.Valid(raw) {
+	err := jsontext.Check(raw, maxDepth)
+	var deep *jsontext.DepthError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, jsontext.ErrNotUTF8):
 		return refuse(field, "not valid UTF-8")
+	case errors.As(err, &deep):
+		return refuse(field, "nests deeper than %d levels", deep.Max)
 	}
-	depth := 0
-	for i := 0; i < len(raw); i++ {
-		switch raw[i] {
-		case '"':
-			end, ok := stringEnd(raw, i+1)
-			if !ok {
-				return refuse(field, "unpaired UTF-16 surrogate escape; send valid Unicode")
-			}
-			i = end
-		case '{', '[':
-			if depth++; depth > maxDepth {
-				return refuse(field, "nests deeper than %d levels", maxDepth)
-			}
-		case '}', ']':
-			depth--
-		}
-	}
-	return nil
-}
-
-// stringEnd returns the index of the quote closing the string whose
-// content starts at raw[i] (len(raw) if it never closes: the decoder
-// reports that), and false if the string holds an escaped surrogate that is
-// not a high half immediately followed by an escaped low half.
-func stringEnd(raw []byte, i int) (int, bool) {
-	pendingHigh := false // the previous escape was a high surrogate
-	for ; i < len(raw); i++ {
-		c := raw[i]
-		if c == '"' {
-			return i, !pendingHigh
-		}
-		if c != '\\' {
-			if pendingHigh {
-				return i, false
-			}
-			continue
-		}
-		r, isU := unicodeEscape(raw[i:])
-		switch {
-		case isU && r >= 0xD800 && r < 0xDC00: // high half
-			if pendingHigh {
-				return i, false
-			}
-			pendingHigh = true
-			i += 5
-		case isU && r >= 0xDC00 && r <= 0xDFFF: // low half
-			if !pendingHigh {
-				return i, false
-			}
-			pendingHigh = false
-			i += 5
-		case pendingHigh:
-			return i, false
-		case isU:
-			i += 5
-		default:
-			i++ // a two-byte escape such as \" or \\
-		}
-	}
-	return i, !pendingHigh
-}
-
-// unicodeEscape decodes a \uXXXX escape at the start of b.
-func unicodeEscape(b []byte) (rune, bool) {
-	if len(b) < 6 || b[1] != 'u' {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[2:6] {
-		var v byte
-		switch {
-		case '0' <= c && c <= '9':
-			v = c - '0'
-		case 'a' <= c && c <= 'f':
-			v = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			v = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(v)
-	}
-	return r, true
+	return refuse(field, "unpaired UTF-16 surrogate escape; send valid Unicode")
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"notification-service/internal/jsontext"
 )
 
 // Member is one presence channel subscriber, as the app's server described
@@ -107,7 +109,7 @@ func ParseChannelData(channelData string, maxBytes int) (Member, error) {
 		return Member{}, invalidChannelData(fmt.Sprintf("channel_data is %d bytes; the limit is %d", len(channelData), maxBytes))
 	}
 	raw := []byte(channelData)
-	if err := checkJSONText(raw, MaxFrameDepth); err != nil {
+	if err := jsontext.Check(raw, MaxFrameDepth); err != nil {
 		return Member{}, invalidChannelData("channel_data " + err.Error())
 	}
 	var fields map[string]json.RawMessage

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+
+	"notification-service/internal/jsontext"
 )
 
 // Event is one event a backend triggers through the HTTP API, the body of
@@ -153,7 +155,7 @@ func decodeBody(body []byte) (map[string]json.RawMessage, *APIError) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, malformedBody("the request body is empty; send a JSON object")
 	}
-	if err := checkJSONText(body, maxBodyDepth); err != nil {
+	if err := jsontext.Check(body, maxBodyDepth); err != nil {
 		return nil, malformedBody("the request body " + err.Error())
 	}
 	var m map[string]json.RawMessage

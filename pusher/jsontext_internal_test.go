@@ -45,26 +45,3 @@ func TestAppendJSONStringEscapes(t *testing.T) {
 		is.True(json.Valid([]byte(got)))
 	}
 }
-
-func TestCheckJSONText(t *testing.T) {
-	for _, tc := range []struct {
-		in string
-		ok bool
-	}{
-		{`{"a":"b"}`, true},
-		{`{"a":"\ud83c\udf89"}`, true},                         // a surrogate pair
-		{`{"a":"\u00e9\\ud800"}`, true},                        // an escaped backslash, then text
-		{`{"a":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}`, true}, // brackets in a string do not nest
-		{`{"a":"\ud800"}`, false},
-		{`{"a":"\udc00\ud800"}`, false},
-		{`{"a":"\ud800\u0041"}`, false},
-		{"{\"a\":\"\xff\"}", false},
-		{strings.Repeat("[", 9) + strings.Repeat("]", 9), false},
-		{strings.Repeat("[", 8) + strings.Repeat("]", 8), true},
-	} {
-		err := checkJSONText([]byte(tc.in), maxBodyDepth)
-		if (err == nil) != tc.ok {
-			t.Errorf("checkJSONText(%q) = %v, want ok=%v", tc.in, err, tc.ok)
-		}
-	}
-}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+
+	"notification-service/internal/jsontext"
 )
 
 // DefaultMaxFrameBytes bounds a client frame when ParseClientMessage is given
@@ -159,7 +161,7 @@ func ParseClientMessage(frame []byte, maxBytes int) (ClientMessage, error) {
 // decodeFrameObject decodes one JSON object into its fields, raw, with
 // exact field names.
 func decodeFrameObject(b []byte, what string) (map[string]json.RawMessage, error) {
-	if err := checkJSONText(b, MaxFrameDepth); err != nil {
+	if err := jsontext.Check(b, MaxFrameDepth); err != nil {
 		return nil, malformedFrame(what + " " + err.Error())
 	}
 	var fields map[string]json.RawMessage

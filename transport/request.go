@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"notification-service/broker"
+	"notification-service/internal/jsontext"
 )
 
 var (
@@ -120,97 +121,25 @@ func decodeJSON(body []byte, v any, maxDepth int) *apiError {
 	return nil
 }
 
-// checkJSONText refuses, in one pass over the raw bytes and without
-// recursion, three things encoding/json handles badly for this service:
-//   - invalid UTF-8: decoding a string silently turns it into U+FFFD, and a
-//     json.RawMessage ("data") keeps the raw bytes, which browsers then
-//     receive;
-//   - \u escapes of unpaired UTF-16 surrogates ("\ud800"): decoded as
-//     U+FFFD too, and kept as is in "data", where JavaScript sees a broken
-//     string;
-//   - nesting deeper than maxDepth (the body's own object is level 1):
-//     encoding/json allows 10,000 levels, and every level of "data" is
-//     stored, replayed and re-parsed by each client.
-//
-// Malformed JSON is left to the decoder, which names the error; this scan
-// only has to be right about what is inside and outside strings.
+// checkJSONText refuses, before decoding, what encoding/json handles badly
+// for this service (jsontext.Check): invalid UTF-8 and escapes of unpaired
+// surrogates, which decode silently as U+FFFD while "data" (a
+// json.RawMessage) keeps them raw for browsers, and nesting deeper than
+// maxDepth (the body's own object is level 1), since every level of "data"
+// is stored, replayed and re-parsed by each client.
 func checkJSONText(body []byte, maxDepth int) *apiError {
-	if !utf8.Valid(body) {
-		return badRequest("invalid_json", "", "the request body is not valid UTF-8")
-	}
-	depth := 0
-	inString := false
-	for i := 0; i < len(body); i++ {
-		c := body[i]
-		if inString {
-			switch c {
-			case '"':
-				inString = false
-			case '\\':
-				n, ok := surrogateEscape(body, i)
-				if !ok {
-					return badRequest("invalid_json", "", fmt.Sprintf("unpaired UTF-16 surrogate escape at byte %d; send valid Unicode", i))
-				}
-				i += n - 1 // skip the escape; the loop's i++ steps past it
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inString = true
-		case '{', '[':
-			depth++
-			if depth > maxDepth {
-				return badRequest("json_too_deep", "", fmt.Sprintf("the JSON nests deeper than %d levels (objects and arrays)", maxDepth))
-			}
-		case '}', ']':
-			depth--
-		}
-	}
-	return nil
-}
-
-// surrogateEscape looks at the escape starting at body[i] (a backslash
-// inside a string) and returns its length in bytes, and false when it is a
-// \u escape of a surrogate that is not the high half of a valid pair
-// followed by its low half. A malformed escape counts as two bytes: the
-// decoder reports it.
-func surrogateEscape(body []byte, i int) (int, bool) {
-	r, ok := hexEscape(body, i)
-	if !ok {
-		return 2, true
-	}
+	err := jsontext.Check(body, maxDepth)
+	var surrogate *jsontext.SurrogateError
+	var deep *jsontext.DepthError
 	switch {
-	case r < 0xD800 || r > 0xDFFF:
-		return 6, true
-	case r >= 0xDC00: // a low half with no high half before it
-		return 6, false
+	case err == nil:
+		return nil
+	case errors.As(err, &surrogate):
+		return badRequest("invalid_json", "", fmt.Sprintf("unpaired UTF-16 surrogate escape at byte %d; send valid Unicode", surrogate.Offset))
+	case errors.As(err, &deep):
+		return badRequest("json_too_deep", "", fmt.Sprintf("the JSON nests deeper than %d levels (objects and arrays)", deep.Max))
 	}
-	if low, ok := hexEscape(body, i+6); ok && low >= 0xDC00 && low <= 0xDFFF {
-		return 12, true
-	}
-	return 6, false
-}
-
-// hexEscape reads a \uXXXX escape at body[i].
-func hexEscape(body []byte, i int) (rune, bool) {
-	if i+6 > len(body) || body[i] != '\\' || body[i+1] != 'u' {
-		return 0, false
-	}
-	var r rune
-	for _, c := range body[i+2 : i+6] {
-		switch {
-		case '0' <= c && c <= '9':
-			r = r<<4 | rune(c-'0')
-		case 'a' <= c && c <= 'f':
-			r = r<<4 | rune(c-'a'+10)
-		case 'A' <= c && c <= 'F':
-			r = r<<4 | rune(c-'A'+10)
-		default:
-			return 0, false
-		}
-	}
-	return r, true
+	return badRequest("invalid_json", "", "the request body is not valid UTF-8")
 }
 
 func decodeError(err error) *apiError {
