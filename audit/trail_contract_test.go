@@ -39,7 +39,7 @@ func testTrailStore(t *testing.T, newStore func(t *testing.T, capacity int) Trai
 		is.NoErr(err)
 		is.Equal(actions(all), []string{"denied", "read", "delivery", "send"})
 		for i := 1; i < len(all); i++ {
-			is.True(idAfter(all[i-1].ID, all[i].ID)) // ids grow
+			is.True(IDAfter(all[i-1].ID, all[i].ID)) // ids grow
 		}
 		is.Equal(all[3].UserIDs, []string{"ann"})
 		is.Equal(all[3].Channels, []string{"orders"})
@@ -95,4 +95,30 @@ func testTrailStore(t *testing.T, newStore func(t *testing.T, capacity int) Trai
 
 func TestMemoryTrail(t *testing.T) {
 	testTrailStore(t, func(t *testing.T, capacity int) TrailStore { return NewMemoryTrail(capacity) })
+}
+
+// TestIDAfter: event IDs order by milliseconds, then sequence, as numbers;
+// every ID comes after "" and after what is not an ID.
+func TestIDAfter(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"1764754200123-1", "1764754200123-0", true},
+		{"1764754200123-0", "1764754200123-1", false},
+		{"1764754200124-0", "1764754200123-9", true},
+		{"10-0", "9-0", true}, // not the strings' order
+		{"9-10", "9-9", true},
+		{"1764754200123-0", "1764754200123-0", false},
+		{"1-0", "", true},
+		{"", "1-0", false},
+		{"", "", false},
+		{"1-0", "nope", true},
+		{"nope", "1-0", false},
+		{"18446744073709551615-18446744073709551615", "18446744073709551615-18446744073709551614", true},
+	} {
+		if got := IDAfter(tc.a, tc.b); got != tc.want {
+			t.Errorf("IDAfter(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
 }

@@ -53,10 +53,19 @@ func parseID(s string) (ms, seq uint64, err error) {
 	return ms, seq, nil
 }
 
-// idAfter says whether ID a comes after ID b.
-func idAfter(a, b string) bool {
-	am, as, _ := parseID(a)
-	bm, bs, _ := parseID(b)
+// IDAfter says whether event ID a comes after event ID b: the order of the
+// trail, by milliseconds then sequence (not the strings' order: "10-0"
+// comes after "9-0"). Every ID comes after "" (and after anything that is
+// not an ID, ValidID); what is not an ID comes after nothing.
+func IDAfter(a, b string) bool {
+	am, as, err := parseID(a)
+	if err != nil {
+		return false
+	}
+	bm, bs, err := parseID(b)
+	if err != nil {
+		return true
+	}
 	return am > bm || am == bm && as > bs
 }
 
@@ -115,7 +124,7 @@ func (m *MemoryTrail) Latest(_ context.Context, after string, f Filter, limit in
 	var out []Event
 	for i := 1; i <= n && len(out) < limit; i++ {
 		e := m.ring[(m.next-i+len(m.ring))%len(m.ring)]
-		if after != "" && !idAfter(e.ID, after) {
+		if after != "" && !IDAfter(e.ID, after) {
 			break
 		}
 		if f.Matches(e) {

@@ -1,8 +1,9 @@
 // The dashboard (GET /dashboard) in Chromium, memory mode with an API key:
 // it asks for the key and tells a wrong one apart, keeps it for the tab,
 // shows the right counts after a scripted scenario (connections, sends,
-// reads, a schedule it cancels), and filters the audit trail. Screenshots
-// go to e2e/artifacts/ (never committed).
+// reads, a schedule it cancels), filters the audit trail, and streams it:
+// one request held open, no polls of the trail, new events shown without a
+// reload. Screenshots go to e2e/artifacts/ (never committed).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventSource } from 'eventsource';
@@ -18,6 +19,20 @@ test('dashboard: key, live counts after a scenario, audit filter, cancel', async
   const context = await browser.newContext({ viewport: { width: 1360, height: 1500 } });
   const page = await context.newPage();
   const consoleLines = recordConsole(page);
+  // The page's requests for the audit trail: the streams open now, and
+  // every request to the polled JSON trail.
+  const trail = { open: new Set(), streams: 0, polls: 0 };
+  page.on('request', (r) => {
+    const { pathname } = new URL(r.url());
+    if (pathname === '/api/v1/dashboard/audit/stream') {
+      trail.open.add(r);
+      trail.streams++;
+    } else if (pathname === '/api/v1/dashboard/audit') {
+      trail.polls++;
+    }
+  });
+  page.on('requestfinished', (r) => trail.open.delete(r));
+  page.on('requestfailed', (r) => trail.open.delete(r));
 
   // Without a key: the prompt. A wrong key is told apart.
   await page.goto(`${svc.url}/dashboard`);
@@ -106,6 +121,27 @@ test('dashboard: key, live counts after a scenario, audit filter, cancel', async
       [...what.children].find((span) => span.querySelector('.k')?.textContent === 'channels ')?.lastChild.textContent ?? null),
   );
   assert.deepEqual(channels, ['news', 'news', 'news']);
+
+  // The trail is streamed: idle for 3 s, the page holds exactly one
+  // request open to the stream, starts no other, and never polls the JSON
+  // trail; an event made now appears on it without a reload.
+  await page.click('#f-clear');
+  await until(page, () => [...document.querySelectorAll('#audit li')].some((li) => li.dataset.action === 'read'));
+  await waitFor(() => trail.open.size === 1, { what: 'one audit stream open' });
+  const [stream] = trail.open;
+  const started = trail.streams;
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  assert.equal(trail.open.size, 1, 'one audit stream open');
+  assert.ok(trail.open.has(stream), 'the same audit stream, still open');
+  assert.equal(trail.streams, started, 'no other audit stream started while idle');
+  assert.equal(trail.polls, 0, 'the JSON trail is never polled');
+  const live = await send({ type: 'alerta', title: 'En vivo', user_id: 'carl' });
+  await until(page, (id) => {
+    const top = document.querySelectorAll('#audit li[data-action="send"]')[0];
+    return top?.textContent.includes(id);
+  }, live.id);
+  assert.ok(trail.open.has(stream), 'shown through the same stream');
+  assert.equal(trail.polls, 0);
 
   // Cancel the schedule from the page.
   await page.locator('#schedules li .cancel').click();

@@ -12,14 +12,18 @@ import (
 	"notification-service/schedule"
 )
 
-// The dashboard's API: GET /api/v1/dashboard/stats (the instances, the
-// schedules, Redis) and GET /api/v1/dashboard/audit (the live trail), both
-// behind the API key, both polled by the page about once a second.
+// The dashboard's API, behind the API key: GET /api/v1/dashboard/stats (the
+// instances, the schedules, Redis), polled by the page about once a
+// second; GET /api/v1/dashboard/audit/stream (the live trail, streamed into
+// the page: audit_stream.go); and GET /api/v1/dashboard/audit, the same
+// trail as one JSON answer, for the backend and scripts that poll.
 //
 // What they cost does not grow with viewers or traffic: stats are made at
 // most once per statsEvery and shared by every viewer (instances report
-// themselves; nothing here walks connections), and the trail is a bounded
-// sample read in one command per poll, at most auditMaxLimit events.
+// themselves; nothing here walks connections); the trail is a bounded
+// sample, streamed with one store read per 500 ms per instance while any
+// dashboard is open, whatever the number of viewers (and none while none
+// is), and read in one command per poll, at most auditMaxLimit events.
 
 // statsEvery is how long one stats answer serves every viewer.
 const statsEvery = 900 * time.Millisecond

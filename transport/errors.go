@@ -39,6 +39,13 @@ func invalid(field, message string) *apiError {
 	return badRequest("validation_failed", field, message)
 }
 
+// shuttingDownError refuses a stream that would start while the server closes
+// its streams: the client reconnects, to this instance's successor or
+// another one.
+func shuttingDownError() *apiError {
+	return &apiError{Status: http.StatusServiceUnavailable, Code: "shutting_down", Message: "the server is shutting down; reconnect"}
+}
+
 // statusOf maps the sentinel errors of the domain packages to HTTP: the one
 // place where that mapping lives.
 func statusOf(err error) *apiError {

@@ -23,7 +23,8 @@ type Monitoring struct {
 	// Instances lists the running instances; Self is this one's id.
 	Instances instances.Registry
 	Self      string
-	// Trail is the live audit trail (GET /api/v1/dashboard/audit).
+	// Trail is the live audit trail (GET /api/v1/dashboard/audit and its
+	// stream, …/audit/stream).
 	Trail audit.TrailStore
 	// Redis reads the shared Redis's status (a value encoded as JSON as
 	// it is: the transport knows nothing of Redis); nil in memory mode.

@@ -36,7 +36,7 @@ func (s *Server) handlePusher() http.Handler {
 			return
 		}
 		if !s.streams.started() {
-			writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "shutting_down", Message: "the server is shutting down; reconnect"})
+			writeError(w, shuttingDownError())
 			return
 		}
 		p := streamParams{}

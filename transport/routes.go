@@ -37,6 +37,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/analytics", s.backend(s.handleAnalytics()))
 	mux.Handle("GET /api/v1/dashboard/stats", s.backend(s.handleDashboardStats()))
 	mux.Handle("GET /api/v1/dashboard/audit", s.backend(s.handleDashboardAudit()))
+	mux.Handle("GET /api/v1/dashboard/audit/stream", s.backend(s.handleDashboardAuditStream()))
 	browser("GET /sse", s.handleSSE())
 	mux.Handle("GET /ws", s.handleWS()) // checks the origin itself: no CORS for WebSockets
 	// Laravel Echo (pusher-js): the app key in the path; private and

@@ -163,6 +163,9 @@ type Server struct {
 	// stats answer every viewer shares (dashboard.go).
 	monitoring Monitoring
 	statsCache statsCache
+	// auditTail reads the trail for the audit streams (audit_stream.go);
+	// nil without a trail.
+	auditTail *auditTailer
 }
 
 // New returns a Server. Call Run to start its heartbeat ticker and token
@@ -200,6 +203,9 @@ func New(d Deps, opts Options) *Server {
 		rates:      newRateLimiters(opts.Rates),
 		streams:    newStreams(d, opts),
 	}
+	if d.Monitoring.Trail != nil {
+		s.auditTail = newAuditTailer(d.Monitoring.Trail, d.Logger)
+	}
 	if len(opts.JWTSecret) > 0 {
 		v, err := auth.NewVerifier(opts.JWTSecret, opts.TokenLeeway, idPattern.MatchString)
 		if err != nil {
@@ -211,12 +217,16 @@ func New(d Deps, opts Options) *Server {
 }
 
 // Run drives the one heartbeat ticker shared by every connection, the one
-// timer that closes WebSocket peers that left a ping unanswered, and the
-// one timer that ends streams whose token expires, until ctx ends: no
-// connection has a timer of its own.
+// timer that closes WebSocket peers that left a ping unanswered, the one
+// timer that ends streams whose token expires, and the one reader of the
+// audit trail for every audit stream, until ctx ends: no connection has a
+// timer of its own. Audit streams wait for Run and end when it returns.
 func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.streams.run(ctx) })
+	if s.auditTail != nil {
+		wg.Go(func() { s.auditTail.run(ctx) })
+	}
 	// Presence members of instances that died (or of this one, when it
 	// stops) leave through here; this one's Pusher connections join again
 	// when it was taken for dead.
@@ -226,9 +236,14 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // CloseStreams tells every live stream to end with a reconnect hint (SSE: a
-// last event; WebSocket: close 1012). Register it with
-// http.Server.RegisterOnShutdown.
-func (s *Server) CloseStreams() { s.streams.closeAll() }
+// last event; WebSocket: close 1012; an audit stream just ends). Register
+// it with http.Server.RegisterOnShutdown.
+func (s *Server) CloseStreams() {
+	s.streams.closeAll()
+	if s.auditTail != nil {
+		s.auditTail.closeAll()
+	}
+}
 
 // WaitStreams waits, after CloseStreams, until every hijacked connection
 // (WebSocket, and SSE over HTTP/1.1) has ended, or ctx ends; then for the

@@ -52,7 +52,7 @@ func (s *Server) handleWS() http.Handler {
 		// count this one until it has ended, so the owner can.
 		if !s.streams.started() {
 			release()
-			writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "shutting_down", Message: "the server is shutting down; reconnect"})
+			writeError(w, shuttingDownError())
 			return
 		}
 		c := s.streams.newConn(p, "ws", r.RemoteAddr)

@@ -1,13 +1,22 @@
-// The dashboard (GET /dashboard): polls the service's dashboard API on its
-// own origin and draws it. No dependencies, no build step. The API key,
-// when the server has one, is asked for once, kept in sessionStorage (this
-// tab only) and sent as Authorization: Bearer, never in a URL.
+// The dashboard (GET /dashboard): reads the service's dashboard API on its
+// own origin and draws it. The stats are polled every second and the
+// analytics every two; the audit trail is streamed into the page (GET
+// /api/v1/dashboard/audit/stream, read with fetch, since an EventSource
+// cannot send the key, and parsed with the browser client's SSEParser from
+// /client.js): one request held open, restarted when the filter changes,
+// resumed with after=<the last event shown> after an error or an end, with
+// the client's Backoff. No build step; nothing but /client.js is imported.
+// The API key, when the server has one, is asked for once, kept in
+// sessionStorage (this tab only) and sent as Authorization: Bearer, never
+// in a URL.
+
+import { SSEParser, Backoff, compareSeq } from '/client.js';
 
 const KEY_STORAGE = 'notification-service.dashboard-key';
-const STATS_EVERY = 1000; // ms between stats and audit polls
+const STATS_EVERY = 1000; // ms between stats polls
 const ANALYTICS_EVERY = 2000;
 const HIDDEN_EVERY = 5000; // a tab in the background polls less
-const AUDIT_SHOWN = 200; // events kept on screen
+const AUDIT_SHOWN = 100; // events kept on screen, and the backlog a stream starts with
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -64,6 +73,7 @@ async function api(method, path) {
 }
 
 function showLogin(code) {
+  stopAudit();
   const why = {
     api_key_missing: 'This server needs its API key (API_KEY) to show its dashboard.',
     api_key_invalid: 'This server needs its API key (API_KEY) to show its dashboard.',
@@ -270,7 +280,19 @@ async function cancelSchedule(id) {
 
 // --- the audit trail ----------------------------------------------------------
 
-const audit = { after: '', filterKey: '', actions: new Set() };
+// The stream's state. gen counts the streams started: a stream (and its
+// retries) whose gen is no longer current stops, so a filter change or a
+// lock never leaves two running. last is the newest event id shown, the
+// resume point (after=) of a reconnect.
+const audit = {
+  gen: 0,
+  running: false,
+  controller: null,
+  last: '',
+  filterKey: '',
+  backoff: new Backoff({ base: 1000, cap: 15000 }),
+  actions: new Set(),
+};
 
 function auditFilter() {
   return {
@@ -302,38 +324,122 @@ function renderActionCounts(inst) {
   }
 }
 
-async function pollAudit() {
-  const f = auditFilter();
-  const key = JSON.stringify(f);
-  if (key !== audit.filterKey) {
-    audit.filterKey = key;
-    audit.after = '';
-    $('#audit').replaceChildren();
+/** Says whether event id a ("<ms>-<seq>") comes after b; any id after "". */
+function idAfter(a, b) {
+  if (!b) return true;
+  const [am, as] = a.split('-');
+  const [bm, bs] = b.split('-');
+  const c = compareSeq(am, bm);
+  return c > 0 || (c === 0 && compareSeq(as, bs) > 0);
+}
+
+/** Opens the stream unless one runs: the board has just shown. */
+function ensureAudit() {
+  if (!audit.running) restartAudit(true);
+}
+
+/**
+ * Starts the stream afresh (a new filter: the list is cleared) when the
+ * filter changed, or when force is set.
+ */
+function restartAudit(force = false) {
+  const key = JSON.stringify(auditFilter());
+  if (!force && audit.running && key === audit.filterKey) return;
+  stopAudit();
+  audit.filterKey = key;
+  audit.last = '';
+  audit.backoff.reset();
+  $('#audit').replaceChildren();
+  $('#audit-empty').hidden = false;
+  audit.running = true;
+  auditLoop(audit.gen);
+}
+
+function stopAudit() {
+  audit.gen++;
+  audit.running = false;
+  audit.controller?.abort();
+  audit.controller = null;
+}
+
+// auditLoop holds one stream open, and opens it again (after the Backoff's
+// wait, from the last event shown) whenever it fails or ends, until a newer
+// stream or a lock replaces it.
+async function auditLoop(gen) {
+  while (gen === audit.gen) {
+    const ac = new AbortController();
+    audit.controller = ac;
+    let failure = null;
+    try {
+      await auditOnce(ac.signal, gen);
+    } catch (err) {
+      failure = err;
+    } finally {
+      ac.abort();
+    }
+    if (gen !== audit.gen) return; // replaced: its abort is no failure
+    if (failure instanceof KeyNeeded) {
+      showLogin(failure.code);
+      return;
+    }
+    const note = $('#audit-note');
+    if (failure?.field) {
+      // A filter the server refuses: no retry until it changes.
+      note.textContent = failure.message;
+      return;
+    }
+    if (failure) note.textContent = `Audit trail unavailable: ${failure.message}; reconnecting.`;
+    await new Promise((resolve) => setTimeout(resolve, audit.backoff.next()));
   }
-  const q = new URLSearchParams({ limit: '100' });
-  for (const [k, v] of Object.entries(f)) if (v) q.set(k, v);
-  if (audit.after) q.set('after', audit.after);
-  const note = $('#audit-note');
-  let res;
-  try {
-    res = await api('GET', `/api/v1/dashboard/audit?${q}`);
-  } catch (err) {
-    if (err instanceof KeyNeeded) throw err;
-    note.textContent = err.field ? `${err.message}` : `Audit trail unavailable: ${err.message}`;
-    return;
+}
+
+/** One stream, read until it ends; throws what went wrong. */
+async function auditOnce(signal, gen) {
+  const q = new URLSearchParams({ limit: String(AUDIT_SHOWN) });
+  for (const [k, v] of Object.entries(JSON.parse(audit.filterKey))) if (v) q.set(k, v);
+  if (audit.last) q.set('after', audit.last);
+  const headers = { Accept: 'text/event-stream' };
+  if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
+  const res = await fetch(`/api/v1/dashboard/audit/stream?${q}`, { headers, signal, cache: 'no-store', credentials: 'omit' });
+  if (!res.ok || !(res.headers.get('Content-Type') ?? '').startsWith('text/event-stream')) {
+    let body = null;
+    try {
+      body = await res.json();
+    } catch {
+      /* an empty or non-JSON answer */
+    }
+    if (res.status === 401 || res.status === 403) throw new KeyNeeded(body?.error?.code ?? `http_${res.status}`);
+    const err = new Error(body?.error?.message ?? `HTTP ${res.status}`);
+    err.field = body?.error?.field;
+    throw err;
   }
-  note.textContent = '';
-  if (JSON.stringify(auditFilter()) !== key) return; // the filter changed meanwhile
-  audit.after = res.last ?? audit.after;
+  audit.backoff.reset();
+  $('#audit-note').textContent = '';
+  // The first chunk of a stream into an empty list is its backlog, shown
+  // as it is; what comes later arrives with a highlight.
+  let fresh = $('#audit').children.length > 0;
+  const parser = new SSEParser((ev) => {
+    if (ev.type === 'audit' && gen === audit.gen) showEvent(JSON.parse(ev.data), fresh);
+  });
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parser.push(decoder.decode(value, { stream: true }));
+    fresh = true;
+  }
+  parser.end();
+}
+
+/** Puts an event on top of the list, once: ids only grow. */
+function showEvent(e, fresh) {
+  if (!idAfter(e.id, audit.last)) return;
+  audit.last = e.id;
   const list = $('#audit');
-  const fresh = list.children.length > 0;
-  // Events reach the trail as each instance hands its sample over: within
-  // an answer, show them by their own time.
-  const events = [...res.events].sort((x, y) => Date.parse(y.time) - Date.parse(x.time));
-  const items = events.map((e) => eventItem(e, fresh));
-  list.prepend(...items);
+  list.prepend(eventItem(e, fresh));
   while (list.children.length > AUDIT_SHOWN) list.lastElementChild.remove();
-  $('#audit-empty').hidden = list.children.length > 0;
+  $('#audit-empty').hidden = true;
 }
 
 function eventItem(e, fresh) {
@@ -356,12 +462,13 @@ function eventItem(e, fresh) {
 let filterTimer = 0;
 $('#audit-filter').addEventListener('input', () => {
   clearTimeout(filterTimer);
-  filterTimer = setTimeout(() => poll.now(), 300); // typing is one change
+  filterTimer = setTimeout(() => restartAudit(), 300); // typing is one change
 });
 $('#audit-filter').addEventListener('submit', (e) => e.preventDefault());
 $('#f-clear').addEventListener('click', () => {
   for (const id of ['#f-action', '#f-user', '#f-type', '#f-channel']) $(id).value = '';
-  poll.now();
+  clearTimeout(filterTimer);
+  restartAudit();
 });
 
 // --- analytics ----------------------------------------------------------------
@@ -427,8 +534,9 @@ function onError(err) {
   banner.textContent = `The service does not answer (${err.message}); retrying.`;
 }
 
-// poll runs one round (stats, audit, analytics when due), then waits a
-// second, never overlapping itself; now() starts a round at once.
+// poll runs one round (stats, analytics when due), then waits a second,
+// never overlapping itself; now() starts a round at once. The first round
+// that shows the board opens the audit stream, which then runs by itself.
 const poll = (() => {
   let timer = 0;
   let running = false;
@@ -444,7 +552,8 @@ const poll = (() => {
       const stats = await api('GET', '/api/v1/dashboard/stats');
       showBoard();
       renderStats(stats);
-      await Promise.all([pollAudit(), pollAnalytics(false)]);
+      ensureAudit();
+      await pollAnalytics(false);
     } catch (err) {
       onError(err);
     } finally {
