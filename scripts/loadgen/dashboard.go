@@ -1,22 +1,25 @@
 package main
 
 import (
+	"bufio"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // Open dashboards (-dashboards N): each asks what web/dashboard.js asks,
-// at its rate, over one keep-alive connection as a browser tab does:
-// GET /api/v1/dashboard/stats and /api/v1/dashboard/audit (after the last
-// event it saw) every second, /api/v1/analytics every other second. They
-// run from the moment the server answers until the run ends, so a row
-// measured with them shows what an open dashboard costs the service.
+// at its rate: GET /api/v1/dashboard/stats every second and
+// /api/v1/analytics every other second over one keep-alive connection, and
+// the audit trail as one stream (GET /api/v1/dashboard/audit/stream, on a
+// connection of its own as a browser's fetch of a stream holds one), read
+// as it comes and reopened with after=<the last id> when it ends. They run
+// from the moment the server answers until the run ends, so a row measured
+// with them shows what an open dashboard costs the service.
 
 // dashboards are the viewers of one run.
 type dashboards struct {
@@ -32,6 +35,7 @@ func openDashboards(ctx context.Context, base, apiKey string, n int) *dashboards
 	d := &dashboards{cancel: cancel}
 	for range n {
 		d.wg.Go(func() { d.view(ctx, base, apiKey) })
+		d.wg.Go(func() { d.followTrail(ctx, base, apiKey) })
 	}
 	return d
 }
@@ -72,19 +76,8 @@ func (d *dashboards) view(ctx context.Context, base, apiKey string) {
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	after := ""
 	for i := 0; ; i++ {
 		get("/api/v1/dashboard/stats")
-		q := url.Values{"limit": {"100"}}
-		if after != "" {
-			q.Set("after", after)
-		}
-		var trail struct {
-			Last string `json:"last"`
-		}
-		if json.Unmarshal(get("/api/v1/dashboard/audit?"+q.Encode()), &trail) == nil && trail.Last != "" {
-			after = trail.Last
-		}
 		if i%2 == 0 {
 			get("/api/v1/analytics")
 		}
@@ -92,6 +85,53 @@ func (d *dashboards) view(ctx context.Context, base, apiKey string) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+	}
+}
+
+// followTrail holds the page's audit stream open, reading every event, and
+// reopens it after the last id it read when the server ends it; each
+// opening counts as a request.
+func (d *dashboards) followTrail(ctx context.Context, base, apiKey string) {
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	after := ""
+	for ctx.Err() == nil {
+		q := url.Values{"limit": {"100"}}
+		if after != "" {
+			q.Set("after", after)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/dashboard/audit/stream?"+q.Encode(), nil)
+		if err != nil {
+			return
+		}
+		if apiKey != "" {
+			req.Header.Set("Authorization", "Bearer "+apiKey)
+		}
+		res, err := client.Do(req)
+		if ctx.Err() != nil {
+			return // the run ended: not a failure of the server
+		}
+		d.requests.Add(1)
+		if err != nil || res.StatusCode != http.StatusOK {
+			d.failed.Add(1)
+			if err == nil {
+				res.Body.Close()
+			}
+			if sleep(ctx, time.Second) != nil {
+				return
+			}
+			continue
+		}
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			if id, ok := strings.CutPrefix(sc.Text(), "id: "); ok {
+				after = id
+			}
+		}
+		res.Body.Close()
+		if ctx.Err() == nil && sc.Err() != nil {
+			d.failed.Add(1)
 		}
 	}
 }
