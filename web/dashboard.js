@@ -9,6 +9,12 @@
 // The API key, when the server has one, is asked for once, kept in
 // sessionStorage (this tab only) and sent as Authorization: Bearer, never
 // in a URL.
+//
+// One file of about 580 lines, in sections (the key and the API,
+// formatting, stats, the audit trail, analytics, the loop) sharing the
+// page's few helpers ($, h, api, the key): splitting it would add modules
+// to serve, embed and allow in the page's Content-Security-Policy for one
+// page that no other imports.
 
 import { SSEParser, Backoff, compareSeq } from '/client.js';
 
