@@ -370,9 +370,7 @@ func (s *Server) handleDashboardAuditStream() http.Handler {
 			return
 		}
 		h := w.Header()
-		h.Set("Content-Type", "text/event-stream")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("X-Accel-Buffering", "no")
+		setEventStreamHeaders(h)
 		if r.ProtoMajor == 1 {
 			// The write deadlines set here are the connection's: it is
 			// not reused after the stream. (Under HTTP/2 they are the

@@ -33,10 +33,7 @@ func (s *Server) handleSSE() http.Handler {
 			s.refuseSSE(w, r, e)
 			return
 		}
-		h := w.Header()
-		h.Set("Content-Type", "text/event-stream")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("X-Accel-Buffering", "no")
+		setEventStreamHeaders(w.Header())
 		c := s.streams.newConn(p, "sse", r.RemoteAddr)
 		c.release = release
 		if s.hijackSSE(w, r, c) {
@@ -217,8 +214,7 @@ func (s *Server) refuseSSE(w http.ResponseWriter, r *http.Request, e *apiError) 
 	wait := time.Duration(max(e.RetryAfter, 1)) * time.Second
 	wait += rand.N(wait / 2)
 	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
+	setEventStreamHeaders(h)
 	h.Set("Connection", "close")
 	w.WriteHeader(http.StatusOK)
 	b := append([]byte("retry: "), strconv.FormatInt(wait.Milliseconds(), 10)...)
@@ -227,6 +223,16 @@ func (s *Server) refuseSSE(w http.ResponseWriter, r *http.Request, e *apiError) 
 		"code": e.Code, "message": e.Message, "retry_after_ms": wait.Milliseconds(),
 	}))
 	_, _ = w.Write(b)
+}
+
+// setEventStreamHeaders marks a response as an event stream that no cache
+// keeps and no proxy buffers (nginx reads X-Accel-Buffering): every
+// text/event-stream answer here, /sse, a refused connect told to retry,
+// the dashboard's audit trail.
+func setEventStreamHeaders(h http.Header) {
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
 }
 
 // acceptsEventStream says whether the client asked for text/event-stream,
