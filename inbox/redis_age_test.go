@@ -13,87 +13,24 @@ import (
 	"notification-service/internal/redistest"
 )
 
-// Age retention (Limits.MaxAge) in the Redis store: applied by every read
-// on a fake clock, on timestamps in any zone and with MaxPerUser, and what
+// Age retention (Limits.MaxAge) in the Redis store: the shared suite
+// (contract_age_test.go) on a fake clock, timestamps in any zone, and what
 // a cursor reads once Redis itself has expired an inbox's keys.
 
 // newRedisWithClock is a store on its own prefix whose notion of now is a
 // fake clock. Key TTLs are relative, so they follow the fake clock too.
 func newRedisWithClock(client *redis.Client, limits Limits) (*Redis, *clock) {
-	c := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	c := newClock()
 	r := NewRedis(client, hostilePrefix(), limits)
 	r.now = c.now
 	return r, c
 }
 
-func TestRedisMaxAgeTrimsBeforeReading(t *testing.T) {
-	is := is.New(t)
+func TestRedisAgeRetention(t *testing.T) {
 	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
-	r, c := newRedisWithClock(client, Limits{MaxAge: 10 * time.Minute})
-	t0 := c.now()
-	appendAll(t, r, noteAt("alice", 1, t0))
-	c.advance(time.Minute)
-	appendAll(t, r, noteAt("alice", 2, c.now()))
-	c.advance(time.Minute)
-	appendAll(t, r, noteAt("alice", 3, c.now()))
-
-	// Nobody appends from here on: every read applies age itself.
-	c.advance(8*time.Minute + 30*time.Second) // seq 1 is 10m30s old
-	unread, err := r.Unread(t.Context(), "alice")
-	is.NoErr(err)
-	is.Equal(unread, 2)
-	page, err := r.List(t.Context(), "alice", Query{Limit: 10})
-	is.NoErr(err)
-	is.Equal(entrySeqs(page.Entries), []uint64{3, 2})
-	is.Equal(page.Total, 2)
-	_, err = r.Since(t.Context(), "alice", 0)
-	is.True(errors.Is(err, ErrTrimmed))
-	missed, err := r.Since(t.Context(), "alice", 1)
-	is.NoErr(err)
-	is.Equal(notificationSeqs(missed), []uint64{2, 3})
-
-	c.advance(time.Hour) // everything is old
-	missed, err = r.Since(t.Context(), "alice", 3)
-	is.NoErr(err)
-	is.Equal(len(missed), 0)
-	_, err = r.Since(t.Context(), "alice", 2)
-	is.True(errors.Is(err, ErrTrimmed))
-	_, _, err = r.MarkRead(t.Context(), "alice", idOf(3), c.now())
-	is.True(errors.Is(err, ErrNotFound))
-	changed, err := r.MarkAllRead(t.Context(), "alice", c.now())
-	is.NoErr(err)
-	is.Equal(changed, 0)
-	page, err = r.List(t.Context(), "alice", Query{Limit: 10})
-	is.NoErr(err)
-	is.Equal(page.Total, 0)
-	is.Equal(page.Unread, 0)
-}
-
-func TestRedisMaxAgeBoundary(t *testing.T) {
-	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
-	tests := []struct {
-		name string
-		age  time.Duration
-		kept bool
-	}{
-		// The Redis store counts in milliseconds, as broker.Now stamps.
-		{name: "younger", age: time.Hour - time.Millisecond, kept: true},
-		{name: "exactly max age", age: time.Hour, kept: true},
-		{name: "older", age: time.Hour + time.Millisecond, kept: false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			is := is.New(t)
-			r, c := newRedisWithClock(client, Limits{MaxAge: time.Hour})
-			appendAll(t, r, noteAt("alice", 1, c.now()))
-			c.advance(tt.age)
-			page, err := r.List(t.Context(), "alice", Query{Limit: 10})
-			is.NoErr(err)
-			is.Equal(page.Total == 1, tt.kept)
-			_, err = r.Since(t.Context(), "alice", 0)
-			is.Equal(err == nil, tt.kept)
-		})
-	}
+	testAgeRetention(t, func(t *testing.T, limits Limits) (Store, *clock) {
+		return newRedisWithClock(client, limits)
+	}, time.Millisecond)
 }
 
 func TestRedisTimestampsInAnyZone(t *testing.T) {
@@ -114,43 +51,6 @@ func TestRedisTimestampsInAnyZone(t *testing.T) {
 	page, err = r.List(t.Context(), "alice", Query{Limit: 10})
 	is.NoErr(err)
 	is.Equal(entrySeqs(page.Entries), []uint64{3})
-}
-
-func TestRedisAppendOfOldNotificationIsTrimmedAtOnce(t *testing.T) {
-	is := is.New(t)
-	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
-	r, c := newRedisWithClock(client, Limits{MaxAge: time.Hour})
-	appendAll(t, r, noteAt("alice", 1, c.now().Add(-2*time.Hour)))
-
-	page, err := r.List(t.Context(), "alice", Query{Limit: 10})
-	is.NoErr(err)
-	is.Equal(page.Total, 0)
-	is.Equal(page.Unread, 0)
-	_, err = r.Since(t.Context(), "alice", 0)
-	is.True(errors.Is(err, ErrTrimmed)) // lost, so a replay from before it cannot be complete
-}
-
-func TestRedisWhicheverLimitIsReachedFirst(t *testing.T) {
-	is := is.New(t)
-	client := redistest.Start(t, redistest.Options{ValidOn: redisconn.MinVersion}).Client()
-	r, c := newRedisWithClock(client, Limits{MaxPerUser: 3, MaxAge: 10 * time.Minute})
-	for seq := range uint64(5) {
-		appendAll(t, r, noteAt("alice", seq+1, c.now()))
-		c.advance(3 * time.Minute)
-	}
-	page, err := r.List(t.Context(), "alice", Query{Limit: 10})
-	is.NoErr(err)
-	is.Equal(entrySeqs(page.Entries), []uint64{5, 4, 3})
-
-	c.advance(2 * time.Minute) // seq 3 is now 11 minutes old
-	page, err = r.List(t.Context(), "alice", Query{Limit: 10})
-	is.NoErr(err)
-	is.Equal(entrySeqs(page.Entries), []uint64{5, 4})
-	_, err = r.Since(t.Context(), "alice", 2)
-	is.True(errors.Is(err, ErrTrimmed))
-	missed, err := r.Since(t.Context(), "alice", 3)
-	is.NoErr(err)
-	is.Equal(notificationSeqs(missed), []uint64{4, 5})
 }
 
 // TestRedisExpiredInboxStillSaysTrimmed lets Redis itself expire an inbox:
