@@ -10,6 +10,17 @@ import { pusherEnv, pusherServer, startSigner, connectEcho, subscribed, recorder
 
 const laravelPrefix = 'laravel_database_';
 
+/** A Redis for Laravel's broadcaster, the service ingesting it, and a channel-auth signer; each stopped by defer. */
+async function startWithLaravelRedis(defer) {
+  const redis = await startRedis();
+  defer(() => redis.stop());
+  const svc = await startService({ env: { ...pusherEnv, LARAVEL_REDIS_URL: redis.url, LARAVEL_REDIS_PREFIX: laravelPrefix } });
+  defer(() => svc.stop());
+  const signer = await startSigner();
+  defer(() => signer.close());
+  return { redis, svc, signer };
+}
+
 /** Laravel's redis broadcaster: one PUBLISH per channel, on the prefixed name. Retried while nobody listens yet. */
 async function laravelBroadcast(redis, channel, event, data, socket = null) {
   const payload = JSON.stringify({ event, data, socket });
@@ -20,12 +31,7 @@ async function laravelBroadcast(redis, channel, event, data, socket = null) {
 
 test("Echo.channel('tareas').listen('.tarea.creada') gets events from the Pusher HTTP API, a REST send and Laravel's redis broadcaster", async (t) => {
   const defer = deferrer(t);
-  const redis = await startRedis();
-  defer(() => redis.stop());
-  const svc = await startService({ env: { ...pusherEnv, LARAVEL_REDIS_URL: redis.url, LARAVEL_REDIS_PREFIX: laravelPrefix } });
-  defer(() => svc.stop());
-  const signer = await startSigner();
-  defer(() => signer.close());
+  const { redis, svc, signer } = await startWithLaravelRedis(defer);
 
   // Laravel 11's default (reverb) and the pusher broadcaster's options.
   const listeners = [];
@@ -91,12 +97,7 @@ test('a private channel works with a valid signature; a forged one is refused an
 
 test("toOthers: an event with one Echo's socket id reaches every other client, not that one", async (t) => {
   const defer = deferrer(t);
-  const redis = await startRedis();
-  defer(() => redis.stop());
-  const svc = await startService({ env: { ...pusherEnv, LARAVEL_REDIS_URL: redis.url, LARAVEL_REDIS_PREFIX: laravelPrefix } });
-  defer(() => svc.stop());
-  const signer = await startSigner();
-  defer(() => signer.close());
+  const { redis, svc, signer } = await startWithLaravelRedis(defer);
   const clients = [];
   for (const user of ['1', '2', '3']) {
     const echo = await connectEcho(svc, signer, { user });
