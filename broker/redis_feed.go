@@ -154,6 +154,7 @@ func (b *Redis) readFeed(ctx context.Context) {
 func (b *Redis) deliver(msgs []redis.XMessage) (gap bool) {
 	type done struct {
 		n       Notification
+		frame   []byte // read for the callback's type and time, after the lock
 		reached int
 	}
 	var audit []done
@@ -180,17 +181,17 @@ func (b *Redis) deliver(msgs []redis.XMessage) (gap bool) {
 			b.head, b.headID = seq, str(m.Values["i"])
 			advanced = true
 			n := Notification{ID: str(m.Values["i"]), UserID: user, Exclude: str(m.Values["x"]), Seq: seq}
-			n.Type, n.Timestamp = frameTypeAndTime([]byte(frame))
 			chans, ok := feedChannels(str(m.Values["c"]))
 			if !ok {
 				malformed++
 			}
 			n.Channels = chans
-			f := &Frame{Cursor: str(m.Values["r"]), Seq: seq, JSON: []byte(frame)}
+			body := []byte(frame) // one copy, shared by every connection and the callback
+			f := &Frame{Cursor: str(m.Values["r"]), Seq: seq, JSON: body}
 			if us, err := strconv.ParseInt(str(m.Values["t"]), 10, 64); err == nil {
 				f.Published = time.UnixMicro(us)
 			}
-			audit = append(audit, done{n, b.hub.Deliver(n, f)})
+			audit = append(audit, done{n, body, b.hub.Deliver(n, f)})
 		case "u":
 			var head struct {
 				Event string `json:"event"`
@@ -211,6 +212,9 @@ func (b *Redis) deliver(msgs []redis.XMessage) (gap bool) {
 			slog.Int("entries", malformed))
 	}
 	for _, d := range audit {
+		// The hub routes without the type and time; only the callback
+		// reads them, so they are parsed here, off the delivery lock.
+		d.n.Type, d.n.Timestamp = frameTypeAndTime(d.frame)
 		b.delivered(d.n, d.reached)
 	}
 	return gap
