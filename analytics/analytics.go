@@ -50,15 +50,6 @@ type Batch struct {
 	Reads map[Key]Histogram
 }
 
-// size is how many things b reports: what bounds a batch.
-func (b Batch) size() int {
-	n := len(b.Sent) + len(b.Delivered)
-	for _, h := range b.Reads {
-		n += len(h)
-	}
-	return n
-}
-
 // Counts are one day's figures for one type.
 type Counts struct {
 	Sent, Delivered, Read int64

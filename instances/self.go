@@ -36,7 +36,6 @@ type Self struct {
 
 	mu      sync.Mutex
 	samples []timedSample // the last minute, oldest first
-	latest  Report
 	failing bool
 }
 
@@ -67,16 +66,6 @@ func NewSelf(registry Registry, opts SelfOptions) *Self {
 	}
 	host, _ := os.Hostname()
 	return &Self{registry: registry, opts: opts, host: host}
-}
-
-// ID is this instance's id.
-func (s *Self) ID() string { return s.opts.ID }
-
-// Latest is the last report made (zero before the first heartbeat).
-func (s *Self) Latest() Report {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.latest
 }
 
 // Run reports at once and then every heartbeat until ctx ends; then takes
@@ -152,7 +141,6 @@ func (s *Self) observe(now time.Time) Report {
 	oldest := s.samples[0].Sample
 	r.LastMinute = Counts{Accepted: sample.Accepted - oldest.Accepted, Deliveries: sample.Deliveries - oldest.Deliveries}
 	r.Latency = latencyBetween(oldest, sample)
-	s.latest = r
 	return r
 }
 

@@ -132,14 +132,6 @@ type Page struct {
 // delays a notification by about a second.
 const retryDelay = time.Second
 
-// compareItems orders items by the millisecond of their ScheduledAt, then
-// by ID: the order List answers in. Milliseconds, because that is what
-// Redis's sorted sets score them by; within one millisecond the ID decides,
-// as it does among equal scores in Redis.
-func compareItems(a, b Item) int {
-	return compareCursors(cursorOf(a), cursorOf(b))
-}
-
 // FireFunc delivers a due item. An error leaves the item pending; it is
 // tried again shortly, so a failed publish never loses it.
 type FireFunc func(ctx context.Context, it Item) error
