@@ -90,9 +90,9 @@ func (r *Redis) Apply(ctx context.Context, b Batch) error {
 			}
 		}
 	}
-	// Reads follow the marks of their chunk: a chunk is cut only between
-	// whole entries, and marks come first in every chunk.
-	cut()
+	// Reads follow the marks in the same chunk (ARGV[5] says where the
+	// marks end): a chunk is cut only between whole entries, and marks
+	// come first in every chunk, so a usual flush is one script.
 	for k, h := range b.Reads {
 		if !r.limits.kept(k.Day, now) {
 			continue
