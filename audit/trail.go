@@ -22,12 +22,10 @@ type Trail struct {
 	logger    *slog.Logger
 	now       func() time.Time
 
-	mu        sync.Mutex
-	seconds   [trailWindow + 1]secondCounts
-	sampleSec int64
-	sampled   map[string]int
-	pending   []Event
-	failing   bool
+	mu      sync.Mutex
+	seconds [trailWindow + 1]secondCounts
+	pending []Event
+	failing bool
 }
 
 // trailWindow is how far back the counts reach, in seconds.
@@ -65,7 +63,7 @@ func NewTrail(store TrailStore, opts TrailOptions) *Trail {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Trail{store: store, instance: opts.Instance, perSecond: opts.PerSecond, every: opts.FlushEvery,
-		logger: opts.Logger, now: time.Now, sampled: make(map[string]int)}
+		logger: opts.Logger, now: time.Now}
 }
 
 // Offer implements Sink: a count always, an event when the action's sample
@@ -80,14 +78,10 @@ func (t *Trail) Offer(action string, attrs []slog.Attr) {
 		slot.at, slot.n = sec, make(map[string]int, len(slot.n))
 	}
 	slot.n[action]++
-	if t.sampleSec != sec {
-		t.sampleSec = sec
-		clear(t.sampled)
-	}
-	if t.sampled[action] >= t.perSecond || len(t.pending) >= maxPending {
+	// The first perSecond events of the action this second are the sample.
+	if slot.n[action] > t.perSecond || len(t.pending) >= maxPending {
 		return
 	}
-	t.sampled[action]++
 	t.pending = append(t.pending, eventOf(now.UTC(), t.instance, action, attrs))
 }
 
