@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"notification-service/audit"
+	"notification-service/broker"
 )
 
 // The live audit trail as a stream: GET /api/v1/dashboard/audit/stream.
@@ -54,14 +55,9 @@ func auditEntries(events []audit.Event) []auditEntry {
 		if err != nil {
 			continue // an event's fields come from audit records: never
 		}
-		// encoding/json never emits a raw newline: one data: line holds
-		// the whole event, as the JSON poll returns it.
-		b := make([]byte, 0, len(data)+len(e.ID)+32)
-		b = append(b, "id: "...)
-		b = append(b, e.ID...)
-		b = append(b, "\nevent: audit\ndata: "...)
-		b = append(b, data...)
-		b = append(b, '\n', '\n')
+		// Framed as /sse frames its events: the event's JSON, as the poll
+		// returns it, with its id.
+		b := appendEvent(nil, &broker.Frame{Event: "audit", Cursor: e.ID, JSON: data})
 		out = append(out, auditEntry{event: e, frame: b})
 	}
 	return out
@@ -316,7 +312,7 @@ func (t *auditTailer) fanOut(batch []auditEntry) {
 // the poll's query (auditQuery) answered as text/event-stream. First the
 // backlog, the latest limit matching events newer than after, oldest
 // first; then every new matching event as the tailer finds it, each as
-// "id: <event id>\nevent: audit\ndata: <the event's JSON>\n\n", never one
+// "event: audit\nid: <event id>\ndata: <the event's JSON>\n\n", never one
 // twice (ids only grow: what is not after the last one written is
 // skipped). ": keepalive" comments keep a quiet stream open. Refusals come
 // before the stream starts, as JSON errors.
