@@ -98,7 +98,6 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 	mon = newMonitoring(cfg, back, m, logger)
 	auditLog = audit.New(logger, mon.trail)
 	publisher := publish.New(back.bus, auditLog, m, mon.recorder)
-	mon.deps.Reads = mon.recorder
 	server := transport.New(transport.Deps{
 		Hub: hub, Bus: back.bus, Publisher: publisher, Inbox: back.inbox, Scheduler: back.scheduler,
 		Idempotency: back.idem, Presence: back.presence, Audit: auditLog, Logger: logger, Check: back.check, Metrics: m,

@@ -50,12 +50,13 @@ func newMonitoring(cfg config, back backend, m *metrics.Metrics, logger *slog.Lo
 	id := redisconn.RandomHex(4)
 	logger = logger.With(slog.String("component", "monitoring"))
 	sample := audit.NewTrail(trail, audit.TrailOptions{Instance: id, Logger: logger})
+	recorder := analytics.NewRecorder(store, analytics.RecorderOptions{Logger: logger})
 	return monitoring{
 		deps: transport.Monitoring{
 			Analytics: store, RetentionDays: int(limits.Retention / (24 * time.Hour)),
-			Instances: registry, Self: id, Trail: trail, Redis: redisInfo,
+			Instances: registry, Self: id, Trail: trail, Redis: redisInfo, Reads: recorder,
 		},
-		recorder: analytics.NewRecorder(store, analytics.RecorderOptions{Logger: logger}),
+		recorder: recorder,
 		trail:    sample,
 		self: instances.NewSelf(registry, instances.SelfOptions{
 			ID: id, Version: version.Current().Version, Started: time.Now().UTC(), Heartbeat: cfg.InstanceHeartbeat,
@@ -69,7 +70,7 @@ func newMonitoring(cfg config, back backend, m *metrics.Metrics, logger *slog.Lo
 func activity(counts map[string]audit.Count) map[string]instances.Activity {
 	out := make(map[string]instances.Activity, len(counts))
 	for action, c := range counts {
-		out[action] = instances.Activity{LastSecond: c.LastSecond, LastMinute: c.LastMinute}
+		out[action] = instances.Activity(c)
 	}
 	return out
 }

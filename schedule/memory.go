@@ -149,10 +149,10 @@ func (m *Memory) List(ctx context.Context, q Query) (Page, error) {
 	}
 	// Stored items are never changed (a retry stores a new entry), so
 	// they can be copied outside the lock.
-	page.Items = make([]Item, len(items))
-	for i, it := range items {
-		page.Items[i] = cloneItem(it)
+	for i := range items {
+		items[i] = cloneItem(items[i])
 	}
+	page.Items = items
 	return page, nil
 }
 

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -83,7 +84,6 @@ func (s *Server) handleAnalytics() http.Handler {
 			Days:        make([]figures, 0, len(rows)), Types: []figures{},
 		}
 		byType := map[string]*analytics.Counts{}
-		var order []string
 		var total analytics.Counts
 		for _, row := range rows {
 			resp.Days = append(resp.Days, figuresOf(row.Day.String(), row.Type, row.Counts))
@@ -91,13 +91,11 @@ func (s *Server) handleAnalytics() http.Handler {
 			if c == nil {
 				c = &analytics.Counts{}
 				byType[row.Type] = c
-				order = append(order, row.Type)
 			}
 			c.Add(row.Counts)
 			total.Add(row.Counts)
 		}
-		slices.Sort(order)
-		for _, t := range order {
+		for _, t := range slices.Sorted(maps.Keys(byType)) {
 			resp.Types = append(resp.Types, figuresOf("", t, *byType[t]))
 		}
 		resp.Total = figuresOf("", typ, total)

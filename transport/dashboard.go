@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"notification-service/audit"
+	"notification-service/broker"
 	"notification-service/instances"
 	"notification-service/schedule"
 )
@@ -177,7 +178,7 @@ func auditQuery(r *http.Request) (string, audit.Filter, int, *apiError) {
 		return "", f, 0, invalid("channel", "channel "+channelRule)
 	}
 	for _, t := range []struct{ field, value string }{{"type", f.Type}, {"action", f.Action}} {
-		if e := checkText(t.field, t.value, 200); e != nil {
+		if e := checkText(t.field, t.value, broker.MaxTypeLen); e != nil { // an action name is far shorter
 			return "", f, 0, e
 		}
 	}

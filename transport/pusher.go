@@ -268,7 +268,7 @@ func (sess *pusherSession) subscribe(ctx context.Context, msg pusher.ClientMessa
 			// A join that failed may have taken effect (the answer, not
 			// the command, lost): undo it, or the user stays a member,
 			// unannounced, while this instance lives.
-			sess.leavePresence(ctx, ch, member)
+			sess.leavePresence(ctx, ch)
 			sess.presenceFailed(ch, err)
 			return
 		}
@@ -312,7 +312,7 @@ func (sess *pusherSession) presenceFailed(ch string, err error) {
 // there).
 func (sess *pusherSession) unsubscribe(ctx context.Context, ch string) {
 	sess.mu.Lock()
-	held, ok := sess.channels[ch]
+	_, ok := sess.channels[ch]
 	delete(sess.channels, ch)
 	sess.mu.Unlock()
 	if !ok {
@@ -321,14 +321,14 @@ func (sess *pusherSession) unsubscribe(ctx context.Context, ch string) {
 	_, _ = sess.srv.streams.hub.Unsubscribe(sess.c.id, []string{ch})
 	sess.dropUser(ch)
 	if pusher.KindOf(ch) == pusher.Presence {
-		sess.leavePresence(ctx, ch, held.member)
+		sess.leavePresence(ctx, ch)
 	}
 	sess.srv.audit.Record("unsubscribe", slog.String("connection_id", sess.c.id), slog.String("user_id", sess.user()),
 		slog.Any("channels", []string{ch}), slog.String("via", "pusher"), slog.String("remote_addr", sess.c.remote))
 }
 
 // leavePresence removes the connection from a presence channel's members.
-func (sess *pusherSession) leavePresence(ctx context.Context, ch string, m pusher.Member) {
+func (sess *pusherSession) leavePresence(ctx context.Context, ch string) {
 	s := sess.srv
 	userID, removed, err := s.presence.Leave(ctx, ch, sess.c.id)
 	if err != nil {
@@ -354,9 +354,9 @@ func (sess *pusherSession) leaveAll() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), sess.srv.opts.WriteTimeout)
 	defer cancel()
-	for ch, h := range held {
+	for ch := range held {
 		if pusher.KindOf(ch) == pusher.Presence {
-			sess.leavePresence(ctx, ch, h.member)
+			sess.leavePresence(ctx, ch)
 		}
 	}
 }
