@@ -146,14 +146,21 @@ func testListing(t *testing.T, newScheduler newSchedulerFunc) {
 		ctx := t.Context()
 		s := newScheduler(t, Limits{})
 		held := hold(t, s)
-		it := newItem(broker.Now(), "alice")
+		it := newItem(broker.Now(), "alice", "bob") // to both
 		later := newItem(broker.Now().Add(time.Hour), "alice")
+		carols := newItem(broker.Now().Add(2*time.Hour), "carol")
 		is.NoErr(s.Add(ctx, it))
 		is.NoErr(s.Add(ctx, later))
+		is.NoErr(s.Add(ctx, carols))
 		held.firing(t, it.ID)
-		// Claimed for firing: neither listed nor counted.
-		is.Equal(listAll(t, s, "alice"), []Item{later})
-		is.Equal(listAll(t, s, ""), []Item{later})
+		// Claimed for firing: neither listed nor counted (listPages checks
+		// each page's total against the one given), whichever side a
+		// user's count walks: alice's index (2) is larger than what is in
+		// flight (1), bob's (1, the held item) and carol's (1) are not.
+		is.Equal(listPages(t, s, Query{UserID: "alice", Limit: 2}, 1), []Item{later})
+		is.Equal(len(listPages(t, s, Query{UserID: "bob", Limit: 2}, 0)), 0)
+		is.Equal(listPages(t, s, Query{UserID: "carol", Limit: 2}, 1), []Item{carols})
+		is.Equal(listPages(t, s, Query{Limit: 2}, 2), []Item{later, carols})
 	})
 
 	t.Run("LimitNotPositive", func(t *testing.T) {
