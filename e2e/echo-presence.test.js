@@ -9,6 +9,10 @@ import { startService, startRedis, waitFor } from './lib/index.js';
 import { pusherEnv, pusherServer, startSigner, connectEcho, recorder, deferrer } from './lib/echo.js';
 
 const heartbeatMs = 200;
+// What the leave may take beyond the bound: the sweeping instance's
+// member_removed reaching ben's browser (measured 817-1,017 ms in all
+// against a bound of 1,200 ms).
+const deliverySlackMs = 400;
 const lapseMs = 1000;
 
 /**
@@ -107,10 +111,10 @@ test('presence across two instances: one member per user over tabs and instances
   const killedAt = performance.now();
   await one.kill();
   cleo.echo.stop(); // it would only retry a dead port
-  assert.equal(await ben.leaving.next(2, lapseMs + heartbeatMs + 1000), 'cleo');
+  assert.equal(await ben.leaving.next(2, lapseMs + heartbeatMs + deliverySlackMs), 'cleo');
   const tookMs = performance.now() - killedAt;
-  t.diagnostic(`cleo left ${Math.round(tookMs)} ms after SIGKILL (bound: lapse ${lapseMs} ms + heartbeat ${heartbeatMs} ms)`);
-  assert.ok(tookMs <= lapseMs + heartbeatMs + 1000, `cleo left after ${Math.round(tookMs)} ms`);
+  t.diagnostic(`cleo left ${Math.round(tookMs)} ms after SIGKILL (bound: lapse ${lapseMs} ms + heartbeat ${heartbeatMs} ms, + ${deliverySlackMs} ms to reach the browser)`);
+  assert.ok(tookMs <= lapseMs + heartbeatMs + deliverySlackMs, `cleo left after ${Math.round(tookMs)} ms`);
   await probe(ben);
   assert.deepEqual(ben.leaving.got, ['ana', 'cleo'], 'each leaving once');
 });

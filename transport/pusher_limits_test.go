@@ -146,8 +146,10 @@ func TestPusherHeartbeat(t *testing.T) {
 	t.Run("silent", func(t *testing.T) {
 		is := is.New(t)
 		c := dialDeaf(t, ts)
+		ctx, cancel := context.WithTimeout(t.Context(), waitTimeout) // fails, not hangs, if never closed
+		defer cancel()
 		for {
-			_, msg, err := c.Read(context.Background())
+			_, msg, err := c.Read(ctx)
 			if err != nil {
 				is.Equal(websocket.CloseStatus(err), websocket.StatusCode(pusher.CodePongTimeout))
 				return
