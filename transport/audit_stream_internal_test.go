@@ -156,7 +156,7 @@ func TestAuditTailerReadsOnlyWhileWatched(t *testing.T) {
 	v, ready := tl.subscribe(nil)
 	is.True(v != nil)
 	waitReady(t, ready)
-	is.True(trail.readCount() >= 1) // the newest event's; a tick may have read again since
+	is.True(trail.readCount() >= 1)   // the newest event's; a tick may have read again since
 	is.Equal(len(nextBatch(t, v)), 0) // a tick: nothing new
 	addEvents(t, trail, "new1", "new2")
 	is.Equal(nextEvents(t, v), []string{"new1", "new2"})

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,6 +119,31 @@ func TestDashboardNotEnabled(t *testing.T) {
 		is.Equal(status, http.StatusNotFound)
 		is.Equal(body["error"].(map[string]any)["code"], "not_enabled")
 	}
+}
+
+// TestDashboardStatsAreSharedByViewers: stats are made at most once per
+// statsEvery (900 ms) however many dashboards ask: ten asking at once,
+// then one after another, cost one list of the instances per window.
+func TestDashboardStatsAreSharedByViewers(t *testing.T) {
+	is := is.New(t)
+	ts := newTestServer(t, monitored)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			status, _, _ := ts.do(t, http.MethodGet, "/api/v1/dashboard/stats", nil)
+			is.Equal(status, http.StatusOK)
+		})
+	}
+	wg.Wait()
+	for range 10 {
+		status, _, _ := ts.do(t, http.MethodGet, "/api/v1/dashboard/stats", nil)
+		is.Equal(status, http.StatusOK)
+	}
+	windows := int64(time.Since(start)/(900*time.Millisecond)) + 1
+	lists := ts.Monitoring.Registry.lists.Load()
+	t.Logf("20 stats answers in %v: %d lists of the instances", time.Since(start), lists)
+	is.True(lists >= 1 && lists <= windows)
 }
 
 // TestDashboardScenario: three connections, five sends (one to two users,

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,6 +94,18 @@ type testMonitoring struct {
 	Recorder  *analytics.Recorder
 	Trail     *audit.Trail
 	Self      *instances.Self
+	Registry  *countingRegistry
+}
+
+// countingRegistry counts the lists the dashboard's stats make.
+type countingRegistry struct {
+	instances.Registry
+	lists atomic.Int64
+}
+
+func (r *countingRegistry) List(ctx context.Context) ([]instances.Report, error) {
+	r.lists.Add(1)
+	return r.Registry.List(ctx)
 }
 
 // wrapBus is the tweak that wraps the bus the transport sees.
@@ -132,7 +145,8 @@ func newTestServer(t testing.TB, tweaks ...func(*testConfig)) *testServer {
 		mon.Recorder = analytics.NewRecorder(mon.Analytics, analytics.RecorderOptions{FlushEvery: 50 * time.Millisecond})
 		trail := audit.NewMemoryTrail(100)
 		mon.Trail = audit.NewTrail(trail, audit.TrailOptions{Instance: "test", FlushEvery: 50 * time.Millisecond})
-		registry := instances.NewMemory(time.Minute)
+		registry := &countingRegistry{Registry: instances.NewMemory(time.Minute)}
+		mon.Registry = registry
 		mon.Self = instances.NewSelf(registry, instances.SelfOptions{ID: "test", Version: "v-test", Heartbeat: 50 * time.Millisecond,
 			Sample: func() instances.Sample { return instances.Sample(m.Snapshot()) }})
 		deps = transport.Monitoring{Analytics: mon.Analytics, RetentionDays: 30, Reads: mon.Recorder,
