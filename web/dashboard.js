@@ -57,24 +57,31 @@ class KeyNeeded extends Error {
   }
 }
 
+/** The body of a JSON answer, or null (empty, or not JSON). */
+async function jsonBody(res) {
+  try {
+    return await res.json();
+  } catch {
+    return null;
+  }
+}
+
+/** What a refused answer means: KeyNeeded for 401 and 403, else an Error with the API's status, code and field. */
+function failureOf(res, body) {
+  if (res.status === 401 || res.status === 403) return new KeyNeeded(body?.error?.code ?? `http_${res.status}`);
+  const err = new Error(body?.error?.message ?? `HTTP ${res.status}`);
+  err.status = res.status;
+  err.code = body?.error?.code;
+  err.field = body?.error?.field;
+  return err;
+}
+
 async function api(method, path) {
   const headers = { Accept: 'application/json' };
   if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
   const res = await fetch(path, { method, headers, cache: 'no-store', credentials: 'omit' });
-  let body = null;
-  try {
-    body = await res.json();
-  } catch {
-    /* an empty or non-JSON answer */
-  }
-  if (res.status === 401 || res.status === 403) throw new KeyNeeded(body?.error?.code ?? `http_${res.status}`);
-  if (!res.ok) {
-    const err = new Error(body?.error?.message ?? `HTTP ${res.status}`);
-    err.status = res.status;
-    err.code = body?.error?.code;
-    err.field = body?.error?.field;
-    throw err;
-  }
+  const body = await jsonBody(res);
+  if (!res.ok) throw failureOf(res, body);
   return body;
 }
 
@@ -408,16 +415,7 @@ async function auditOnce(signal, gen) {
   if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
   const res = await fetch(`/api/v1/dashboard/audit/stream?${q}`, { headers, signal, cache: 'no-store', credentials: 'omit' });
   if (!res.ok || !(res.headers.get('Content-Type') ?? '').startsWith('text/event-stream')) {
-    let body = null;
-    try {
-      body = await res.json();
-    } catch {
-      /* an empty or non-JSON answer */
-    }
-    if (res.status === 401 || res.status === 403) throw new KeyNeeded(body?.error?.code ?? `http_${res.status}`);
-    const err = new Error(body?.error?.message ?? `HTTP ${res.status}`);
-    err.field = body?.error?.field;
-    throw err;
+    throw failureOf(res, await jsonBody(res));
   }
   audit.backoff.reset();
   $('#audit-note').textContent = '';
