@@ -368,13 +368,14 @@ func TestRedisBusAcrossInstances(t *testing.T) {
 		is.NoErr(err)
 		is.Equal(cursor.Seq, seen[1].Seq)
 		// Instance B must have read at least as far as the publishes for
-		// its head to cover them: wait for it through a live connection.
+		// its head to cover them: wait for it through a live connection on
+		// a channel nothing above published to (a "sports" probe could also
+		// receive the earlier sports broadcast if B had not read it yet).
 		probe := newRecorder(nil)
-		is.NoErr(nodes[1].hub.Register("probe", "probe", []string{"sports"}, probe))
-		out, err := nodes[0].bus.Publish(ctx, broadcast("sports"))
+		is.NoErr(nodes[1].hub.Register("probe", "probe", []string{"probe"}, probe))
+		out, err := nodes[0].bus.Publish(ctx, broadcast("probe"))
 		is.NoErr(err)
-		probe.wait(t, 1)
-		_ = out
+		is.Equal(frameSeqs(probe.wait(t, 1)), []uint64{out[0].Seq})
 
 		frames, err := replay(t, nodes[1].hub, nodes[1].bus, "alice", []string{"news"}, cursor)
 		is.NoErr(err)
