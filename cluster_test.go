@@ -167,7 +167,10 @@ func TestClusterKeepsToItsPrefix(t *testing.T) {
 func TestClusterFiresEachScheduleOnce(t *testing.T) {
 	is := is.New(t)
 	srv := redistest.Start(t, redistest.Options{})
-	nodes := startCluster(t, srv, 3)
+	// A queue as long as the items: this test is about firing once; a
+	// watcher whose writer a loaded machine starves for a moment would
+	// otherwise be closed as a slow consumer and miss some.
+	nodes := startCluster(t, srv, 3, "CLIENT_QUEUE_SIZE", "2048")
 	const items = 1000
 
 	watchers := make([]chan string, len(nodes))

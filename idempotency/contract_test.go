@@ -203,7 +203,9 @@ func testStore(t *testing.T, newStoreWith func(t *testing.T, limits Limits) Stor
 	// neither finish nor abort the new claim.
 	t.Run("a lapsed claim is taken over and the old token is void", func(t *testing.T) {
 		is := is.New(t)
-		const lease = 150 * time.Millisecond
+		// Long enough that the second claim is surely still held after
+		// the four calls below on a loaded machine.
+		const lease = time.Second
 		s := newStoreWith(t, Limits{TTL: time.Hour, ClaimLease: lease})
 		first := claim(t, s, "k", "fp")
 

@@ -117,7 +117,7 @@ func TestRedisStuckClaimExpires(t *testing.T) {
 func TestRedisFinishedKeyExpiresAfterTTL(t *testing.T) {
 	is := is.New(t)
 	client := redistest.Start(t, redistest.Options{}).Client()
-	s := NewRedis(client, "app:", Limits{TTL: 100 * time.Millisecond})
+	s := NewRedis(client, "app:", Limits{TTL: time.Second}) // outlives claim and Finish on a loaded machine
 	events := watch(t, client, s.key("k"))
 
 	tok := claim(t, s, "k", "fp")

@@ -20,6 +20,10 @@ import (
 const (
 	testLeaseTTL = 600 * time.Millisecond
 	testGrace    = 200 * time.Millisecond
+	// testLinger is longer than the 3 ms default so that the messages of
+	// one EVAL, which the tests count as one broadcast, are not split
+	// when a loaded machine holds the subscriber back between them.
+	testLinger = 50 * time.Millisecond
 )
 
 // cluster is several instances of the service on one Redis, which is both
@@ -42,7 +46,7 @@ func (c *cluster) instance(name string) *ingester {
 	c.t.Cleanup(func() { laravelClient.Close(); lease.Close() })
 	in := startIngester(c.t, laravel.Config{
 		Client: laravelClient, Prefix: laravelPrefix, Publisher: c.rec, Logger: testLogger(c.t).With("instance", name),
-		Lease: lease, LeasePrefix: "notif:", LeaseTTL: testLeaseTTL, Grace: testGrace,
+		Lease: lease, LeasePrefix: "notif:", LeaseTTL: testLeaseTTL, Grace: testGrace, Linger: testLinger,
 	})
 	in.name, in.clients = name, []*redis.Client{laravelClient, lease}
 	return in

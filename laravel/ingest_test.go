@@ -152,7 +152,7 @@ func (r *ingester) stop() {
 }
 
 func memoryConfig(c *redis.Client, rec *recorder, log *slog.Logger) laravel.Config {
-	return laravel.Config{Client: c, Prefix: laravelPrefix, Publisher: rec, Logger: log}
+	return laravel.Config{Client: c, Prefix: laravelPrefix, Publisher: rec, Logger: log, Linger: testLinger}
 }
 
 func TestIngesterPublishesWhatLaravelPublishes(t *testing.T) {

@@ -167,7 +167,8 @@ func testScheduler(t *testing.T, newScheduler newSchedulerFunc) {
 		ctx := t.Context()
 		s := newScheduler(t, Limits{})
 		rec := startRun(t, s)
-		it := newItem(broker.Now().Add(100*time.Millisecond), "alice")
+		// Due well after Add returns, so the timer path is what is timed.
+		it := newItem(broker.Now().Add(time.Second), "alice")
 		is.NoErr(s.Add(ctx, it))
 
 		f := rec.next(t)
@@ -191,8 +192,8 @@ func testScheduler(t *testing.T, newScheduler newSchedulerFunc) {
 		s := newScheduler(t, Limits{})
 		rec := startRun(t, s)
 		it := newItem(broker.Now().Add(-time.Hour), "alice")
-		added := time.Now()
 		is.NoErr(s.Add(ctx, it))
+		added := time.Now() // a slow Add is not the scheduler's lateness
 
 		f := rec.next(t)
 		is.Equal(f.Item.ID, it.ID)
@@ -205,7 +206,7 @@ func testScheduler(t *testing.T, newScheduler newSchedulerFunc) {
 		ctx := t.Context()
 		s := newScheduler(t, Limits{})
 		past := newItem(broker.Now().Add(-time.Minute), "alice")
-		soon := newItem(broker.Now().Add(50*time.Millisecond), "bob")
+		soon := newItem(broker.Now().Add(time.Second), "bob") // due after Run has started
 		is.NoErr(s.Add(ctx, past))
 		is.NoErr(s.Add(ctx, soon))
 		rec := startRun(t, s)
@@ -224,8 +225,9 @@ func testScheduler(t *testing.T, newScheduler newSchedulerFunc) {
 		s := newScheduler(t, Limits{})
 		rec := startRun(t, s)
 		now := broker.Now()
-		cancelled := newItem(now.Add(100*time.Millisecond), "alice")
-		kept := newItem(now.Add(150*time.Millisecond), "alice")
+		// Due after the Adds and the Cancel have surely returned.
+		cancelled := newItem(now.Add(time.Second), "alice")
+		kept := newItem(now.Add(1050*time.Millisecond), "alice")
 		is.NoErr(s.Add(ctx, cancelled))
 		is.NoErr(s.Add(ctx, kept))
 

@@ -124,7 +124,7 @@ func TestRedisFiresWithoutBackgroundExpiry(t *testing.T) {
 	s := newRedis(t, srv, "noactive:")
 	rec := startRun(t, s)
 	const n = 20
-	base := broker.Now().Add(100 * time.Millisecond)
+	base := broker.Now().Add(time.Second) // after the last Add has returned
 	want := make(map[string]Item)
 	for i := range n {
 		it := newItem(base.Add(time.Duration(i*10)*time.Millisecond), "alice")
@@ -242,7 +242,7 @@ func TestRedisAnotherInstanceFires(t *testing.T) {
 			other := newRedis(t, srv, prefix)
 			rec := startRun(t, other)
 
-			it := newItem(broker.Now().Add(200*time.Millisecond), "alice")
+			it := newItem(broker.Now().Add(time.Second), "alice")
 			is.NoErr(gone.Add(t.Context(), it))
 			if how == "run stopped" {
 				stopGone()
@@ -375,7 +375,7 @@ func TestRedisRestart(t *testing.T) {
 	flags, err := srv.Client().ConfigGet(ctx, "notify-keyspace-events").Result()
 	is.NoErr(err)
 	is.Equal(withExpiryEvents(flags["notify-keyspace-events"]), flags["notify-keyspace-events"])
-	soon := newItem(broker.Now().Add(200*time.Millisecond), "alice")
+	soon := newItem(broker.Now().Add(time.Second), "alice")
 	is.NoErr(s.Add(ctx, soon))
 	f := rec.next(t)
 	is.Equal(f.Item, soon)
@@ -398,7 +398,7 @@ func TestRedisLostEventsCaughtUp(t *testing.T) {
 	rec.drain(t, s)
 	is.NoErr(srv.Client().ConfigSet(ctx, "notify-keyspace-events", "").Err())
 
-	it := newItem(broker.Now().Add(100*time.Millisecond), "alice")
+	it := newItem(broker.Now().Add(time.Second), "alice")
 	is.NoErr(s.Add(ctx, it))
 	f := rec.next(t)
 	is.Equal(f.Item, it)

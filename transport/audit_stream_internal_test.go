@@ -30,13 +30,14 @@ type countingTrail struct {
 	fail  error
 }
 
+// Latest holds mu for the whole read, so setFail waits for a read already
+// under way: nothing added after setFail returns is read before it is unset.
 func (c *countingTrail) Latest(ctx context.Context, after string, f audit.Filter, limit int) ([]audit.Event, error) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.reads++
-	err := c.fail
-	c.mu.Unlock()
-	if err != nil {
-		return nil, err
+	if c.fail != nil {
+		return nil, c.fail
 	}
 	return c.MemoryTrail.Latest(ctx, after, f, limit)
 }

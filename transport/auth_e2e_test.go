@@ -135,7 +135,6 @@ func TestNoSecretInLogs(t *testing.T) {
 	is := is.New(t)
 	ts := newTestServer(t, secured)
 	tok := secToken(t, "alice", []string{"*"}, time.Hour)
-	expiring := secToken(t, "alice", nil, 2*time.Second)
 	expired := secToken(t, "alice", nil, -time.Minute)
 	forged := secSign(t, jwt.SigningMethodHS256, []byte("another-secret-0123456789abcdef-01"), jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()})
 	const wrongKey = "wrong-api-key-0123456789"
@@ -149,6 +148,7 @@ func TestNoSecretInLogs(t *testing.T) {
 	ws.Send(t, map[string]any{"action": "subscribe", "channels": []string{"orders.1"}})
 	ws.NextEvent(t, "subscribed")
 	sse.NextEvent(t, "subscribed")
+	expiring := secToken(t, "alice", nil, 2*time.Second) // minted as late as possible: it must still be valid when dialled
 	short := ts.dialWS(t, query("token", expiring))
 	short.Ready(t)
 

@@ -139,9 +139,12 @@ func memberAdded(t testing.TB, c *pusherClient) any {
 // with 4201 (pusher-js reconnects at once); one that answers pusher:ping
 // alone is kept.
 func TestPusherHeartbeat(t *testing.T) {
+	// The pong timeout is ten heartbeats long so that a loaded machine's
+	// pause between a ping and its pong cannot pass for silence.
+	const pongTimeout = 500 * time.Millisecond
 	ts := newTestServer(t, withPusher, func(c *testConfig) {
-		c.HeartbeatInterval = 20 * time.Millisecond
-		c.PongTimeout = 60 * time.Millisecond
+		c.HeartbeatInterval = 50 * time.Millisecond
+		c.PongTimeout = pongTimeout
 	})
 	t.Run("silent", func(t *testing.T) {
 		is := is.New(t)
@@ -160,8 +163,8 @@ func TestPusherHeartbeat(t *testing.T) {
 	t.Run("pusher:pong", func(t *testing.T) {
 		is := is.New(t)
 		c := dialDeaf(t, ts)
-		// Ten heartbeats span more than three pong timeouts.
-		for pings := 0; pings < 10; {
+		// Kept for more than three pong timeouts, answering pusher:ping only.
+		for start := time.Now(); time.Since(start) < 3*pongTimeout+100*time.Millisecond; {
 			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 			_, msg, err := c.Read(ctx)
 			cancel()
@@ -169,7 +172,6 @@ func TestPusherHeartbeat(t *testing.T) {
 			var m struct{ Event string }
 			is.NoErr(json.Unmarshal(msg, &m))
 			if m.Event == pusher.EventPing {
-				pings++
 				is.NoErr(c.Write(context.Background(), websocket.MessageText, pusher.AppendPong(nil)))
 			}
 		}

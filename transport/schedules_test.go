@@ -181,13 +181,13 @@ func TestAPIScheduleCancelledNeverFires(t *testing.T) {
 	sse.Ready(t)
 	start := time.Now()
 
-	cancelled := apiSchedule(t, ts, map[string]any{"title": "cancelled", "user_id": "u", "scheduled_at": apiAt(start.Add(400 * time.Millisecond))})
+	cancelled := apiSchedule(t, ts, map[string]any{"title": "cancelled", "user_id": "u", "scheduled_at": apiAt(start.Add(1500 * time.Millisecond))})
 	status, body, _ := ts.do(t, http.MethodDelete, "/api/v1/schedules/"+cancelled["id"].(string), nil)
 	is.Equal(status, http.StatusOK)
 	is.Equal(body["status"], "cancelled")
 	// A later item for the same user: when it arrives, the cancelled one
 	// would have arrived before it.
-	later := apiSchedule(t, ts, map[string]any{"title": "later", "user_id": "u", "scheduled_at": apiAt(start.Add(500 * time.Millisecond))})
+	later := apiSchedule(t, ts, map[string]any{"title": "later", "user_id": "u", "scheduled_at": apiAt(start.Add(1600 * time.Millisecond))})
 	sse.NextNotification(t, later["id"].(string))
 	is.Equal(apiIDs(t, apiInbox(t, ts, "u", "")), []string{later["id"].(string)})
 }

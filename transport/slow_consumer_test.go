@@ -72,7 +72,7 @@ func TestSlowConsumer(t *testing.T) {
 			}
 			start := time.Now()
 			for i := 0; ts.Hub.Len() == 3; i++ {
-				if i == 4000 || time.Since(start) > 2*waitTimeout {
+				if i == 4000 || time.Since(start) > 12*waitTimeout { // a hang guard, not a speed check
 					t.Fatalf("the slow consumer was never closed (%d sent)", i)
 				}
 				sendBig(i)
@@ -162,7 +162,7 @@ func TestSlowConsumersDoNotHoldOthers(t *testing.T) {
 	var ids []string
 	start := time.Now()
 	for i := 0; ts.Hub.Len() > 2; i++ {
-		if i == 4000 || time.Since(start) > 2*waitTimeout {
+		if i == 4000 || time.Since(start) > 12*waitTimeout { // a hang guard, not a speed check
 			t.Fatalf("slow consumers still connected after %d notifications: %d", i, ts.Hub.Len()-2)
 		}
 		id := ts.send(t, map[string]any{"title": fmt.Sprint(i), "channels": []string{"news"}, "data": map[string]any{"blob": blob}})
