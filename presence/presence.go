@@ -53,7 +53,8 @@ type Events struct {
 	// Removed is called for each member that stopped being one without a
 	// Leave saying so: the instance holding the user's last connection in
 	// channel was killed (its heartbeat lapsed and some instance swept it)
-	// or stopped (its Run ended). Across all instances sharing a store it
+	// or stopped (its Run ended), or a Leave that failed was sent again by
+	// Run. Across all instances sharing a store it
 	// is called once per removal, on whichever instance removed it. The
 	// caller broadcasts member_removed to the channel.
 	Removed func(channel, userID string)
@@ -82,7 +83,10 @@ type Events struct {
 // store.ErrUnavailable while it cannot be reached. Unlike the other
 // stores', a Join or Leave that fails that way may have taken effect (the
 // answer, not the command, may be what was lost): both are idempotent, so
-// the caller repeats the call, or undoes a Join with Leave. Other errors
+// the caller repeats a Join, or undoes it with Leave. A failed Leave the
+// store sends again itself from Run, until it is answered, reporting its
+// removal through Events.Removed; a Join of the same connection to the
+// same channel cancels it. Other errors
 // than ErrFull and ErrConnInUse are bugs (an empty name, an unexpected
 // reply).
 type Store interface {

@@ -41,6 +41,11 @@ package presence
 // generation) and tells Run's caller through Events.Lapsed, so the
 // transport joins its open subscriptions again.
 //
+// A Leave that could not reach Redis is kept and sent again by Run every
+// Heartbeat until Redis answers (redis_leaves.go): otherwise a connection
+// closed during a short outage, too short to lapse the instance, would
+// stay a member for as long as the instance lives.
+//
 // One gap is left, as for any command whose answer is lost: a script that
 // ran but whose reply never arrived (a timeout, a connection cut after
 // Redis answered; the client does not retry) returns an error, and what it
@@ -102,6 +107,9 @@ type Redis struct {
 	// told is the generation Run's caller knows of: the first, until Run
 	// calls Events.Lapsed. Only Run touches it.
 	told *generation
+	// leaves are the Leaves that could not reach Redis, which Run sends
+	// again (redis_leaves.go).
+	leaves pendingLeaves
 }
 
 var _ Store = (*Redis)(nil)
@@ -169,6 +177,7 @@ func (r *Redis) Join(ctx context.Context, channel, connID string, m Member) ([]M
 	if err := checkJoin(channel, connID, m); err != nil {
 		return nil, false, err
 	}
+	r.forgetLeave(channel, connID) // subscribed again: a late Leave would remove it
 	op := fmt.Sprintf("presence: join %s as %s for user %s", channel, connID, m.UserID)
 	for attempt := 0; ; attempt++ {
 		g := r.gen.Load()
@@ -205,6 +214,15 @@ func (r *Redis) Leave(ctx context.Context, channel, connID string) (string, bool
 	if err := checkLeave(channel, connID); err != nil {
 		return "", false, err
 	}
+	user, removed, err := r.leave(ctx, channel, connID)
+	if err != nil {
+		r.keepLeave(channel, connID, err) // Run sends it again
+	}
+	return user, removed, err
+}
+
+// leave runs leave.lua.
+func (r *Redis) leave(ctx context.Context, channel, connID string) (string, bool, error) {
 	reply, err := leaveScript.Run(ctx, r.client, nil, string(r.prefix), channel, connID).Slice()
 	if err != nil {
 		return "", false, redisconn.Wrap(fmt.Sprintf("presence: leave %s as %s", channel, connID), err)

@@ -40,7 +40,7 @@ func (r *Redis) Run(ctx context.Context, events Events) error {
 	}
 }
 
-// beat is one heartbeat: renew, sweep, and tell the caller of a lapse once
+// beat is one heartbeat: renew, send failed Leaves again, sweep, and tell the caller of a lapse once
 // the sweep has reported what the lapse removed. seen is the generation the
 // caller last knew of; beat returns the one it knows of now.
 func (r *Redis) beat(ctx context.Context, events Events, seen *generation) *generation {
@@ -59,6 +59,7 @@ func (r *Redis) beat(ctx context.Context, events Events, seen *generation) *gene
 				slog.String("instance", r.gen.Load().id), slog.String("error", err.Error()))
 		}
 	}
+	r.retryLeaves(ctx, events)
 	if err := r.sweep(ctx, events); err != nil {
 		r.logger.LogAttrs(ctx, slog.LevelError, "presence: sweep failed", slog.String("error", err.Error()))
 		return seen // tell of a lapse once its removals are reported

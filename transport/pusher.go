@@ -332,8 +332,9 @@ func (sess *pusherSession) leavePresence(ctx context.Context, ch string) {
 	s := sess.srv
 	userID, removed, err := s.presence.Leave(ctx, ch, sess.c.id)
 	if err != nil {
-		// The store forgets it when this instance's heartbeat lapses.
-		s.logger.Warn("pusher: presence leave", slog.String("channel", ch), slog.Any("error", err))
+		// The store sends it again until Redis answers, and its
+		// member_removed comes through memberGone.
+		s.logger.Warn("pusher: presence leave failed; the store retries it", slog.String("channel", ch), slog.Any("error", err))
 		return
 	}
 	if removed {
