@@ -83,10 +83,10 @@ type Events struct {
 // store.ErrUnavailable while it cannot be reached. Unlike the other
 // stores', a Join or Leave that fails that way may have taken effect (the
 // answer, not the command, may be what was lost): both are idempotent, so
-// the caller repeats a Join, or undoes it with Leave. A failed Leave the
-// store sends again itself from Run, until it is answered, reporting its
-// removal through Events.Removed; a Join of the same connection to the
-// same channel cancels it. Other errors
+// the caller repeats a Join, or undoes it with Leave. A Leave that failed
+// that way the store sends again itself from Run, until it is answered,
+// reporting its removal through Events.Removed; a Join of the same
+// connection to the same channel cancels it. Other errors
 // than ErrFull and ErrConnInUse are bugs (an empty name, an unexpected
 // reply).
 type Store interface {

@@ -21,11 +21,12 @@ import (
 const (
 	// maxPendingLeaves bounds the failed Leaves kept for Run. Past it a
 	// failed Leave is logged and dropped: its member stays until this
-	// instance stops or lapses (a Redis outage long enough to fail that
-	// many usually lapses the instance, and the sweep removes them all).
+	// instance stops or lapses (when a Redis outage lapses the instance,
+	// other instances sweep all its memberships anyway).
 	maxPendingLeaves = 100_000
-	// leavesPerBeat bounds the Leaves one heartbeat sends again, so a
-	// backlog never delays the heartbeat toward the lapse.
+	// leavesPerBeat bounds the Leaves one heartbeat sends again, and half
+	// a Heartbeat the time it spends on them, so a backlog or a slow Redis
+	// never delays the heartbeat toward the lapse.
 	leavesPerBeat = 1_000
 )
 
@@ -35,8 +36,11 @@ type leaveKey struct{ channel, connID string }
 // pendingLeaves are the Leaves Run must send again.
 type pendingLeaves struct {
 	// mu guards m and is held across the script of a Leave sent again,
-	// so a Join of the same connection and channel runs after it, never
-	// between the check and the script.
+	// so a Join of the same connection and channel that starts meanwhile
+	// runs after that script, not before it. (A Join that completes
+	// between a Leave's failure and keepLeave is not protected: the
+	// transport only leaves a channel it no longer subscribes to, or a
+	// connection that is closing.)
 	mu sync.Mutex
 	m  map[leaveKey]struct{}
 }
@@ -76,7 +80,12 @@ func (r *Redis) forgetLeave(channel, connID string) {
 // one fails (Redis is still away: the next heartbeat tries again), and
 // reports each member they removed.
 func (r *Redis) retryLeaves(ctx context.Context, events Events) {
+	ctx, cancel := context.WithTimeout(ctx, r.heartbeat/2)
+	defer cancel()
 	for range leavesPerBeat {
+		if ctx.Err() != nil {
+			return // the next heartbeat goes on
+		}
 		k, user, removed, done := r.retryOneLeave(ctx)
 		if done {
 			return
@@ -101,6 +110,9 @@ func (r *Redis) retryOneLeave(ctx context.Context) (k leaveKey, user string, rem
 		return k, "", false, true
 	}
 	user, removed, err := r.leave(ctx, k.channel, k.connID)
+	if err != nil && ctx.Err() != nil {
+		return k, "", false, true // out of time, or Run ends: kept for later (or stop's sweep)
+	}
 	if err != nil && !errors.Is(err, store.ErrUnavailable) {
 		// Redis answered with an error: sending it again would not help.
 		r.logger.LogAttrs(ctx, slog.LevelError, "presence: a failed leave cannot be sent again",

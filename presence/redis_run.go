@@ -22,8 +22,9 @@ const (
 	stopTimeout = 5 * time.Second
 )
 
-// Run implements Store: every Heartbeat it renews this instance's deadline
-// and sweeps the instances whose deadline passed, reporting the members
+// Run implements Store: every Heartbeat it renews this instance's deadline,
+// sends again the Leaves that could not reach Redis (redis_leaves.go) and
+// sweeps the instances whose deadline passed, reporting the members
 // removed. When ctx ends it marks this instance dead (deadline 0) and sweeps
 // once more, so its own memberships go and their members are reported,
 // here or, for those another instance's sweep reaches first, there.
@@ -59,7 +60,9 @@ func (r *Redis) beat(ctx context.Context, events Events, seen *generation) *gene
 				slog.String("instance", r.gen.Load().id), slog.String("error", err.Error()))
 		}
 	}
-	r.retryLeaves(ctx, events)
+	if err == nil { // Redis answered: worth sending the failed Leaves again
+		r.retryLeaves(ctx, events)
+	}
 	if err := r.sweep(ctx, events); err != nil {
 		r.logger.LogAttrs(ctx, slog.LevelError, "presence: sweep failed", slog.String("error", err.Error()))
 		return seen // tell of a lapse once its removals are reported

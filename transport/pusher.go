@@ -471,7 +471,8 @@ func pusherMembers(ms []presence.Member) []pusher.Member {
 }
 
 // memberGone tells a presence channel's subscribers that a member left
-// without a Leave of this instance's saying so (its instance died).
+// without a Leave of this instance's answering so: its instance died, or
+// the Leave failed and the store sent it again.
 func (s *Server) memberGone(channel, userID string) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.WriteTimeout)
 	defer cancel()
