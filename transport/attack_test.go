@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -289,8 +290,26 @@ func TestAttackTooManyConnections(t *testing.T) {
 	})
 }
 
+// wantDenied checks that the audit holds one denied record per refusal
+// given, in order, each rate_limited and naming by key what met the rate.
+func wantDenied(t *testing.T, ts *testServer, key string, values ...string) {
+	t.Helper()
+	denied := ts.Logs.Records("denied")
+	got := make([]string, len(denied))
+	for i, d := range denied {
+		if d["code"] != "rate_limited" {
+			t.Errorf("denied %v: code %v, want rate_limited", d, d["code"])
+		}
+		got[i] = fmt.Sprint(d[key])
+	}
+	if fmt.Sprint(got) != fmt.Sprint(values) {
+		t.Fatalf("denied records' %s: %v, want %v", key, got, values)
+	}
+}
+
 // TestAttackRateLimits: past a rate, connects and sends get 429 with a
-// Retry-After of whole seconds, per client address and per user.
+// Retry-After of whole seconds, per client address and per user, each
+// audited as denied.
 func TestAttackRateLimits(t *testing.T) {
 	slow := transport.Rate{PerSecond: 0.5, Burst: 2}
 	wantLimited := func(t *testing.T, status int, body map[string]any, hdr http.Header) {
@@ -313,6 +332,7 @@ func TestAttackRateLimits(t *testing.T) {
 		if status != http.StatusTooManyRequests || code != "rate_limited" {
 			t.Fatalf("/ws: %d %s", status, code)
 		}
+		wantDenied(t, ts, "path", "/sse", "/ws")
 	})
 	t.Run("connects per user", func(t *testing.T) {
 		ts := newTestServer(t, func(o *testConfig) {
@@ -325,6 +345,7 @@ func TestAttackRateLimits(t *testing.T) {
 		status, body, hdr := ts.do(t, http.MethodGet, "/sse?"+query("token", tok), nil)
 		wantLimited(t, status, body, hdr)
 		ts.dialSSE(t, query("token", secToken(t, "bob", nil, time.Hour))).Ready(t) // bob has his own
+		wantDenied(t, ts, "user_id", "alice")
 	})
 	t.Run("sends per address", func(t *testing.T) {
 		ts := newTestServer(t, func(o *testConfig) {
@@ -338,6 +359,7 @@ func TestAttackRateLimits(t *testing.T) {
 			map[string]any{"title": "4", "user_id": "d", "scheduled_at": apiAt(time.Now().Add(time.Hour))})
 		wantLimited(t, status, body, hdr)
 		is.New(t).Equal(apiInbox(t, ts, "c", "")["total"], float64(0)) // refused means not sent
+		wantDenied(t, ts, "path", "/api/v1/notifications/send", "/api/v1/notifications/schedule")
 	})
 	t.Run("sends per addressed user", func(t *testing.T) {
 		is := is.New(t)
@@ -358,6 +380,7 @@ func TestAttackRateLimits(t *testing.T) {
 		is.Equal(apiInbox(t, ts, "bob", "")["total"], float64(2))
 		// Broadcasts address no user.
 		ts.send(t, map[string]any{"title": "7", "channels": []string{"news"}})
+		wantDenied(t, ts, "user_ids", "[alice]", "[bob alice]")
 	})
 	t.Run("forwarded-for only when trusted", func(t *testing.T) {
 		for _, trust := range []bool{false, true} {

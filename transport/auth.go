@@ -219,12 +219,25 @@ func forbiddenChannel(claims *auth.Claims, channels []string) *apiError {
 }
 
 // refuse answers an authentication or authorization failure and records
-// it. The record names the path, never the query string (?token=) or a
-// header.
+// it.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, e *apiError) {
 	if e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden {
-		s.audit.Record("denied", slog.String("code", e.Code), slog.String("method", r.Method),
-			slog.String("path", r.URL.Path), slog.String("remote_addr", r.RemoteAddr))
+		s.denied(e, requestAttrs(r)...)
 	}
 	writeError(w, e)
+}
+
+// denied records a refusal as the audit action "denied": a credential or a
+// permission refused (401, 403), or a bound met (429: rates, connection
+// slots, schedule caps). The trail samples it like every action, so a storm
+// of refusals costs it no more than a storm of connects. It returns e.
+func (s *Server) denied(e *apiError, attrs ...slog.Attr) *apiError {
+	s.audit.Record("denied", append([]slog.Attr{slog.String("code", e.Code)}, attrs...)...)
+	return e
+}
+
+// requestAttrs name a refused request in its denied record: the path,
+// never the query string (?token=) or a header.
+func requestAttrs(r *http.Request) []slog.Attr {
+	return []slog.Attr{slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("remote_addr", r.RemoteAddr)}
 }

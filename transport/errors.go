@@ -116,6 +116,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	switch {
+	case e.Status == http.StatusTooManyRequests: // a schedule cap; the rates record their own
+		s.denied(e, requestAttrs(r)...)
 	case e.Status == http.StatusServiceUnavailable:
 		// Expected while Redis is away, once per refused request: the bus
 		// logs the outage itself; a line a second says it goes on.

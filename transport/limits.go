@@ -2,6 +2,7 @@ package transport
 
 import (
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -218,7 +219,7 @@ func (s *Server) clientAddr(r *http.Request) string {
 // allowConnectFrom spends one connect of the client's address.
 func (s *Server) allowConnectFrom(r *http.Request) *apiError {
 	if wait, ok := s.rates.connectsPerAddr.take(time.Now(), s.clientAddr(r)); !ok {
-		return rateLimited(wait, "connections from this address")
+		return s.denied(rateLimited(wait, "connections from this address"), requestAttrs(r)...)
 	}
 	return nil
 }
@@ -228,11 +229,12 @@ func (s *Server) allowConnectFrom(r *http.Request) *apiError {
 // stream ends.
 func (s *Server) admitUser(userID string) (release func(), e *apiError) {
 	if wait, ok := s.rates.connectsPerUser.take(time.Now(), userID); !ok {
-		return nil, rateLimited(wait, "connections for this user")
+		return nil, s.denied(rateLimited(wait, "connections for this user"), slog.String("user_id", userID))
 	}
 	if !s.streams.slots.acquire(userID) {
-		return nil, &apiError{Status: http.StatusTooManyRequests, Code: "too_many_connections",
-			Message: fmt.Sprintf("this user already has %d live connections here; close one first", s.streams.slots.max)}
+		return nil, s.denied(&apiError{Status: http.StatusTooManyRequests, Code: "too_many_connections",
+			Message: fmt.Sprintf("this user already has %d live connections here; close one first", s.streams.slots.max)},
+			slog.String("user_id", userID))
 	}
 	return func() { s.streams.slots.release(userID) }, nil
 }
@@ -240,7 +242,7 @@ func (s *Server) admitUser(userID string) (release func(), e *apiError) {
 // allowSendFrom spends one send of the client's address.
 func (s *Server) allowSendFrom(r *http.Request) *apiError {
 	if wait, ok := s.rates.sendsPerAddr.take(time.Now(), s.clientAddr(r)); !ok {
-		return rateLimited(wait, "sends from this address")
+		return s.denied(rateLimited(wait, "sends from this address"), requestAttrs(r)...)
 	}
 	return nil
 }
@@ -251,7 +253,7 @@ func (s *Server) allowSendTo(userIDs []string) *apiError {
 		return nil
 	}
 	if wait, ok := s.rates.sendsPerUser.take(time.Now(), userIDs...); !ok {
-		return rateLimited(wait, "notifications for this user")
+		return s.denied(rateLimited(wait, "notifications for this user"), slog.Any("user_ids", userIDs))
 	}
 	return nil
 }

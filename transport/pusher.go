@@ -413,8 +413,8 @@ func (sess *pusherSession) adoptUser(userID, ch string) bool {
 	}
 	release, e := s.admitUser(userID)
 	if e != nil {
-		// A bound met (429) is not a denial, as on /sse and /ws: it is
-		// counted by the limiter's metric, not audited as denied.
+		// A bound met (429), audited as denied by admitUser, as on /sse
+		// and /ws.
 		sess.refuseSubscription(ch, pusher.CodeOverCapacity, e.Status, e.Message)
 		return false
 	}

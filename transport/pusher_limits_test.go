@@ -82,9 +82,9 @@ func TestPusherUserConnectionBound(t *testing.T) {
 
 // RATE_CONNECTS_PER_USER applies to an Echo connection when it takes its
 // user (subscribes to the user's channel), from the same allowance as /sse
-// and /ws: refused with 4100 as over the user's connection bound (not
-// audited as denied: a bound met is no denial, as on /sse and /ws); the
-// connection stays, and other users are not affected.
+// and /ws: refused with 4100 as over the user's connection bound (audited
+// as denied, rate_limited, as on /sse and /ws); the connection stays, and
+// other users are not affected.
 func TestPusherUserConnectRate(t *testing.T) {
 	is := is.New(t)
 	ts := newTestServer(t, withPusher, func(c *testConfig) {
@@ -99,11 +99,15 @@ func TestPusherUserConnectRate(t *testing.T) {
 	is.Equal(second.subscriptionRefused(t, userChannel, pusher.CodeOverCapacity), float64(http.StatusTooManyRequests))
 	second.alive(t)
 
-	is.Equal(len(ts.Logs.Records("denied")), 0) // a bound met, as on /sse and /ws, is no denial
+	denied := ts.Logs.Records("denied")
+	is.Equal(len(denied), 1)
+	is.Equal(denied[0]["code"], "rate_limited")
+	is.Equal(denied[0]["user_id"], "42")
 
 	// /sse draws on the allowance the adoption spent.
 	status, body, hdr := ts.do(t, http.MethodGet, "/sse?"+query("user_id", "42"), nil)
 	apiWantError(t, status, body, hdr, http.StatusTooManyRequests, "rate_limited", "")
+	is.Equal(len(ts.Logs.Records("denied")), 2) // audited there too
 	// Another user's channel is taken on the same connection.
 	second.subscribed(t, "private-App.Models.User.43", "43")
 }

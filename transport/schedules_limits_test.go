@@ -52,6 +52,12 @@ func TestAPISchedulePerUserBound(t *testing.T) {
 	_, total, _ := schedulePage(t, ts, "user_id=u")
 	is.Equal(total, 5)
 	is.Equal(len(ts.Logs.Records("schedule")), 5) // the refused are not recorded as scheduled
+	denied := ts.Logs.Records("denied")           // but as denied, each once
+	is.Equal(len(denied), 15)
+	for _, d := range denied {
+		is.Equal(d["code"], "too_many_pending_schedules")
+		is.Equal(d["path"], "/api/v1/notifications/schedule")
+	}
 
 	// A batch is all or nothing, and says who is full.
 	status, body, hdr := ts.do(t, http.MethodPost, "/api/v1/notifications/schedule", map[string]any{"title": "t", "user_ids": []any{"w", "u"}, "scheduled_at": at})
