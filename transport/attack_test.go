@@ -398,8 +398,10 @@ func TestAttackRateLimits(t *testing.T) {
 			if trust {
 				is.Equal(sendFrom("192.0.2.2"), http.StatusCreated) // another client behind the proxy
 				is.Equal(sendFrom("192.0.2.1"), http.StatusTooManyRequests)
+				wantDenied(t, ts, "client_addr", "192.0.2.1") // the address the rate is kept for
 			} else {
 				is.Equal(sendFrom("192.0.2.2"), http.StatusTooManyRequests) // the header is the client's to forge
+				wantDenied(t, ts, "client_addr", "127.0.0.1")
 			}
 		}
 	})

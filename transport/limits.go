@@ -216,10 +216,16 @@ func (s *Server) clientAddr(r *http.Request) string {
 	return host
 }
 
+// addressAttrs name a request refused for its address's rate: the request,
+// and the address the rate is kept for (X-Forwarded-For's when trusted).
+func (s *Server) addressAttrs(r *http.Request) []slog.Attr {
+	return append(requestAttrs(r), slog.String("client_addr", s.clientAddr(r)))
+}
+
 // allowConnectFrom spends one connect of the client's address.
 func (s *Server) allowConnectFrom(r *http.Request) *apiError {
 	if wait, ok := s.rates.connectsPerAddr.take(time.Now(), s.clientAddr(r)); !ok {
-		return s.denied(rateLimited(wait, "connections from this address"), requestAttrs(r)...)
+		return s.denied(rateLimited(wait, "connections from this address"), s.addressAttrs(r)...)
 	}
 	return nil
 }
@@ -242,7 +248,7 @@ func (s *Server) admitUser(userID string) (release func(), e *apiError) {
 // allowSendFrom spends one send of the client's address.
 func (s *Server) allowSendFrom(r *http.Request) *apiError {
 	if wait, ok := s.rates.sendsPerAddr.take(time.Now(), s.clientAddr(r)); !ok {
-		return s.denied(rateLimited(wait, "sends from this address"), requestAttrs(r)...)
+		return s.denied(rateLimited(wait, "sends from this address"), s.addressAttrs(r)...)
 	}
 	return nil
 }
