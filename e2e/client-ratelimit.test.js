@@ -13,14 +13,19 @@ test('429 rate_limited: the client honours Retry-After, then connects and receiv
   t.after(() => browser.close());
   const context = await browser.newContext();
   const user = 'limited';
-  // Two clients of one user that do not share (as two browsers would): the
-  // second connect comes within the second the rate allows one.
-  const page = await openClientPage(context, svc, { userId: user, transport: 'sse', shareConnection: false });
+  // Two clients of one user that do not share (as two browsers would),
+  // started back to back: whichever connects second comes within the
+  // second the rate allows one, and is refused.
+  const options = { userId: user, transport: 'sse', shareConnection: false, backoff: { base: 100, cap: 400 } };
+  const page = await openClientPage(context, svc, options);
+  await addClient(page, options, { key: 'second' });
   await waitForState(page);
-  await addClient(page, { userId: user, transport: 'sse', shareConnection: false, backoff: { base: 100, cap: 400 } }, { key: 'second' });
   await waitForState(page, 'open', { key: 'second' });
 
-  const rec = await record(page, { key: 'second' });
+  const recs = [await record(page), await record(page, { key: 'second' })];
+  const limited = recs.filter((r) => r.statuses.some((s) => s.state === 'reconnecting'));
+  assert.equal(limited.length, 1, 'exactly one of the two was refused');
+  const rec = limited[0];
   const refused = rec.statuses.find((s) => s.state === 'reconnecting');
   assert.equal(refused.reason, 'rate_limited');
   // The refusal comes as an event stream (what EventSource needs): its
