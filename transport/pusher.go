@@ -297,16 +297,6 @@ func protocolMessage(err error) string {
 	return err.Error()
 }
 
-// presenceFailed answers a presence join the store refused.
-func (sess *pusherSession) presenceFailed(ch string, err error) {
-	if errors.Is(err, presence.ErrFull) {
-		sess.refuseSubscription(ch, pusher.NoCode, http.StatusForbidden, "the presence channel is full")
-		return
-	}
-	sess.srv.logger.Error("pusher: presence join", slog.String("channel", ch), slog.Any("error", err))
-	sess.refuseSubscription(ch, pusher.NoCode, http.StatusServiceUnavailable, "could not join the presence channel; retry")
-}
-
 // unsubscribe leaves a channel: the hub, then its presence membership
 // (member_removed to the others when the user has no other connection
 // there).
@@ -325,21 +315,6 @@ func (sess *pusherSession) unsubscribe(ctx context.Context, ch string) {
 	}
 	sess.srv.audit.Record("unsubscribe", slog.String("connection_id", sess.c.id), slog.String("user_id", sess.user()),
 		slog.Any("channels", []string{ch}), slog.String("via", "pusher"), slog.String("remote_addr", sess.c.remote))
-}
-
-// leavePresence removes the connection from a presence channel's members.
-func (sess *pusherSession) leavePresence(ctx context.Context, ch string) {
-	s := sess.srv
-	userID, removed, err := s.presence.Leave(ctx, ch, sess.c.id)
-	if err != nil {
-		// The store sends it again until Redis answers, and its
-		// member_removed comes through memberGone.
-		s.logger.Warn("pusher: presence leave failed; the store retries it", slog.String("channel", ch), slog.Any("error", err))
-		return
-	}
-	if removed {
-		s.notifyChannel(ctx, ch, pusher.AppendMemberRemoved(nil, ch, userID), "")
-	}
 }
 
 // leaveAll leaves every channel when the connection ends.
@@ -458,44 +433,4 @@ func (s *Server) notifyChannel(ctx context.Context, ch string, msg []byte, excep
 	if err := s.bus.NotifyChannel(ctx, ch, protocolFrame(msg), except); err != nil {
 		s.logger.Error("pusher: notify channel", slog.String("channel", ch), slog.Any("error", err))
 	}
-}
-
-// pusherMembers are a presence channel's members as the protocol lists
-// them.
-func pusherMembers(ms []presence.Member) []pusher.Member {
-	out := make([]pusher.Member, len(ms))
-	for i, m := range ms {
-		out[i] = pusher.Member{UserID: m.UserID, Info: m.Info}
-	}
-	return out
-}
-
-// memberGone tells a presence channel's subscribers that a member left
-// without a Leave of this instance's answering so: its instance died, or
-// the Leave failed and the store sent it again.
-func (s *Server) memberGone(channel, userID string) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.WriteTimeout)
-	defer cancel()
-	s.notifyChannel(ctx, channel, pusher.AppendMemberRemoved(nil, channel, userID), "")
-}
-
-// presenceLapsed ends this instance's Pusher connections that hold a
-// presence channel: the others took this instance for dead and removed its
-// members, so the connections reconnect (4200) and join again.
-func (s *Server) presenceLapsed() {
-	s.streams.each(func(c *conn) {
-		pw, ok := c.w.(*pusherWriter)
-		if !ok {
-			return
-		}
-		pw.sess.mu.Lock()
-		holds := false
-		for ch := range pw.sess.channels {
-			holds = holds || pusher.KindOf(ch) == pusher.Presence
-		}
-		pw.sess.mu.Unlock()
-		if holds {
-			c.kick(reasonResync)
-		}
-	})
 }
