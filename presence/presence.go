@@ -54,9 +54,9 @@ type Events struct {
 	// Leave saying so: the instance holding the user's last connection in
 	// channel was killed (its heartbeat lapsed and some instance swept it)
 	// or stopped (its Run ended), or a Leave that failed was sent again by
-	// Run. Across all instances sharing a store it
-	// is called once per removal, on whichever instance removed it. The
-	// caller broadcasts member_removed to the channel.
+	// Run. Across all instances sharing a store it is called once per
+	// removal, on whichever instance removed it. The caller broadcasts
+	// member_removed to the channel.
 	Removed func(channel, userID string)
 	// Lapsed is called when this instance finds that it was taken for
 	// dead (it could not renew its heartbeat in time: Redis out of reach,
@@ -86,9 +86,8 @@ type Events struct {
 // the caller repeats a Join, or undoes it with Leave. A Leave that failed
 // that way the store sends again itself from Run, until it is answered,
 // reporting its removal through Events.Removed; a Join of the same
-// connection to the same channel cancels it. Other errors
-// than ErrFull and ErrConnInUse are bugs (an empty name, an unexpected
-// reply).
+// connection to the same channel cancels it. Other errors than ErrFull and
+// ErrConnInUse are bugs (an empty name, an unexpected reply).
 type Store interface {
 	// Join records that connection connID is in channel as member m, and
 	// returns every member of the channel after the join, sorted by

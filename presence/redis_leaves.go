@@ -110,21 +110,20 @@ func (r *Redis) retryOneLeave(ctx context.Context) (k leaveKey, user string, rem
 		return k, "", false, true
 	}
 	user, removed, err := r.leave(ctx, k.channel, k.connID)
-	if err != nil && ctx.Err() != nil {
+	switch {
+	case err == nil:
+		delete(r.leaves.m, k)
+		return k, user, removed, false
+	case ctx.Err() != nil:
 		return k, "", false, true // out of time, or Run ends: kept for later (or stop's sweep)
-	}
-	if err != nil && !errors.Is(err, store.ErrUnavailable) {
-		// Redis answered with an error: sending it again would not help.
+	case errors.Is(err, store.ErrUnavailable):
+		r.logger.LogAttrs(ctx, slog.LevelWarn, "presence: a failed leave failed again; retrying at the next heartbeat",
+			slog.Int("pending", len(r.leaves.m)), slog.String("error", err.Error()))
+		return k, "", false, true
+	default: // Redis answered with an error: sending it again would not help
 		r.logger.LogAttrs(ctx, slog.LevelError, "presence: a failed leave cannot be sent again",
 			slog.String("channel", k.channel), slog.String("connection_id", k.connID), slog.String("error", err.Error()))
 		delete(r.leaves.m, k)
 		return k, "", false, false
 	}
-	if err != nil {
-		r.logger.LogAttrs(ctx, slog.LevelWarn, "presence: a failed leave failed again; retrying at the next heartbeat",
-			slog.Int("pending", len(r.leaves.m)), slog.String("error", err.Error()))
-		return k, "", false, true
-	}
-	delete(r.leaves.m, k)
-	return k, user, removed, false
 }
