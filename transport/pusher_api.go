@@ -119,13 +119,11 @@ func (s *Server) pusherRefuse(w http.ResponseWriter, r *http.Request, err error)
 // the path; never the query (its signature), the body or the message
 // (which quotes the body).
 func (s *Server) pusherDeny(w http.ResponseWriter, r *http.Request, e *apiError) {
-	attrs := []slog.Attr{slog.String("code", e.Code)}
+	attrs := requestAttrs(r)
 	if e.Field != "" {
 		attrs = append(attrs, slog.String("field", e.Field))
 	}
-	attrs = append(attrs, slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("remote_addr", r.RemoteAddr))
-	s.audit.Record("denied", attrs...)
-	writeError(w, e)
+	writeError(w, s.denied(e, attrs...))
 }
 
 // pusherCode names a Pusher refusal in the API's terms.
